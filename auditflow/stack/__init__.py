@@ -1,0 +1,1 @@
+"""`auditflow stack`: the local services, fetched, started, checked and stopped."""

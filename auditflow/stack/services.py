@@ -1,0 +1,397 @@
+"""The local services: how each is prepared, started, health-checked and initialised.
+
+Each service is a real release started as a plain process on 127.0.0.1. A service knows its
+ports, the command that runs it in the foreground (so its pid is ours to stop), a health
+check, and what to do once healthy (topics, buckets, compatibility rules).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import sys
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlparse
+
+import requests
+
+from auditflow import kafka, s3
+from auditflow.config import Config
+from auditflow.stack import artifacts
+from auditflow.stack.process import StackError, port_open
+
+PYFLINK_HOME = Path(__import__("pyflink").__file__).parent
+
+
+@dataclass
+class Context:
+    cfg: Config
+    data_dir: Path
+    cache_dir: Path
+    say: artifacts.Say
+    paths: dict[str, Path] = field(default_factory=dict)
+
+    @property
+    def host(self) -> str:
+        return self.cfg.get("stack.host")
+
+    def service_dir(self, name: str) -> Path:
+        d = self.data_dir / name
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+
+def _port(url: str) -> int:
+    return int(urlparse(url if "//" in url else f"//{url}").port)
+
+
+def _http_ok(url: str, timeout: float = 2) -> bool:
+    try:
+        return requests.get(url, timeout=timeout).status_code < 500
+    except requests.RequestException:
+        return False
+
+
+def _java(home: str | None = None) -> str:
+    if home:
+        return str(Path(home) / "bin" / "java")
+    return shutil.which("java") or "java"
+
+
+class Service:
+    name = ""
+    description = ""
+
+    def ports(self, ctx: Context) -> list[int]:
+        raise NotImplementedError
+
+    def prepare(self, ctx: Context) -> None:
+        """Write configuration and one-time state (formatting) before the first start."""
+
+    def command(self, ctx: Context) -> tuple[list[str], dict[str, str]]:
+        raise NotImplementedError
+
+    def healthy(self, ctx: Context) -> bool:
+        raise NotImplementedError
+
+    def after_start(self, ctx: Context) -> None:
+        """Idempotent initialisation once healthy (topics, buckets, rules)."""
+
+
+class Kafka(Service):
+    name = "kafka"
+    description = "Apache Kafka 4.1 broker + controller (KRaft)"
+
+    def ports(self, ctx: Context) -> list[int]:
+        return [_port(ctx.cfg.get("kafka.bootstrap_servers")), ctx.cfg.get("kafka.controller_port")]
+
+    def _props(self, ctx: Context) -> Path:
+        return ctx.service_dir(self.name) / "server.properties"
+
+    def prepare(self, ctx: Context) -> None:
+        d = ctx.service_dir(self.name)
+        broker, controller = self.ports(ctx)
+        h = ctx.host
+        self._props(ctx).write_text("\n".join([
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@{h}:{controller}",
+            f"listeners=PLAINTEXT://{h}:{broker},CONTROLLER://{h}:{controller}",
+            f"advertised.listeners=PLAINTEXT://{h}:{broker}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            f"log.dirs={d / 'data'}",
+            "num.partitions=3",
+            "auto.create.topics.enable=false",
+            "offsets.topic.replication.factor=1",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            # Flink's exactly-once sink holds transactions open up to its own timeout (1 h)
+            "transaction.max.timeout.ms=7200000",
+            "",
+        ]))
+        (d / "log4j2.properties").write_text(
+            "rootLogger.level=INFO\nrootLogger.appenderRef.out.ref=out\n"
+            "appender.out.type=Console\nappender.out.name=out\n"
+            "appender.out.layout.type=PatternLayout\n"
+            "appender.out.layout.pattern=[%d] %p %m (%c)%n\n"
+            "logger.kafka.name=kafka\nlogger.kafka.level=WARN\n"
+            "logger.state.name=state.change.logger\nlogger.state.level=WARN\n"
+        )
+        if not (d / "data" / "meta.properties").exists():
+            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            ctx.say(f"formatting Kafka storage (cluster id {cluster_id})")
+            import subprocess
+
+            proc = subprocess.run(
+                [*self._java_cmd(ctx), "kafka.tools.StorageTool", "format",
+                 "-t", cluster_id, "-c", str(self._props(ctx))],
+                capture_output=True, text=True,
+            )
+            if proc.returncode != 0:
+                raise StackError(f"kafka storage format failed: {proc.stdout}{proc.stderr}")
+
+    def _java_cmd(self, ctx: Context) -> list[str]:
+        d = ctx.service_dir(self.name)
+        return [
+            _java(), "-Xms256m", "-Xmx768m", "-XX:+UseG1GC",
+            f"-Dlog4j2.configurationFile={d / 'log4j2.properties'}",
+            "-cp", str(ctx.paths["kafka"] / "*"),
+        ]
+
+    def command(self, ctx: Context) -> tuple[list[str], dict[str, str]]:
+        return [*self._java_cmd(ctx), "kafka.Kafka", str(self._props(ctx))], {}
+
+    def healthy(self, ctx: Context) -> bool:
+        return port_open(ctx.host, self.ports(ctx)[0]) and kafka.reachable(ctx.cfg)
+
+    def after_start(self, ctx: Context) -> None:
+        file = ctx.cfg.get("kafka.topics_file")
+        changes = kafka.apply_topics(ctx.cfg, kafka.load_topics(Path(file) if file else None))
+        created = [c for c in changes if c.startswith(("created", "grew"))]
+        if created:
+            ctx.say("kafka topics: " + ", ".join(created))
+
+
+class SeaweedFS(Service):
+    name = "s3"
+    description = "SeaweedFS S3 gateway with Object Lock (master, volume, filer, s3 in one process)"
+    # internal SeaweedFS ports; each also opens a gRPC port at +10000
+    MASTER, VOLUME, FILER = 9333, 8334, 8888
+
+    def ports(self, ctx: Context) -> list[int]:
+        internal = [self.MASTER, self.VOLUME, self.FILER]
+        return [_port(ctx.cfg.get("s3.endpoint")), *internal, *(p + 10000 for p in internal)]
+
+    def prepare(self, ctx: Context) -> None:
+        d = ctx.service_dir(self.name)
+        (d / "data").mkdir(exist_ok=True)
+        conf = ctx.cfg.section("s3")
+        identities = {"identities": [{
+            "name": "auditflow",
+            "credentials": [{"accessKey": conf["access_key"], "secretKey": conf["secret_key"]}],
+            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
+        }]}
+        (d / "identities.json").write_text(json.dumps(identities, indent=2))
+
+    def command(self, ctx: Context) -> tuple[list[str], dict[str, str]]:
+        d = ctx.service_dir(self.name)
+        h = ctx.host
+        return [
+            str(ctx.paths["seaweedfs"]), "server",
+            f"-ip={h}", f"-ip.bind={h}", f"-dir={d / 'data'}",
+            f"-master.port={self.MASTER}", "-master.volumeSizeLimitMB=256",
+            f"-volume.port={self.VOLUME}", "-volume.max=0",
+            "-filer", f"-filer.port={self.FILER}",
+            "-s3", f"-s3.port={self.ports(ctx)[0]}", f"-s3.config={d / 'identities.json'}",
+        ], {}
+
+    def healthy(self, ctx: Context) -> bool:
+        return port_open(ctx.host, self.ports(ctx)[0]) and s3.reachable(ctx.cfg)
+
+    def after_start(self, ctx: Context) -> None:
+        for change in s3.ensure_buckets(ctx.cfg):
+            ctx.say(f"s3: {change}")
+
+
+def flink_env(ctx: Context) -> dict[str, str]:
+    """Environment that points PyFlink's own bin/ scripts at our assembled lib, plugins, conf."""
+    home = ctx.data_dir / "flink"
+    return {
+        "FLINK_HOME": str(PYFLINK_HOME),
+        "FLINK_LIB_DIR": str(home / "lib"),
+        "FLINK_PLUGINS_DIR": str(home / "plugins"),
+        "FLINK_CONF_DIR": str(home / "conf"),
+        "FLINK_LOG_DIR": str(home / "log"),
+        "PYFLINK_PYTHON": sys.executable,
+    }
+
+
+def flink_bin(name: str) -> Path:
+    return PYFLINK_HOME / "bin" / name
+
+
+def _link_all(src_files: list[Path], dest: Path) -> None:
+    dest.mkdir(parents=True, exist_ok=True)
+    for old in dest.iterdir():
+        old.unlink()
+    for f in src_files:
+        (dest / f.name).symlink_to(f)
+
+
+class FlinkJobManager(Service):
+    name = "flink-jobmanager"
+    description = "Apache Flink 2.2 session cluster: JobManager + REST (from the PyFlink wheel)"
+
+    def ports(self, ctx: Context) -> list[int]:
+        return [_port(ctx.cfg.get("flink.rest_url")), 6123]
+
+    def prepare(self, ctx: Context) -> None:
+        home = ctx.service_dir("flink")
+        jars = sorted((PYFLINK_HOME / "lib").glob("*.jar"))
+        for group in ("flink-connectors", "flink-parquet"):
+            jars += sorted(ctx.paths[group].glob("*.jar"))
+        _link_all(jars, home / "lib")
+        _link_all(sorted(ctx.paths["flink-s3"].glob("*.jar")), home / "plugins" / "s3-fs-hadoop")
+        (home / "log").mkdir(exist_ok=True)
+        conf = home / "conf"
+        conf.mkdir(exist_ok=True)
+        for f in (PYFLINK_HOME / "conf").iterdir():
+            if f.name != "config.yaml" and f.is_file():
+                shutil.copy(f, conf / f.name)
+        s3conf = ctx.cfg.section("s3")
+        fl = ctx.cfg.section("flink")
+        h = ctx.host
+        settings = {
+            "jobmanager.rpc.address": h, "jobmanager.bind-host": h, "jobmanager.rpc.port": 6123,
+            "taskmanager.bind-host": h, "taskmanager.host": h,
+            "rest.address": h, "rest.bind-address": h, "rest.port": self.ports(ctx)[0],
+            "jobmanager.memory.process.size": "1200m",
+            "taskmanager.memory.process.size": "2400m",
+            "taskmanager.numberOfTaskSlots": fl["taskmanager_slots"],
+            "parallelism.default": fl["parallelism"],
+            "execution.checkpointing.dir": f"file://{home / 'checkpoints'}",
+            "execution.checkpointing.savepoint-dir": f"file://{home / 'savepoints'}",
+            "web.upload.dir": str(home / "uploads"),
+            "io.tmp.dirs": str(home / "tmp"),
+            "python.executable": sys.executable,
+            "python.client.executable": sys.executable,
+            # S3 for FileSink and checkpoints (flink-s3-fs-hadoop plugin)
+            "s3.endpoint": s3conf["endpoint"],
+            "s3.path.style.access": "true",
+            "s3.access-key": s3conf["access_key"],
+            "s3.secret-key": s3conf["secret_key"],
+            "s3.region": s3conf["region"],
+        }
+        (home / "tmp").mkdir(exist_ok=True)
+        (conf / "config.yaml").write_text(
+            "# written by auditflow stack up; edit the auditflow config instead\n"
+            + "".join(f"{k}: {json.dumps(v) if isinstance(v, str) else v}\n"
+                      for k, v in settings.items())
+        )
+
+    def command(self, ctx: Context) -> tuple[list[str], dict[str, str]]:
+        return ["bash", str(flink_bin("jobmanager.sh")), "start-foreground"], flink_env(ctx)
+
+    def healthy(self, ctx: Context) -> bool:
+        return _http_ok(ctx.cfg.get("flink.rest_url") + "/config")
+
+
+class FlinkTaskManager(Service):
+    name = "flink-taskmanager"
+    description = "Apache Flink 2.2 TaskManager (runs the jobs' Python workers)"
+
+    def ports(self, ctx: Context) -> list[int]:
+        return []
+
+    def command(self, ctx: Context) -> tuple[list[str], dict[str, str]]:
+        return ["bash", str(flink_bin("taskmanager.sh")), "start-foreground"], flink_env(ctx)
+
+    def healthy(self, ctx: Context) -> bool:
+        try:
+            r = requests.get(ctx.cfg.get("flink.rest_url") + "/overview", timeout=2)
+            return r.ok and r.json().get("taskmanagers", 0) >= 1
+        except (requests.RequestException, ValueError):
+            return False
+
+
+class Registry(Service):
+    name = "registry"
+    description = "Apicurio Registry 3.3 with the Confluent-compatible API"
+
+    def ports(self, ctx: Context) -> list[int]:
+        return [_port(ctx.cfg.get("registry.url"))]
+
+    def _base(self, ctx: Context) -> str:
+        u = urlparse(ctx.cfg.get("registry.url"))
+        return f"{u.scheme}://{u.netloc}"
+
+    def prepare(self, ctx: Context) -> None:
+        ctx.paths["apicurio-app"] = artifacts.extract(
+            artifacts.one(ctx.paths["apicurio"], "*.tar.gz"),
+            ctx.cache_dir / "apicurio-registry", ctx.say,
+        )
+
+    def command(self, ctx: Context) -> tuple[list[str], dict[str, str]]:
+        d = ctx.service_dir(self.name)
+        app = ctx.paths["apicurio-app"]
+        runner = next(app.rglob("quarkus-run.jar"), None)
+        if runner is None:
+            raise StackError(f"no quarkus-run.jar under {app}; delete it and run stack up again")
+        return [
+            _java(), "-Xms128m", "-Xmx512m",
+            f"-Dquarkus.http.host={ctx.host}", f"-Dquarkus.http.port={self.ports(ctx)[0]}",
+            "-Dquarkus.management.enabled=false",
+            "-Dapicurio.storage.sql.kind=h2",
+            f"-Dapicurio.datasource.url=jdbc:h2:file:{d / 'db' / 'registry'}",
+            "-jar", str(runner),
+        ], {}
+
+    def healthy(self, ctx: Context) -> bool:
+        try:
+            r = requests.get(ctx.cfg.get("registry.url") + "/subjects", timeout=2)
+            return r.status_code == 200
+        except requests.RequestException:
+            return False
+
+    def after_start(self, ctx: Context) -> None:
+        level = ctx.cfg.get("registry.compatibility")
+        r = requests.put(
+            ctx.cfg.get("registry.url") + "/config", json={"compatibility": level}, timeout=10
+        )
+        if not r.ok:
+            raise StackError(f"registry refused global compatibility {level}: {r.status_code} {r.text}")
+
+
+class Trino(Service):
+    name = "trino"
+    description = "Trino 476 (Java 25) with a Hive catalog over the worm bucket"
+
+    def ports(self, ctx: Context) -> list[int]:
+        return [int(ctx.cfg.get("trino.port"))]
+
+    def prepare(self, ctx: Context) -> None:
+        server = artifacts.extract(
+            artifacts.one(ctx.paths["trino"], "trino-server-core-*.tar.gz"),
+            ctx.cache_dir / "trino-server", ctx.say,
+        )
+        artifacts.extract(
+            artifacts.one(ctx.paths["trino"], "trino-hive-*.zip"),
+            server / "plugin" / "hive", ctx.say,
+        )
+        ctx.paths["trino-server"] = server
+        java25 = Path(ctx.cfg.get("stack.java25_home"))
+        if not (java25 / "bin" / "java").exists():
+            raise StackError(
+                f"Trino 476 needs Java 24+; no java at {java25}/bin/java. Install a JDK 25 and set "
+                "stack.java25_home, or run with --set stack.trino=false"
+            )
+        self._write_etc(ctx)
+
+    def _write_etc(self, ctx: Context) -> None:
+        raise StackError("trino configuration not written yet")
+
+    def command(self, ctx: Context) -> tuple[list[str], dict[str, str]]:
+        raise StackError("trino command not written yet")
+
+    def healthy(self, ctx: Context) -> bool:
+        try:
+            r = requests.get(f"http://{ctx.host}:{self.ports(ctx)[0]}/v1/info", timeout=2)
+            return r.ok and r.json().get("starting") is False
+        except (requests.RequestException, ValueError):
+            return False
+
+
+def all_services(cfg: Config) -> list[Service]:
+    services: list[Service] = [Kafka(), Registry(), SeaweedFS(), FlinkJobManager(), FlinkTaskManager()]
+    if cfg.get("stack.trino"):
+        services.append(Trino())
+    return services
