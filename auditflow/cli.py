@@ -14,7 +14,7 @@ from rich.table import Table
 from auditflow import config as config_mod
 from auditflow.stack.process import StackError
 
-console = Console(stderr=True)
+console = Console(stderr=True, soft_wrap=True)
 
 
 def say(msg: str) -> None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import shutil
 import sys
 import uuid
@@ -18,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 import requests
+import yaml
 
 from auditflow import kafka, s3
 from auditflow.config import Config
@@ -219,6 +219,16 @@ def flink_bin(name: str) -> Path:
     return PYFLINK_HOME / "bin" / name
 
 
+def _flatten(tree: dict, prefix: str = "") -> dict:
+    flat: dict = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
 def _link_all(src_files: list[Path], dest: Path) -> None:
     dest.mkdir(parents=True, exist_ok=True)
     for old in dest.iterdir():
@@ -272,10 +282,11 @@ class FlinkJobManager(Service):
             "s3.region": s3conf["region"],
         }
         (home / "tmp").mkdir(exist_ok=True)
+        # the distribution's defaults (JVM --add-opens among them) overlaid with ours
+        defaults = _flatten(yaml.safe_load((PYFLINK_HOME / "conf" / "config.yaml").read_text()))
         (conf / "config.yaml").write_text(
-            "# written by auditflow stack up; edit the auditflow config instead\n"
-            + "".join(f"{k}: {json.dumps(v) if isinstance(v, str) else v}\n"
-                      for k, v in settings.items())
+            "# written by `auditflow stack up` from the auditflow config; edit that instead\n"
+            + yaml.safe_dump({**defaults, **settings}, sort_keys=True, width=10_000)
         )
 
     def command(self, ctx: Context) -> tuple[list[str], dict[str, str]]:

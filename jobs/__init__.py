@@ -1,0 +1,1 @@
+"""PyFlink job entry points, one file per job, each runnable with `flink run -py jobs/<job>.py`."""
