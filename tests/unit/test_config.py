@@ -1,0 +1,64 @@
+import pytest
+
+from auditflow import config
+
+
+def test_local_profile_is_built_in():
+    cfg = config.load(environ={})
+    assert cfg.profile == "local"
+    assert cfg.get("kafka.bootstrap_servers") == "127.0.0.1:9092"
+
+
+def test_precedence_file_then_env_then_flag(tmp_path):
+    f = tmp_path / "auditflow.toml"
+    f.write_text(
+        '[profiles.prod.kafka]\nbootstrap_servers = "file:9092"\n'
+        '[profiles.prod.flink]\nparallelism = 4\n'
+    )
+    env = {"AUDITFLOW_FLINK__PARALLELISM": "8"}
+    cfg = config.load("prod", f, environ=env)
+    assert cfg.get("kafka.bootstrap_servers") == "file:9092"
+    assert cfg.get("flink.parallelism") == 8  # env beats file, coerced to int
+    # keys a profile does not name keep the defaults
+    assert cfg.get("s3.worm_bucket") == "worm"
+    cfg = config.load("prod", f, ["flink.parallelism=2"], environ=env)
+    assert cfg.get("flink.parallelism") == 2
+
+
+def test_booleans_and_json_values_are_coerced():
+    cfg = config.load(overrides=["stack.trino=false", 'kafka.client={"security.protocol": "SSL"}'],
+                      environ={})
+    assert cfg.get("stack.trino") is False
+    assert cfg.get("kafka.client") == {"security.protocol": "SSL"}
+
+
+def test_secrets_are_hidden():
+    cfg = config.load(overrides=["registry.password=hunter2"], environ={})
+    shown = cfg.redacted()
+    assert shown["s3"]["secret_key"] == "****"
+    assert shown["registry"]["password"] == "****"
+    assert shown["s3"]["access_key"] == "auditflow"
+    assert "hunter2" not in repr(shown)
+
+
+def test_unknown_profile_names_the_fix(tmp_path):
+    with pytest.raises(config.ConfigError, match="--config FILE"):
+        config.load("staging", environ={})
+    f = tmp_path / "c.toml"
+    f.write_text("[profiles.prod.kafka]\n")
+    with pytest.raises(config.ConfigError, match="known: local, prod"):
+        config.load("nope", f, environ={})
+
+
+def test_bad_values_say_where_they_came_from():
+    with pytest.raises(config.ConfigError, match="AUDITFLOW_FLINK__PARALLELISM"):
+        config.load(environ={"AUDITFLOW_FLINK__PARALLELISM": "many"})
+    with pytest.raises(config.ConfigError, match="section.key=value"):
+        config.load(overrides=["nokey"], environ={})
+
+
+def test_invalid_toml_is_reported(tmp_path):
+    f = tmp_path / "bad.toml"
+    f.write_text("[profiles.local\n")
+    with pytest.raises(config.ConfigError, match="not valid TOML"):
+        config.load(config_file=f, environ={})
