@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import os
 import shutil
 import sys
 import uuid
@@ -202,6 +203,8 @@ class SeaweedFS(Service):
             f"-volume.port={self.VOLUME}", "-volume.max=0",
             "-filer", f"-filer.port={self.FILER}",
             "-s3", f"-s3.port={self.ports(ctx)[0]}", f"-s3.config={d / 'identities.json'}",
+            # no Iceberg/Lance endpoints; a typo in a bucket name must not create a bucket
+            "-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.autoCreateBucket=false",
         ], {}
 
     def healthy(self, ctx: Context) -> bool:
@@ -401,19 +404,62 @@ class Trino(Service):
             server / "plugin" / "hive", ctx.say,
         )
         ctx.paths["trino-server"] = server
-        java25 = Path(ctx.cfg.get("stack.java25_home"))
-        if not (java25 / "bin" / "java").exists():
-            raise StackError(
-                f"Trino 476 needs Java 24+; no java at {java25}/bin/java. Install a JDK 25 and set "
-                "stack.java25_home, or run with --set stack.trino=false"
-            )
+        _java25(ctx)
         self._write_etc(ctx)
 
     def _write_etc(self, ctx: Context) -> None:
-        raise StackError("trino configuration not written yet")
+        d = ctx.service_dir(self.name)
+        etc, metastore = d / "etc", d / "metastore"
+        (etc / "catalog").mkdir(parents=True, exist_ok=True)
+        metastore.mkdir(exist_ok=True)
+        h, port = ctx.host, self.ports(ctx)[0]
+        (etc / "node.properties").write_text(
+            f"node.environment=auditflow\nnode.id=auditflow-local-1\nnode.data-dir={d / 'data'}\n"
+            f"node.bind-ip={h}\nnode.internal-address={h}\n"
+        )
+        (etc / "config.properties").write_text(
+            "coordinator=true\nnode-scheduler.include-coordinator=true\n"
+            f"http-server.http.port={port}\ndiscovery.uri=http://{h}:{port}\n"
+            "query.max-memory=1GB\nquery.max-memory-per-node=512MB\n"
+        )
+        (etc / "jvm.config").write_text("\n".join([
+            "-server", "-Xmx1G", "-XX:+UseG1GC", "-XX:G1HeapRegionSize=32M",
+            "-XX:+ExplicitGCInvokesConcurrent", "-XX:+ExitOnOutOfMemoryError",
+            "-XX:-OmitStackTraceInFastThrow", "-XX:ReservedCodeCacheSize=256M",
+            "-XX:PerMethodRecompilationCutoff=10000", "-XX:PerBytecodeRecompilationCutoff=10000",
+            "-Djdk.attach.allowAttachSelf=true", "-Djdk.nio.maxCachedBufferSize=2000000",
+            "-XX:+EnableDynamicAgentLoading", "-XX:+UnlockDiagnosticVMOptions",
+            "-XX:G1NumCollectionsKeepPinned=10000000", "-Dfile.encoding=UTF-8", "",
+        ]))
+        (etc / "log.properties").write_text("io.trino=INFO\n")
+        s3conf = ctx.cfg.section("s3")
+        # The file metastore lives on local disk: the worm bucket cannot hold mutable metadata
+        # (every version is locked), and tables there are external, read-only to Trino.
+        (etc / "catalog" / f"{ctx.cfg.get('trino.catalog')}.properties").write_text("\n".join([
+            "connector.name=hive",
+            "hive.metastore=file",
+            "hive.metastore.catalog.dir=local:///",
+            "fs.native-local.enabled=true",
+            f"local.location={metastore}",
+            "fs.native-s3.enabled=true",
+            f"s3.endpoint={s3conf['endpoint']}",
+            "s3.path-style-access=true",
+            f"s3.region={s3conf['region']}",
+            f"s3.aws-access-key={s3conf['access_key']}",
+            f"s3.aws-secret-key={s3conf['secret_key']}",
+            "hive.allow-register-partition-procedure=true",
+            "hive.non-managed-table-writes-enabled=false",
+            "",
+        ]))
 
     def command(self, ctx: Context) -> tuple[list[str], dict[str, str]]:
-        raise StackError("trino command not written yet")
+        d = ctx.service_dir(self.name)
+        java_home = _java25(ctx)
+        launcher = ctx.paths["trino-server"] / "bin" / "launcher"
+        # `launcher run` execs java in the foreground, so the pid we hold is the JVM's
+        return [
+            str(launcher), "run", f"--etc-dir={d / 'etc'}", f"--data-dir={d / 'data'}",
+        ], {"JAVA_HOME": java_home, "PATH": f"{java_home}/bin:{os.environ.get('PATH', '')}"}
 
     def healthy(self, ctx: Context) -> bool:
         try:
