@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import sys
 import time
@@ -230,6 +231,14 @@ def smoke(obj: Ctx, count: int) -> None:
     if not result.ok:
         raise click.ClickException("counts differ: " + "; ".join(result.problems))
     click.echo(f"OK: all counts equal {count}")
+
+
+# ---------------------------------------------------------------- task groups
+# Each module below defines `command` (a click group or command) for one user task.
+COMMAND_MODULES: list[str] = [
+]
+for _name in COMMAND_MODULES:
+    cli.add_command(importlib.import_module(_name).command)
 
 
 def main() -> None:

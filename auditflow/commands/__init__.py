@@ -1,0 +1,1 @@
+"""Click command groups by user task, each in its own module and registered in auditflow.cli."""
