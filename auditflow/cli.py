@@ -134,11 +134,21 @@ def stack_up(obj: Ctx, only: tuple[str, ...]) -> None:
 
 
 @stack.command("down")
+@click.argument("services", nargs=-1)
 @pass_ctx
-def stack_down(obj: Ctx) -> None:
-    """Stop the services this stack started (by pid); data stays in the data directory."""
+def stack_down(obj: Ctx, services: tuple[str, ...]) -> None:
+    """Stop the services this stack started (by pid); data stays in the data directory.
+
+    \b
+    Examples:
+      auditflow stack down              # everything
+      auditflow stack down trino        # one service; `stack up` starts it again
+    """
     lifecycle, ctx = _lifecycle_ctx(obj)
-    stopped = lifecycle.down(ctx)
+    unknown = set(services) - set(lifecycle.service_names(obj.cfg))
+    if unknown:
+        raise click.BadParameter(f"unknown service(s) {', '.join(sorted(unknown))}")
+    stopped = lifecycle.down(ctx, list(services) or None)
     say(f"stopped {', '.join(stopped)}" if stopped else "nothing was running")
 
 

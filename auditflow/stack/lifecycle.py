@@ -77,9 +77,11 @@ def up(ctx: Context, only: list[str] | None = None) -> dict[str, float]:
     return timings
 
 
-def down(ctx: Context) -> list[str]:
+def down(ctx: Context, only: list[str] | None = None) -> list[str]:
     stopped = []
     for svc in reversed(all_services(ctx.cfg)):
+        if only and svc.name not in only:
+            continue
         pf = pid_file(ctx, svc)
         pid = read_pid(pf)
         if pid is not None:
