@@ -45,6 +45,22 @@ class Config:
     def path(self, dotted: str) -> Path:
         return Path(os.path.expanduser(str(self.get(dotted))))
 
+    def as_environment(self) -> dict[str, str]:
+        """The effective values as AUDITFLOW_<SECTION>__<KEY> variables, for a child process
+        (e.g. a job under `flink run`) to load exactly this configuration. Every key is set,
+        so the child needs neither the config file nor the profile name."""
+        env: dict[str, str] = {}
+        for section, kv in self.values.items():
+            for key, value in kv.items():
+                if isinstance(value, bool):
+                    text = "true" if value else "false"
+                elif isinstance(value, (dict, list)):
+                    text = json.dumps(value)
+                else:
+                    text = str(value)
+                env[f"{ENV_PREFIX}{section.upper()}__{key.upper()}"] = text
+        return env
+
     def redacted(self) -> dict[str, dict[str, Any]]:
         return {s: {k: _redact(k, v) for k, v in kv.items()} for s, kv in self.values.items()}
 

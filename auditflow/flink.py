@@ -28,8 +28,8 @@ def cli_env(cfg: Config) -> dict[str, str]:
         "FLINK_CONF_DIR": str(home / "conf"),
         "FLINK_LOG_DIR": str(home / "log"),
         "PYFLINK_PYTHON": sys.executable,
-        # jobs read the same config as the CLI
-        "AUDITFLOW_PROFILE": cfg.profile,
+        # jobs load exactly the configuration this command runs with
+        **cfg.as_environment(),
     }
     if not (home / "lib").is_dir():
         raise StackError(f"{home / 'lib'} is missing: run `auditflow stack up` first")

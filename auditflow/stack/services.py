@@ -175,11 +175,9 @@ class Kafka(Service):
 class SeaweedFS(Service):
     name = "s3"
     description = "SeaweedFS S3 gateway with Object Lock (master, volume, filer, s3 in one process)"
-    # internal SeaweedFS ports; each also opens a gRPC port at +10000
-    MASTER, VOLUME, FILER = 9333, 8334, 8888
 
     def ports(self, ctx: Context) -> list[int]:
-        internal = [self.MASTER, self.VOLUME, self.FILER]
+        internal = [int(p) for p in ctx.cfg.get("s3.seaweedfs_ports")]
         return [_port(ctx.cfg.get("s3.endpoint")), *internal, *(p + 10000 for p in internal)]
 
     def prepare(self, ctx: Context) -> None:
@@ -196,13 +194,14 @@ class SeaweedFS(Service):
     def command(self, ctx: Context) -> tuple[list[str], dict[str, str]]:
         d = ctx.service_dir(self.name)
         h = ctx.host
+        s3_port, master, volume, filer = self.ports(ctx)[:4]
         return [
             str(ctx.paths["seaweedfs"]), "server",
             f"-ip={h}", f"-ip.bind={h}", f"-dir={d / 'data'}",
-            f"-master.port={self.MASTER}", "-master.volumeSizeLimitMB=256",
-            f"-volume.port={self.VOLUME}", "-volume.max=0",
-            "-filer", f"-filer.port={self.FILER}",
-            "-s3", f"-s3.port={self.ports(ctx)[0]}", f"-s3.config={d / 'identities.json'}",
+            f"-master.port={master}", "-master.volumeSizeLimitMB=256",
+            f"-volume.port={volume}", "-volume.max=0",
+            "-filer", f"-filer.port={filer}",
+            "-s3", f"-s3.port={s3_port}", f"-s3.config={d / 'identities.json'}",
             # no Iceberg/Lance endpoints; a typo in a bucket name must not create a bucket
             "-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.autoCreateBucket=false",
         ], {}
@@ -255,7 +254,7 @@ class FlinkJobManager(Service):
     description = "Apache Flink 2.2 session cluster: JobManager + REST (from the PyFlink wheel)"
 
     def ports(self, ctx: Context) -> list[int]:
-        return [_port(ctx.cfg.get("flink.rest_url")), 6123]
+        return [_port(ctx.cfg.get("flink.rest_url")), int(ctx.cfg.get("flink.rpc_port"))]
 
     def prepare(self, ctx: Context) -> None:
         home = ctx.service_dir("flink")
@@ -274,7 +273,8 @@ class FlinkJobManager(Service):
         fl = ctx.cfg.section("flink")
         h = ctx.host
         settings = {
-            "jobmanager.rpc.address": h, "jobmanager.bind-host": h, "jobmanager.rpc.port": 6123,
+            "jobmanager.rpc.address": h, "jobmanager.bind-host": h,
+            "jobmanager.rpc.port": self.ports(ctx)[1],
             "taskmanager.bind-host": h, "taskmanager.host": h,
             "rest.address": h, "rest.bind-address": h, "rest.port": self.ports(ctx)[0],
             "jobmanager.memory.process.size": "1200m",
@@ -332,7 +332,7 @@ class Registry(Service):
     description = "Apicurio Registry 3.3 with the Confluent-compatible API"
 
     def ports(self, ctx: Context) -> list[int]:
-        return [_port(ctx.cfg.get("registry.url")), self.MANAGEMENT_PORT]
+        return [_port(ctx.cfg.get("registry.url")), int(ctx.cfg.get("registry.management_port"))]
 
     def _base(self, ctx: Context) -> str:
         u = urlparse(ctx.cfg.get("registry.url"))
@@ -343,8 +343,6 @@ class Registry(Service):
             artifacts.one(ctx.paths["apicurio"], "*.tar.gz"),
             ctx.cache_dir / "apicurio-registry", ctx.say,
         )
-
-    MANAGEMENT_PORT = 9085
 
     def command(self, ctx: Context) -> tuple[list[str], dict[str, str]]:
         d = ctx.service_dir(self.name)
@@ -360,7 +358,7 @@ class Registry(Service):
             f"-Dquarkus.http.host={ctx.host}", f"-Dquarkus.http.port={self.ports(ctx)[0]}",
             # the management port cannot be disabled in this build; keep it on loopback
             f"-Dquarkus.management.host={ctx.host}",
-            f"-Dquarkus.management.port={self.MANAGEMENT_PORT}",
+            f"-Dquarkus.management.port={self.ports(ctx)[1]}",
             "-Dapicurio.storage.kind=sql", "-Dapicurio.storage.sql.kind=h2",
             f"-Dapicurio.datasource.url=jdbc:h2:file:{d / 'registry'}",
             "-Dapicurio.datasource.jdbc.initial-size=2", "-Dapicurio.datasource.jdbc.min-size=2",
@@ -371,7 +369,7 @@ class Registry(Service):
         ], {}
 
     def healthy(self, ctx: Context) -> bool:
-        ready = _http_ok(f"http://{ctx.host}:{self.MANAGEMENT_PORT}/health/ready")
+        ready = _http_ok(f"http://{ctx.host}:{self.ports(ctx)[1]}/health/ready")
         try:
             r = requests.get(ctx.cfg.get("registry.url") + "/subjects", timeout=2)
             return ready and r.status_code == 200

@@ -62,3 +62,14 @@ def test_invalid_toml_is_reported(tmp_path):
     f.write_text("[profiles.local\n")
     with pytest.raises(config.ConfigError, match="not valid TOML"):
         config.load(config_file=f, environ={})
+
+
+def test_environment_round_trip_reproduces_the_config(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('[profiles.prod.s3]\nseaweedfs_ports = [1, 2, 3]\n[profiles.prod.stack]\ntrino = false\n')
+    cfg = config.load("prod", f, ['kafka.client={"a": "b"}', "flink.parallelism=3"], environ={})
+    # a child process sees no config file, only the environment
+    again = config.load(environ=cfg.as_environment())
+    assert again.values == cfg.values
+    assert again.get("s3.seaweedfs_ports") == [1, 2, 3]
+    assert again.get("stack.trino") is False
