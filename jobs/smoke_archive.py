@@ -15,44 +15,7 @@ import sys
 
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
-from auditflow import config
-
-
-def source_ddl(cfg: config.Config, topic: str) -> str:
-    # a subset of the canonical event is enough here; Avro resolution skips the other fields
-    return f"""
-    CREATE TABLE smoke_events (
-        event_id STRING NOT NULL,
-        tenant_id STRING NOT NULL,
-        `time` TIMESTAMP(3) NOT NULL,
-        class_uid INT NOT NULL,
-        activity_id INT NOT NULL,
-        severity_id INT NOT NULL,
-        message STRING
-    ) WITH (
-        'connector' = 'kafka',
-        'topic' = '{topic}',
-        'properties.bootstrap.servers' = '{cfg.get("kafka.bootstrap_servers")}',
-        'properties.group.id' = 'auditflow-smoke',
-        'properties.isolation.level' = 'read_committed',
-        'scan.startup.mode' = 'earliest-offset',
-        'scan.bounded.mode' = 'latest-offset',
-        'value.format' = 'avro-confluent',
-        'value.avro-confluent.url' = '{cfg.get("registry.url")}'
-    )"""
-
-
-def sink_ddl(output: str) -> str:
-    return f"""
-    CREATE TABLE smoke_parquet (
-        event_id STRING, tenant_id STRING, `time` TIMESTAMP(3),
-        class_uid INT, activity_id INT, severity_id INT, message STRING
-    ) WITH (
-        'connector' = 'filesystem',
-        'path' = '{output}',
-        'format' = 'parquet',
-        'parquet.compression' = 'ZSTD'
-    )"""
+from auditflow import config, sql
 
 
 def main(argv: list[str]) -> None:
@@ -67,8 +30,11 @@ def main(argv: list[str]) -> None:
     conf = env.get_config()
     conf.set("execution.checkpointing.interval", f"{cfg.get('flink.checkpoint_interval_ms')} ms")
     conf.set("pipeline.name", f"auditflow-smoke {args.topic}")
-    env.execute_sql(source_ddl(cfg, args.topic))
-    env.execute_sql(sink_ddl(args.output))
+    env.execute_sql(sql.render(
+        "ddl/smoke_source.sql", topic=args.topic,
+        bootstrap_servers=cfg.get("kafka.bootstrap_servers"), registry_url=cfg.get("registry.url"),
+    ))
+    env.execute_sql(sql.render("ddl/smoke_parquet_sink.sql", output=args.output))
     env.execute_sql("INSERT INTO smoke_parquet SELECT * FROM smoke_events").wait()
 
 
