@@ -22,6 +22,19 @@ def encode(schema_id: int, parsed_schema: Any, record: dict) -> bytes:
     return buf.getvalue()
 
 
+def _strip_logical(node: Any) -> Any:
+    if isinstance(node, dict):
+        return {k: _strip_logical(v) for k, v in node.items() if k != "logicalType"}
+    if isinstance(node, list):
+        return [_strip_logical(v) for v in node]
+    return node
+
+
+def plain_schema(schema: dict) -> Any:
+    """The schema without logical types, so timestamps read back as the int millis we hash."""
+    return fastavro.parse_schema(_strip_logical(schema))
+
+
 def decode(data: bytes, parsed_schema: Any) -> tuple[int, dict]:
     """Return (schema id, record), reading with parsed_schema as both writer and reader."""
     if len(data) < 5 or data[0] != MAGIC:
