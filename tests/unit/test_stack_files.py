@@ -32,7 +32,7 @@ def test_topics_file_has_the_pipeline_topics():
     specs = {s.name: s for s in kafka.load_topics()}
     for source in ("syslog", "cloudtrail", "k8s-audit", "auditd", "app", "debezium"):
         assert f"audit.raw.{source}" in specs
-    for name in ("audit.events", "audit.dlq", "audit.alerts", "audit.users"):
+    for name in ("audit.events", "audit.dlq", "audit.filtered", "audit.alerts", "audit.users"):
         assert name in specs
     assert specs["audit.users"].config["cleanup.policy"] == "compact"
     assert all("min.insync.replicas" in s.config for s in specs.values())
