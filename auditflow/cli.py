@@ -246,6 +246,7 @@ def smoke(obj: Ctx, count: int) -> None:
 # ---------------------------------------------------------------- task groups
 # Each module below defines `command` (a click group or command) for one user task.
 COMMAND_MODULES: list[str] = [
+    "auditflow.commands.ingest",
 ]
 for _name in COMMAND_MODULES:
     cli.add_command(importlib.import_module(_name).command)

@@ -1,0 +1,200 @@
+"""Produce framed records to ``audit.raw.<format>`` and rejects to ``audit.dlq``.
+
+Every record: key = tenant (one tenant's records stay in order within one partition), headers
+``source`` (the format), ``file`` and ``line`` (where the record starts), producer settings from
+:func:`auditflow.kafka.producer_conf` (acks=all, idempotence, zstd). A reject is reported with
+file:line and written to the dead-letter topic as an Avro ``DeadLetter`` (schemas/dead_letter.avsc,
+Confluent wire format, subject ``<dlq-topic>-value``) carrying the raw bytes and the reason.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from typing import Any
+
+from confluent_kafka import KafkaException, Producer
+from confluent_kafka.serialization import MessageField, SerializationContext
+
+from auditflow import kafka
+from auditflow.config import Config
+from connectors.ingest.framing import SOURCE_SYSTEM, Record, Reject
+
+DLQ_TOPIC = "audit.dlq"
+POLL_EVERY = 10_000
+MAX_ERRORS_KEPT = 50
+
+
+class IngestError(RuntimeError):
+    """Ingest cannot start or finish; the message says what to do."""
+
+
+@dataclass
+class Summary:
+    records: int = 0
+    value_bytes: int = 0
+    input_bytes: int = 0
+    rejects: int = 0
+    dead_lettered: int = 0
+    failed: int = 0
+    blank_lines: int = 0
+    seconds: float = 0.0
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def rate(self) -> float:
+        return self.records / self.seconds if self.seconds > 0 else 0.0
+
+
+def format_summary(s: Summary) -> str:
+    """One human line per figure, e.g. for the end of `auditflow ingest`."""
+    mb = s.value_bytes / 1e6
+    lines = [
+        f"records      {s.records:,}",
+        f"bytes        {s.value_bytes:,} ({mb:.1f} MB of record values; {s.input_bytes:,} read)",
+        f"rate         {s.rate:,.0f} records/s, {mb / s.seconds if s.seconds else 0:.1f} MB/s "
+        f"over {s.seconds:.2f}s",
+        f"rejects      {s.rejects:,}" + (f" ({s.dead_lettered:,} dead-lettered)" if s.rejects else ""),
+    ]
+    if s.blank_lines:
+        lines.append(f"blank lines  {s.blank_lines:,} (not records)")
+    if s.failed:
+        lines.append(f"FAILED       {s.failed:,} records were not acknowledged by Kafka")
+    return "\n".join(lines)
+
+
+def check_topics(cfg: Config, topics: list[str], timeout_s: float = 10) -> None:
+    try:
+        existing = kafka.admin(cfg, timeout_s).list_topics(timeout=timeout_s).topics
+    except KafkaException as exc:
+        raise IngestError(
+            f"Kafka at {cfg.get('kafka.bootstrap_servers')} is not reachable ({exc}); start it "
+            "with `auditflow stack up` or set kafka.bootstrap_servers"
+        ) from exc
+    missing = [t for t in topics if t not in existing]
+    if missing:
+        raise IngestError(
+            f"topic(s) {', '.join(missing)} do not exist on {cfg.get('kafka.bootstrap_servers')}; "
+            "create them with `auditflow topics apply` (or pass --topic/--dlq-topic)"
+        )
+
+
+class RawProducer:
+    """Sends records and rejects of one ingest run; :meth:`close` flushes and returns the figures."""
+
+    def __init__(self, cfg: Config, fmt: str, tenant: str, topic: str,
+                 dlq_topic: str | None = DLQ_TOPIC,
+                 on_reject: Callable[[str], None] = lambda _msg: None,
+                 **producer_overrides: Any) -> None:
+        self.cfg, self.fmt, self.tenant, self.topic, self.dlq_topic = cfg, fmt, tenant, topic, dlq_topic
+        self.on_reject = on_reject
+        self.summary = Summary()
+        conf = kafka.producer_conf(cfg, **{
+            "linger.ms": 20, "batch.size": 1_000_000, "queue.buffering.max.messages": 500_000,
+            # a callback only for failures: the hot path pays nothing per delivered record
+            "delivery.report.only.error": True, "on_delivery": self._delivery_failed,
+            **producer_overrides,
+        })
+        self._producer = Producer(conf)
+        self._key = tenant.encode()
+        self._source = fmt.encode()
+        self._file = b"-"
+        self._dlq_serializer: Any = None
+        self._since_poll = 0
+        self._t0 = time.monotonic()
+
+    def set_file(self, label: str) -> None:
+        self._file = label.encode()
+
+    def _delivery_failed(self, err: Any, msg: Any) -> None:
+        if err is None:
+            return
+        self.summary.failed += 1
+        if len(self.summary.errors) < MAX_ERRORS_KEPT:
+            h = dict(msg.headers() or [])
+            where = f"{h.get('file', b'?').decode()}:{h.get('line', b'?').decode()}"
+            self.summary.errors.append(f"{where}: not delivered to {msg.topic()}: {err.str()}")
+
+    def _produce(self, topic: str, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        while True:
+            try:
+                self._producer.produce(topic, value, self._key, headers=headers)
+                break
+            except BufferError:
+                self._producer.poll(0.05)     # local queue full: let deliveries drain
+        self._since_poll += 1
+        if self._since_poll >= POLL_EVERY:
+            self._producer.poll(0)
+            self._since_poll = 0
+
+    def send(self, line: int, value: bytes) -> None:
+        self._produce(self.topic, value,
+                      [("source", self._source), ("file", self._file), ("line", b"%d" % line)])
+        self.summary.records += 1
+        self.summary.value_bytes += len(value)
+
+    def emit(self, item: Record | Reject) -> None:
+        if isinstance(item, Record):
+            self.send(item.line, item.value)
+        else:
+            self.reject(item)
+
+    def reject(self, item: Reject) -> None:
+        where = f"{self._file.decode()}:{item.line}"
+        self.summary.rejects += 1
+        self.on_reject(f"{where}: {item.reason}")
+        if self.dlq_topic is None:
+            return
+        value = self._dead_letter(item, where)
+        self._produce(self.dlq_topic, value, [
+            ("source", self._source), ("file", self._file), ("line", b"%d" % item.line),
+            ("target_topic", self.topic.encode()),
+        ])
+        self.summary.dead_lettered += 1
+
+    def _dead_letter(self, item: Reject, where: str) -> bytes:
+        if self._dlq_serializer is None:
+            from confluent_kafka.schema_registry.avro import AvroSerializer
+
+            from auditflow import registry
+            self._dlq_serializer = AvroSerializer(
+                registry.client(self.cfg), registry.load_schema("dead_letter").schema_str,
+                conf={"auto.register.schemas": True},
+            )
+        record = {
+            "source": SOURCE_SYSTEM[self.fmt], "raw": item.raw, "error_class": item.error_class,
+            "error_message": f"{where}: {item.reason}", "stage": "frame",
+            "raw_topic": None, "raw_partition": None, "raw_offset": None,
+            "tenant_id": self.tenant, "time": int(time.time() * 1000), "job_name": "ingest",
+            "job_version": _version(),
+        }
+        try:
+            return self._dlq_serializer(record, SerializationContext(self.dlq_topic, MessageField.VALUE))
+        except Exception as exc:  # registry down or refusing the schema: say so, do not drop
+            raise IngestError(
+                f"{where}: could not dead-letter a reject to {self.dlq_topic}: the registry at "
+                f"{self.cfg.get('registry.url')} failed ({exc}); fix the registry or rerun with "
+                "--no-dlq to only report rejects"
+            ) from exc
+
+    def poll(self) -> None:
+        self._producer.poll(0)
+
+    def close(self, timeout_s: float = 60) -> Summary:
+        left = self._producer.flush(timeout_s)
+        if left:
+            self.summary.failed += left
+            self.summary.errors.append(
+                f"{left} records still unacknowledged after {timeout_s:.0f}s; is Kafka at "
+                f"{self.cfg.get('kafka.bootstrap_servers')} up?")
+        self.summary.seconds = time.monotonic() - self._t0
+        return self.summary
+
+
+def _version() -> str | None:
+    try:
+        return metadata.version("auditflow")
+    except metadata.PackageNotFoundError:
+        return None
