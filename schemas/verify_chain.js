@@ -1,0 +1,98 @@
+#!/usr/bin/env node
+// An independent verifier for schemas/CHAIN.md in Node.js, built-in modules only.
+//   node schemas/verify_chain.js                       check schemas/chain_vectors.json
+//   node schemas/verify_chain.js events.json           verify a JSON array of stored events
+// canon() is RFC 8785 for values JSON.parse produces: keys sorted by UTF-16 code units (JS's
+// default sort), strings and numbers as JSON.stringify writes them (ECMAScript rules, as JCS
+// requires). Limits: integers beyond 2^53 lose precision in JSON.parse (JCS forbids them too),
+// strings must be valid Unicode, tree sizes must stay below 2^53.
+'use strict';
+const crypto = require('crypto'), fs = require('fs'), path = require('path');
+const ZERO = '0'.repeat(64), B0 = Buffer.from([0]), B1 = Buffer.from([1]);
+const DEFAULTS = [[['metadata', 'version'], '1.3.0'], [['enrichment', 'geo', 'is_private'], false],
+  [['enrichment', 'user', 'privileged'], false], [['enrichment', 'user', 'known'], false]];
+const isObj = (v) => v !== null && typeof v === 'object';
+function prune(v) {
+  if (Array.isArray(v)) return v.map(prune);
+  if (!isObj(v)) return v;
+  const o = {};
+  for (const [k, x] of Object.entries(v)) { const y = prune(x); if (y !== null && !(isObj(y) && Object.keys(y).length === 0)) o[k] = y; }
+  return o;
+}
+function canon(v) {
+  if (Array.isArray(v)) return '[' + v.map(canon).join(',') + ']';
+  if (isObj(v)) return '{' + Object.keys(v).sort().map((k) => JSON.stringify(k) + ':' + canon(v[k])).join(',') + '}';
+  return JSON.stringify(v);
+}
+function canonical(event) {
+  const e = JSON.parse(JSON.stringify(event));
+  delete e.chain;
+  if (isObj(e.lineage)) { delete e.lineage.flink_job_id; delete e.lineage.lateness_ms; }
+  for (const [p, val] of DEFAULTS) {
+    let o = e;
+    for (const k of p.slice(0, -1)) o = isObj(o) ? o[k] : null;
+    if (isObj(o) && o[p[p.length - 1]] == null) o[p[p.length - 1]] = val;
+  }
+  return canon(prune(e));
+}
+const sha = (...parts) => crypto.createHash('sha256').update(Buffer.concat(parts)).digest();
+const eventHash = (prev, e) => sha(Buffer.from(prev, 'hex'), Buffer.from(canonical(e), 'utf8')).toString('hex');
+function verify(events) { // null when every chain is intact, else the first break in words
+  const last = {};
+  for (const [i, e] of events.entries()) {
+    const c = e.chain, at = c ? `chain ${c.chain_id} sequence ${c.sequence} (position ${i})` : `position ${i}`;
+    if (!c) return `unchained: ${at}`;
+    const prev = last[c.chain_id] || { seq: 0, hash: ZERO };
+    if (c.sequence !== prev.seq + 1) return `${at}: expected sequence ${prev.seq + 1} (missing, reordered or extra)`;
+    if (eventHash(c.prev_hash, e) !== c.event_hash) return `modified: ${at}`;
+    if (c.prev_hash !== prev.hash) return `wrong_prev_hash: ${at}`;
+    last[c.chain_id] = { seq: c.sequence, hash: c.event_hash };
+  }
+  return null;
+}
+const leafHash = (hex) => sha(B0, Buffer.from(hex, 'hex'));
+function merkleRoot(leaves) {
+  let level = leaves.map(leafHash);
+  if (level.length === 0) return sha().toString('hex');
+  while (level.length > 1) {
+    const next = [];
+    for (let i = 0; i + 1 < level.length; i += 2) next.push(sha(B1, level[i], level[i + 1]));
+    if (level.length % 2) next.push(level[level.length - 1]);
+    level = next;
+  }
+  return level[0].toString('hex');
+}
+function rootFromProof(leaf, index, size, proof) { // RFC 9162 2.1.3.2
+  if (index >= size) return null;
+  let fn = index, sn = size - 1, r = leafHash(leaf);
+  const half = (x) => Math.floor(x / 2);
+  for (const p of proof.map((h) => Buffer.from(h, 'hex'))) {
+    if (sn === 0) return null;
+    if (fn % 2 === 1 || fn === sn) {
+      r = sha(B1, p, r);
+      while (fn % 2 === 0 && fn !== 0) { fn = half(fn); sn = half(sn); }
+    } else r = sha(B1, r, p);
+    fn = half(fn); sn = half(sn);
+  }
+  return sn === 0 ? r.toString('hex') : null;
+}
+
+const file = process.argv[2] || path.join(__dirname, 'chain_vectors.json');
+const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
+if (Array.isArray(doc)) { const b = verify(doc); console.log(b || `OK: ${doc.length} events`); process.exit(b ? 1 : 0); }
+let passed = 0, failed = 0;
+const check = (ok, what) => { if (ok) passed++; else { failed++; console.log(`FAIL ${what}`); } };
+for (const r of doc.events) check(canonical(r.event) === r.canonical, `canonical form of ${r.event.event_id}`);
+check(verify(doc.events.map((r) => r.event)) === null, 'the vector chains verify');
+for (const t of doc.tampered) check(verify(t.events) !== null, `tampered case ${t.name} is detected`);
+const m = doc.merkle;
+m.rfc6962.roots.forEach((root, n) => check(merkleRoot(m.rfc6962.leaves.slice(0, n)) === root, `RFC 6962 root of size ${n}`));
+for (const t of m.rfc6962.inclusion) {
+  check(rootFromProof(m.rfc6962.leaves[t.index], t.index, t.size, t.proof) === m.rfc6962.roots[t.size], `RFC 6962 proof ${t.index}/${t.size}`);
+}
+const ap = m.acme_period;
+check(merkleRoot(ap.leaves) === ap.root, 'acme period root');
+for (const t of ap.inclusion) check(rootFromProof(ap.leaves[t.index], t.index, t.size, t.proof) === ap.root, `acme proof ${t.index}`);
+check(rootFromProof(ap.leaves[0], 1, ap.leaves.length, ap.inclusion[0].proof) !== ap.root, 'a proof for the wrong index fails');
+console.log(`verify_chain.js: ${passed} passed, ${failed} failed`);
+process.exit(failed ? 1 : 0);

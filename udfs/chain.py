@@ -1,0 +1,290 @@
+"""Per-tenant SHA-256 hash chain over audit events (the specification is schemas/CHAIN.md).
+
+Every event written to ``audit.events`` carries ``chain = {chain_id, sequence, prev_hash,
+event_hash}``: one gap-free chain per tenant (chain_id = tenant_id), sequence 1, 2, 3, ...,
+the first event's prev_hash is 64 zeros, and
+
+    event_hash = lowercase_hex(SHA-256(bytes.fromhex(prev_hash) || canonical_bytes(event)))
+
+``canonical_bytes`` is RFC 8785 (JCS) JSON, UTF-8, of the event after: removing ``chain``,
+``lineage.flink_job_id`` and ``lineage.lateness_ms`` (they differ between a run and its
+replay); filling the four non-null schema defaults when absent; then dropping, bottom-up,
+every object member whose value is null, an empty object or an empty array. So an event
+hashes the same whether it comes from a parser (optional fields absent), from Avro (all
+fields present, nulls included) or from Parquet, and adding optional fields to the schema
+never changes old hashes. JCS is the ``rfc8785`` package (Trail of Bits).
+
+Interface:
+
+    canonical_form(event) -> dict           the JSON value that is canonicalized
+    canonical_bytes(event) -> bytes         its RFC 8785 bytes
+    compute_hash(prev_hash, event) -> str   event_hash for an event after prev_hash
+    link(event, prev, chain_id=None) -> dict
+        a copy of event with ``chain`` filled; prev is the ChainState after the previous
+        event of this chain (None for the first event); chain_id defaults to tenant_id
+    ChainState.of(event) -> ChainState      the state after a linked event (for the next link)
+    verify_chain(events, start=None, end=None) -> ChainBreak | None
+        the first break in stored order, or None; ChainBreak.kind is one of BREAK_KINDS and
+        str(ChainBreak) says in words what is wrong where
+
+The Flink layer keeps one ChainState per chain_id in keyed state and calls ``link`` per event.
+"""
+
+from __future__ import annotations
+
+import copy
+import datetime as _dt
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import rfc8785
+
+GENESIS_PREV_HASH = "0" * 64
+"""prev_hash of sequence 1 in every chain."""
+
+VOLATILE_LINEAGE_FIELDS = ("flink_job_id", "lateness_ms")
+"""lineage fields left out of the canonical form: they differ between a run and its replay."""
+
+SCHEMA_DEFAULTS: tuple[tuple[tuple[str, ...], Any], ...] = (
+    (("metadata", "version"), "1.3.0"),
+    (("enrichment", "geo", "is_private"), False),
+    (("enrichment", "user", "privileged"), False),
+    (("enrichment", "user", "known"), False),
+)
+"""Every non-null default in audit_event.avsc, as (path, value); filled when the parent record
+is present and the field is absent (tests/unit/test_chain.py checks this list against the avsc)."""
+
+BREAK_KINDS = (
+    "unchained",  # the event has no chain field, or a malformed one
+    "modified",  # the event's content (or its event_hash) does not match its event_hash
+    "wrong_prev_hash",  # prev_hash is not the event_hash of the previous event in the chain
+    "missing",  # one or more sequence numbers are absent (a gap, a missing start or a cut end)
+    "reordered",  # a sequence number appears before a lower one that follows later
+    "duplicate",  # the same event (same sequence and hash) appears twice
+    "extra",  # a different event claims a sequence number already taken
+)
+
+
+@dataclass(frozen=True)
+class ChainState:
+    """Where a chain stands after its last linked event."""
+
+    chain_id: str
+    sequence: int
+    event_hash: str
+
+    @classmethod
+    def of(cls, event: Mapping[str, Any]) -> ChainState:
+        c = event.get("chain")
+        if not c:
+            raise ValueError(f"event {event.get('event_id')!r} has no chain field; link it first")
+        return cls(c["chain_id"], int(c["sequence"]), c["event_hash"])
+
+
+@dataclass(frozen=True)
+class ChainBreak:
+    """The first point where a chain fails verification."""
+
+    kind: str
+    chain_id: str | None
+    sequence: int | None
+    index: int  # 0-based position in the verified input (len(events) for a cut end)
+    event_id: str | None
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def _to_json_value(value: Any, path: str) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _to_json_value(v, f"{path}.{k}") for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_to_json_value(v, f"{path}[{i}]") for i, v in enumerate(value)]
+    if isinstance(value, _dt.datetime):
+        # Avro readers with logical types return timestamp-millis as datetime; hash the millis.
+        if value.tzinfo is None:
+            raise TypeError(f"{path}: naive datetime {value!r}; timestamps are UTC epoch millis")
+        delta = value - _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
+        return delta // _dt.timedelta(milliseconds=1)
+    if value is None or isinstance(value, str | bool | int | float):
+        return value
+    raise TypeError(f"{path}: {type(value).__name__} is not a JSON value ({value!r:.80})")
+
+
+def _prune(value: Any) -> Any:
+    """Drop object members that are null, {} or [] (bottom-up); array items stay in place."""
+    if isinstance(value, dict):
+        out = {}
+        for k, v in value.items():
+            v = _prune(v)
+            if v is None or v == {} or v == []:
+                continue
+            out[k] = v
+        return out
+    if isinstance(value, list):
+        return [_prune(v) for v in value]
+    return value
+
+
+def canonical_form(event: Mapping[str, Any]) -> dict:
+    """The JSON object that is hashed: see the module docstring and schemas/CHAIN.md."""
+    doc = _to_json_value(event, "event")
+    doc.pop("chain", None)
+    lineage = doc.get("lineage")
+    if isinstance(lineage, dict):
+        for name in VOLATILE_LINEAGE_FIELDS:
+            lineage.pop(name, None)
+    for path, default in SCHEMA_DEFAULTS:
+        parent = doc
+        for part in path[:-1]:
+            parent = parent.get(part) if isinstance(parent, dict) else None
+        if isinstance(parent, dict) and parent.get(path[-1]) is None:
+            parent[path[-1]] = default
+    return _prune(doc)
+
+
+def canonical_bytes(event: Mapping[str, Any]) -> bytes:
+    """RFC 8785 canonical JSON (UTF-8) of ``canonical_form(event)``.
+
+    Raises ValueError for values JCS cannot represent exactly: NaN/Infinity, or integers
+    outside +-(2**53 - 1) (no auditflow field comes near that)."""
+    try:
+        return rfc8785.dumps(canonical_form(event))
+    except rfc8785.CanonicalizationError as exc:
+        raise ValueError(f"event {event.get('event_id')!r} cannot be canonicalized: {exc}") from exc
+
+
+def _check_hash(value: Any, what: str) -> str:
+    if not (isinstance(value, str) and len(value) == 64 and all(c in "0123456789abcdef" for c in value)):
+        raise ValueError(f"{what} must be 64 lowercase hex characters, got {value!r}")
+    return value
+
+
+def compute_hash(prev_hash: str, event: Mapping[str, Any]) -> str:
+    """SHA-256(bytes.fromhex(prev_hash) || canonical_bytes(event)), lowercase hex."""
+    prev = bytes.fromhex(_check_hash(prev_hash, "prev_hash"))
+    return hashlib.sha256(prev + canonical_bytes(event)).hexdigest()
+
+
+def link(event: Mapping[str, Any], prev: ChainState | None, chain_id: str | None = None) -> dict:
+    """Return a copy of ``event`` with ``chain`` set as the next event after ``prev``.
+
+    ``chain_id`` defaults to the event's tenant_id; ``prev`` must belong to the same chain.
+    ``ChainState.of(result)`` is the state to pass for the chain's next event."""
+    cid = chain_id if chain_id is not None else event.get("tenant_id")
+    if not cid:
+        raise ValueError(f"event {event.get('event_id')!r}: no chain_id and no tenant_id to use as one")
+    if prev is not None and prev.chain_id != cid:
+        raise ValueError(f"chain state is for chain {prev.chain_id!r}, event belongs to chain {cid!r}")
+    sequence = 1 if prev is None else prev.sequence + 1
+    prev_hash = GENESIS_PREV_HASH if prev is None else prev.event_hash
+    out = copy.deepcopy(dict(event))
+    out["chain"] = {
+        "chain_id": cid,
+        "sequence": sequence,
+        "prev_hash": prev_hash,
+        "event_hash": compute_hash(prev_hash, out),
+    }
+    return out
+
+
+_CHAIN_FIELDS = ("chain_id", "sequence", "prev_hash", "event_hash")
+
+
+def _describe(e: Mapping[str, Any]) -> str:
+    return f"event_id {e.get('event_id')!r}"
+
+
+def verify_chain(
+    events: Iterable[Mapping[str, Any]],
+    start: Mapping[str, ChainState] | None = None,
+    end: Mapping[str, ChainState] | None = None,
+) -> ChainBreak | None:
+    """Check linked events in their stored order; return the first break or None.
+
+    Several chains may be interleaved; each must run gap-free from sequence 1 (prev_hash =
+    genesis) unless ``start`` gives the state before the first event of that chain (e.g. the
+    last event of the previous sealed period, from its digest). ``end`` gives the expected
+    last state per chain (e.g. from a digest); without it a chain cut at its end cannot be
+    told from a chain that simply ends there."""
+    items = list(events)
+    start = dict(start or {})
+    state: dict[str, ChainState] = dict(start)
+    seen: dict[str, dict[int, str]] = {}
+
+    for i, e in enumerate(items):
+        c = e.get("chain")
+        if not isinstance(c, Mapping) or not all(k in c for k in _CHAIN_FIELDS):
+            return ChainBreak("unchained", None, None, i, e.get("event_id"),
+                              f"unchained: {_describe(e)} at position {i} has no complete chain field")
+        cid, seq = c["chain_id"], c["sequence"]
+        if not isinstance(seq, int) or seq < 1:
+            return ChainBreak("unchained", cid, None, i, e.get("event_id"),
+                              f"unchained: {_describe(e)} in chain {cid!r} has invalid sequence {seq!r}")
+        last = state.get(cid)
+        expected = 1 if last is None else last.sequence + 1
+        where = f"chain {cid!r} sequence {seq} ({_describe(e)}, position {i})"
+
+        if seq < expected:
+            prior = seen.get(cid, {}).get(seq)
+            if prior is not None and prior == c["event_hash"]:
+                return ChainBreak("duplicate", cid, seq, i, e.get("event_id"),
+                                  f"duplicate: {where} appears a second time")
+            if prior is not None:
+                return ChainBreak("extra", cid, seq, i, e.get("event_id"),
+                                  f"extra: {where} is a second, different event with a sequence "
+                                  f"number already taken (hash {c['event_hash'][:16]}... vs {prior[:16]}...)")
+            return ChainBreak("reordered", cid, seq, i, e.get("event_id"),
+                              f"reordered: {where} comes after sequence {expected - 1}")
+        if seq > expected:
+            later = next((j for j in range(i + 1, len(items))
+                          if (items[j].get("chain") or {}).get("chain_id") == cid
+                          and (items[j].get("chain") or {}).get("sequence") == expected), None)
+            if later is not None:
+                return ChainBreak("reordered", cid, seq, i, e.get("event_id"),
+                                  f"reordered: {where} comes before sequence {expected}, "
+                                  f"which appears later at position {later}")
+            gap = f"sequence {expected}" if seq == expected + 1 else f"sequences {expected}..{seq - 1}"
+            return ChainBreak("missing", cid, expected, i, e.get("event_id"),
+                              f"missing: chain {cid!r} lacks {gap}; the next event present is "
+                              f"sequence {seq} ({_describe(e)}, position {i})")
+
+        try:
+            recomputed = compute_hash(c["prev_hash"], e)
+        except (ValueError, TypeError) as exc:
+            return ChainBreak("modified", cid, seq, i, e.get("event_id"), f"modified: {where}: {exc}")
+        if recomputed != c["event_hash"]:
+            return ChainBreak("modified", cid, seq, i, e.get("event_id"),
+                              f"modified: {where}: its content hashes to {recomputed[:16]}..., "
+                              f"but its event_hash is {str(c['event_hash'])[:16]}...")
+        want_prev = GENESIS_PREV_HASH if last is None else last.event_hash
+        if c["prev_hash"] != want_prev:
+            if last is None:
+                why = "is not the genesis value (64 zeros): the chain does not start here"
+            else:
+                why = (f"is not the event_hash of sequence {last.sequence} ({want_prev[:16]}...): "
+                       f"an event before it was replaced or re-hashed")
+            return ChainBreak("wrong_prev_hash", cid, seq, i, e.get("event_id"),
+                              f"wrong_prev_hash: {where}: prev_hash {c['prev_hash'][:16]}... {why}")
+        state[cid] = ChainState(cid, seq, c["event_hash"])
+        seen.setdefault(cid, {})[seq] = c["event_hash"]
+
+    for cid, want in (end or {}).items():
+        got = state.get(cid)
+        got_seq = got.sequence if got else (0 if cid not in start else start[cid].sequence)
+        if got_seq < want.sequence:
+            return ChainBreak("missing", cid, got_seq + 1, len(items), None,
+                              f"missing: chain {cid!r} ends at sequence {got_seq}, expected to end at "
+                              f"{want.sequence}: sequences {got_seq + 1}..{want.sequence} are absent")
+        if got_seq > want.sequence:
+            return ChainBreak("extra", cid, want.sequence + 1, len(items), None,
+                              f"extra: chain {cid!r} runs to sequence {got_seq}, "
+                              f"expected to end at {want.sequence}")
+        if got is not None and got.event_hash != want.event_hash:
+            return ChainBreak("modified", cid, got.sequence, len(items), None,
+                              f"modified: chain {cid!r} sequence {got.sequence} has event_hash "
+                              f"{got.event_hash[:16]}..., expected {want.event_hash[:16]}...")
+    return None
