@@ -1,0 +1,1 @@
+"""Python UDF logic as plain functions (unit-tested without Flink), plus thin Flink wrappers."""

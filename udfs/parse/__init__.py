@@ -1,0 +1,74 @@
+"""Parsing: one raw Kafka record of any source family -> one canonical event dict.
+
+    from udfs.parse import RawRecord, ParseError, parse
+
+    event = parse(RawRecord(source="syslog", value=b"<38>Nov 28 12:09:01 web1 sshd[42]: ...",
+                            tenant_id="acme", topic="audit.raw.syslog", partition=0, offset=7,
+                            timestamp_ms=1732795741000, headers={}))
+
+`parse` returns a dict that validates against schemas/audit_event.avsc (`enrichment`, `chain`
+and the job-specific lineage fields left None for the job to fill), or raises `ParseError`
+(`.error_class`, `.stage`, message) for the dead letter queue. It validates too (see
+udfs/validate.py): oversize values before parsing, tenant and time range after it. It never
+filters; `udfs.validate.should_filter(event, policy)` decides that separately.
+
+One module per family (syslog, cloudtrail, k8s_audit, auditd, app, debezium); the OCSF
+mapping of each is documented in schemas/README.md "Source families".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from udfs import validate
+from udfs.parse import app, auditd, cloudtrail, debezium, k8s_audit, syslog
+from udfs.parse.base import SOURCE_SYSTEMS, ParseError, RawRecord
+
+__all__ = ["PARSERS", "SOURCE_SYSTEMS", "ParseError", "RawRecord", "parse"]
+
+# RawRecord.source -> family parser (record -> event dict, without validation).
+PARSERS: dict[str, Callable[[RawRecord], dict]] = {
+    "syslog": syslog.parse,
+    "cloudtrail": cloudtrail.parse,
+    "k8s-audit": k8s_audit.parse,
+    "auditd": auditd.parse,
+    "app": app.parse,
+    "debezium": debezium.parse,
+}
+
+
+def parse(record: RawRecord, *, limits: validate.Limits = validate.DEFAULT_LIMITS,
+          keep_raw: bool = True) -> dict:
+    """One canonical event for `record`, or ParseError.
+
+    `keep_raw=False` leaves `raw_data` None (schemas/README.md: kept only when the deployment's
+    policy says so; when kept, the masking step masks it like every other text field).
+    """
+    parser = PARSERS.get(record.source)
+    if parser is None:
+        raise ParseError(
+            "source.unknown",
+            f"unknown source family {record.source!r} (topic {record.topic}); expected one of"
+            f" {', '.join(sorted(PARSERS))}",
+            stage="decode",
+            tenant_id=record.tenant_id,
+        )
+    validate.check_raw(record, limits)
+    try:
+        event = parser(record)
+    except ParseError as e:
+        if e.tenant_id is None:
+            e.tenant_id = record.tenant_id
+        raise
+    except (ValueError, TypeError, KeyError, IndexError, AttributeError) as e:
+        # A parser bug or an input shape nobody foresaw: dead-letter it, never crash the job.
+        raise ParseError(
+            f"{record.source}.unexpected",
+            f"{record.source}: unexpected input shape ({type(e).__name__}: {e}) at"
+            f" {record.topic}/{record.partition}@{record.offset}; please report with the raw record",
+            tenant_id=record.tenant_id,
+        ) from e
+    validate.check_event(event, record, limits)
+    if not keep_raw:
+        event["raw_data"] = None
+    return event

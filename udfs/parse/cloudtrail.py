@@ -1,0 +1,281 @@
+"""AWS CloudTrail records -> events.
+
+One Kafka record holds one element of a CloudTrail log file's `Records` array (the ingest
+adapter splits the files). A `{"Records": [one]}` wrapper is accepted; more than one element
+raises ParseError('cloudtrail.batched'). Digest files and CloudTrail Insights events become
+events with rules `cloudtrail.digest` / `cloudtrail.insight`, filtered by the default policy.
+
+Mapping (schemas/README.md): `ConsoleLogin` -> Authentication 3002 / 1 Logon, status from
+`responseElements.ConsoleLogin`; the IAM account changes in `ACCOUNT_CHANGES` -> Account Change
+3001; everything else -> API Activity 6003 with the activity from the `eventName` verb prefix.
+Status is Failure whenever `errorCode` is set. `sourceIPAddress` goes to `src_endpoint.ip` only
+when it is an IP address; an AWS service name ('ec2.amazonaws.com') goes to
+`src_endpoint.hostname`, anything else ('AWS Internal') to `unmapped['sourceIPAddress']`.
+"""
+
+from __future__ import annotations
+
+import re
+
+from udfs.parse.base import (
+    ACCOUNT_CHANGE,
+    ACTIVITY_OTHER,
+    API_ACTIVITY,
+    AUTHENTICATION,
+    BASE_EVENT,
+    STATUS_FAILURE,
+    STATUS_SUCCESS,
+    ParseError,
+    RawRecord,
+    actor,
+    api,
+    bool_or_none,
+    build_event,
+    endpoint,
+    http_request,
+    ip_or_none,
+    leftovers,
+    load_json,
+    parse_iso_ms,
+    put,
+    raw_text,
+    require_object,
+    resource,
+    user,
+)
+
+# eventName -> (Account Change activity_id, requestParameters key naming the target, its type)
+ACCOUNT_CHANGES: dict[str, int] = {
+    "CreateUser": 1,
+    "DeleteUser": 6,
+    "ChangePassword": 3,
+    "UpdateLoginProfile": 3,
+    "CreateLoginProfile": 3,
+    "AttachUserPolicy": 7,
+    "AttachRolePolicy": 7,
+    "AttachGroupPolicy": 7,
+    "PutUserPolicy": 7,
+    "PutRolePolicy": 7,
+    "PutGroupPolicy": 7,
+    "AddUserToGroup": 7,
+    "DetachUserPolicy": 8,
+    "DetachRolePolicy": 8,
+    "DetachGroupPolicy": 8,
+    "DeleteUserPolicy": 8,
+    "DeleteRolePolicy": 8,
+    "DeleteGroupPolicy": 8,
+    "RemoveUserFromGroup": 8,
+    "EnableMFADevice": 10,
+    "DeactivateMFADevice": 11,
+    "DeleteVirtualMFADevice": 11,
+}
+VERBS: list[tuple[tuple[str, ...], int]] = [
+    (("Create", "Put", "Add", "Run", "Import", "Register", "Allocate", "Issue"), 1),
+    (("Get", "List", "Describe", "Lookup", "Head", "Search", "Scan", "Query", "Select", "BatchGet"), 2),
+    (("Update", "Modify", "Set", "Attach", "Detach", "Enable", "Disable", "Start", "Stop", "Tag",
+      "Untag", "Change", "Reset", "Associate", "Disassociate", "Replace", "Reboot", "Restore"), 3),
+    (("Delete", "Remove", "Terminate", "Deregister", "Release", "Revoke"), 4),
+]
+RE_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$")
+
+CONSUMED = {
+    "eventVersion", "eventTime", "eventSource", "eventName", "awsRegion", "sourceIPAddress",
+    "userAgent", "errorCode", "errorMessage", "requestID", "eventID", "recipientAccountId",
+    "userIdentity", "resources",
+}
+IDENTITY_CONSUMED = {"type", "principalId", "arn", "accountId", "userName", "accessKeyId",
+                     "sessionContext", "invokedBy"}
+
+
+def api_activity(event_name: str) -> int:
+    for prefixes, activity in VERBS:
+        if event_name.startswith(prefixes):
+            return activity
+    return ACTIVITY_OTHER
+
+
+def parse(record: RawRecord) -> dict:
+    doc = require_object(load_json(record, "cloudtrail"), "cloudtrail")
+    if "Records" in doc:
+        records = doc["Records"]
+        if not isinstance(records, list) or len(records) != 1:
+            n = len(records) if isinstance(records, list) else type(records).__name__
+            raise ParseError(
+                "cloudtrail.batched",
+                f"cloudtrail: record holds a Records array of {n} elements; the ingest adapter must"
+                " send each element of Records as its own Kafka record",
+            )
+        doc = require_object(records[0], "cloudtrail Records[0]")
+    if "digestStartTime" in doc or "digestPublicKeyFingerprint" in doc:
+        return _digest(record, doc)
+    for key in ("eventTime", "eventName", "eventSource"):
+        if not doc.get(key):
+            raise ParseError(
+                "cloudtrail.missing_field",
+                f"cloudtrail: record has no {key!r} (eventID {doc.get('eventID')!r}); expected a"
+                " CloudTrail event record (eventVersion 1.x)",
+            )
+    name = doc["eventName"]
+    time_ms = parse_iso_ms(doc["eventTime"], "cloudtrail eventTime")
+    unmapped: dict[str, str] = {}
+    leftovers(doc, CONSUMED, unmapped)
+
+    identity = doc.get("userIdentity") or {}
+    act = _actor(identity, doc, unmapped)
+
+    error_code = doc.get("errorCode")
+    status = STATUS_FAILURE if error_code else STATUS_SUCCESS
+    detail = error_code
+    message = doc.get("errorMessage")
+    resources = [
+        resource(uid=r.get("ARN"), type_=r.get("type"), namespace=r.get("accountId"))
+        for r in doc.get("resources") or [] if isinstance(r, dict)
+    ]
+    params = doc.get("requestParameters") if isinstance(doc.get("requestParameters"), dict) else {}
+
+    rule = "cloudtrail.api"
+    if doc.get("eventCategory") == "Insight" or doc.get("eventType") == "AwsCloudTrailInsight":
+        class_uid, activity, rule = BASE_EVENT, ACTIVITY_OTHER, "cloudtrail.insight"
+    elif name == "ConsoleLogin":
+        class_uid, activity, rule = AUTHENTICATION, 1, "cloudtrail.console_login"
+        outcome = ((doc.get("responseElements") or {}).get("ConsoleLogin") or "")
+        if outcome == "Failure" or error_code:
+            status = STATUS_FAILURE
+            detail = error_code or doc.get("errorMessage") or "Failure"
+        elif outcome == "Success":
+            status = STATUS_SUCCESS
+    elif name in ACCOUNT_CHANGES and doc["eventSource"] == "iam.amazonaws.com":
+        class_uid, activity, rule = ACCOUNT_CHANGE, ACCOUNT_CHANGES[name], "cloudtrail.iam_account_change"
+        resources = _iam_targets(params) + resources
+    else:
+        class_uid, activity = API_ACTIVITY, api_activity(name)
+        if not resources:
+            resources = _param_resources(params)
+
+    src_ip = doc.get("sourceIPAddress")
+    src = None
+    if ip_or_none(src_ip):
+        src = endpoint(ip=src_ip)
+    elif isinstance(src_ip, str) and RE_HOSTNAME.match(src_ip):
+        src = endpoint(hostname=src_ip)
+    else:
+        put(unmapped, "sourceIPAddress", src_ip)
+
+    account = doc.get("recipientAccountId") or identity.get("accountId")
+    return build_event(
+        record,
+        class_uid=class_uid,
+        activity_id=activity,
+        time_ms=time_ms,
+        product="CloudTrail",
+        vendor="AWS",
+        product_version=doc.get("eventVersion"),
+        rule=rule,
+        status_id=status,
+        status_detail=detail,
+        message=message,
+        uid=doc.get("eventID"),
+        log_name="cloudtrail",
+        original_time=doc["eventTime"],
+        actor=act,
+        src_endpoint=src,
+        api=api(name, doc["eventSource"], doc.get("requestID")),
+        resources=resources,
+        http_request=http_request(user_agent=doc.get("userAgent")),
+        cloud={"provider": "AWS", "region": doc.get("awsRegion"),
+               "account": {"uid": str(account)} if account else None},
+        unmapped=unmapped,
+        raw_data=raw_text(record),
+    )
+
+
+def _actor(identity: dict, doc: dict, unmapped: dict[str, str]) -> dict | None:
+    """userIdentity -> actor: one user whatever the identity type, plus the session."""
+    if not isinstance(identity, dict) or not identity:
+        return None
+    kind = identity.get("type")
+    context = identity.get("sessionContext") or {}
+    issuer = context.get("sessionIssuer") or {}
+    attributes = context.get("attributes") or {}
+    arn = identity.get("arn")
+    if kind in ("AssumedRole", "FederatedUser"):
+        name = issuer.get("userName") or identity.get("userName") or identity.get("principalId")
+        if arn and "/" in arn:  # arn:aws:sts::123:assumed-role/Role/<session name>
+            unmapped["userIdentity.sessionName"] = arn.rsplit("/", 1)[1]
+    elif kind == "Root":
+        name = identity.get("userName") or "root"
+    elif kind == "AWSService":
+        name = identity.get("invokedBy")
+    elif kind == "AWSAccount":
+        name = identity.get("accountId") or identity.get("principalId")
+    else:  # IAMUser, IdentityCenterUser, SAMLUser, WebIdentityUser, Unknown
+        name = identity.get("userName") or identity.get("principalId")
+    uid = arn or identity.get("principalId")
+    put(unmapped, "userIdentity.accountId", identity.get("accountId"))
+    put(unmapped, "userIdentity.principalId", identity.get("principalId") if arn else None)
+    put(unmapped, "userIdentity.invokedBy", identity.get("invokedBy") if kind != "AWSService" else None)
+    leftovers(identity, IDENTITY_CONSUMED, unmapped, "userIdentity.")
+    key = identity.get("accessKeyId")
+    temporary = isinstance(key, str) and key.startswith("ASIA")
+    if key and not temporary:
+        unmapped["userIdentity.accessKeyId"] = key
+    if context.get("webIdFederationData"):
+        put(unmapped, "userIdentity.sessionContext.webIdFederationData", context["webIdFederationData"])
+    put(unmapped, "userIdentity.sessionContext.creationDate", attributes.get("creationDate"))
+    put(unmapped, "userIdentity.sessionContext.sourceIdentity", context.get("sourceIdentity"))
+    mfa = bool_or_none(attributes.get("mfaAuthenticated"))
+    extra = doc.get("additionalEventData") if isinstance(doc.get("additionalEventData"), dict) else {}
+    if "MFAUsed" in extra:  # ConsoleLogin: 'Yes' / 'No'
+        mfa = bool_or_none(extra["MFAUsed"])
+    return actor(user(uid=uid, name=name, type_=kind), session_uid=key if temporary else None,
+                 issuer=issuer.get("arn"), is_mfa=mfa)
+
+
+def _iam_targets(params: dict) -> list[dict]:
+    """The account or role an IAM change is about, then the policy or group it involves."""
+    out = []
+    for key, type_ in (("userName", "User"), ("roleName", "Role"), ("groupName", "Group")):
+        if params.get(key):
+            out.append(resource(name=params[key], type_=type_))
+            break
+    if params.get("policyArn"):
+        out.append(resource(uid=params["policyArn"], type_="Policy"))
+    elif params.get("policyName"):
+        out.append(resource(name=params["policyName"], type_="Policy"))
+    if params.get("groupName") and out and out[0]["type"] != "Group":
+        out.append(resource(name=params["groupName"], type_="Group"))
+    if params.get("serialNumber"):
+        out.append(resource(uid=params["serialNumber"], type_="MFADevice"))
+    return out
+
+
+def _param_resources(params: dict) -> list[dict]:
+    for key, type_ in (("bucketName", "AWS::S3::Bucket"), ("userName", "User"), ("roleName", "Role"),
+                       ("groupName", "Group"), ("functionName", "AWS::Lambda::Function"),
+                       ("keyId", "AWS::KMS::Key"), ("secretId", "AWS::SecretsManager::Secret"),
+                       ("trailName", "AWS::CloudTrail::Trail"), ("name", None)):
+        value = params.get(key)
+        if isinstance(value, str) and value:
+            return [resource(name=value, type_=type_)]
+    return []
+
+
+def _digest(record: RawRecord, doc: dict) -> dict:
+    time_text = doc.get("digestEndTime") or doc.get("digestStartTime")
+    unmapped: dict[str, str] = {}
+    leftovers(doc, set(), unmapped)
+    return build_event(
+        record,
+        class_uid=BASE_EVENT,
+        activity_id=ACTIVITY_OTHER,
+        time_ms=parse_iso_ms(time_text, "cloudtrail digestEndTime"),
+        product="CloudTrail",
+        vendor="AWS",
+        rule="cloudtrail.digest",
+        log_name="cloudtrail-digest",
+        original_time=time_text,
+        cloud={"provider": "AWS", "region": doc.get("awsRegion"),
+               "account": {"uid": str(doc["awsAccountId"])} if doc.get("awsAccountId") else None},
+        unmapped=unmapped,
+        raw_data=raw_text(record),
+    )
