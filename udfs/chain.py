@@ -32,9 +32,9 @@ The Flink layer keeps one ChainState per chain_id in keyed state and calls ``lin
 
 from __future__ import annotations
 
-import copy
 import datetime as _dt
 import hashlib
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -98,62 +98,131 @@ class ChainBreak:
         return self.message
 
 
-def _to_json_value(value: Any, path: str) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _to_json_value(v, f"{path}.{k}") for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_to_json_value(v, f"{path}[{i}]") for i, v in enumerate(value)]
-    if isinstance(value, _dt.datetime):
-        # Avro readers with logical types return timestamp-millis as datetime; hash the millis.
-        if value.tzinfo is None:
-            raise TypeError(f"{path}: naive datetime {value!r}; timestamps are UTC epoch millis")
-        delta = value - _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)
-        return delta // _dt.timedelta(milliseconds=1)
-    if value is None or isinstance(value, str | bool | int | float):
-        return value
-    raise TypeError(f"{path}: {type(value).__name__} is not a JSON value ({value!r:.80})")
+_MAX_INT = 2**53 - 1
+_INF = float("inf")
 
 
-def _prune(value: Any) -> Any:
-    """Drop object members that are null, {} or [] (bottom-up); array items stay in place."""
-    if isinstance(value, dict):
+class _BadValue(TypeError):
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+        self.path: list[str] = []
+
+    def __str__(self) -> str:
+        where = "event" + "".join(p if p.startswith("[") else f".{p}" for p in self.path)
+        return f"{where}: {self.message}"
+
+
+def _walk(v: Any, fast: list[bool]) -> Any:
+    """One pass over the value: JSON types only (timestamps as millis), object members that are
+    null, {} or [] dropped bottom-up, and ``fast[0]`` cleared unless the json module writes
+    exactly the JCS bytes for the result. json.dumps(sort_keys=True, ensure_ascii=False,
+    compact) does for strings, integers, booleans and member order, as long as no member name
+    has a character >= U+E000 (where code-point and UTF-16 order differ) and every float is
+    integral (then written as the integer) or has a repr without exponent (repr and ECMAScript
+    then agree: both write the shortest round-trip decimal)."""
+    t = type(v)
+    if t is str or t is bool:
+        return v
+    if t is int:
+        if not -_MAX_INT <= v <= _MAX_INT:
+            fast[0] = False
+        return v
+    if t is float:
+        if fast[0]:
+            if v != v or v == _INF or v == -_INF:
+                fast[0] = False
+            elif v.is_integer():
+                if abs(v) <= _MAX_INT:
+                    return int(v)
+                fast[0] = False
+            elif "e" in repr(v):
+                fast[0] = False
+        return v
+    if t is dict or isinstance(v, Mapping):
         out = {}
-        for k, v in value.items():
-            v = _prune(v)
-            if v is None or v == {} or v == []:
+        for k, x in v.items():
+            if type(k) is not str:
+                k = str(k)
+            if fast[0] and k and max(k) >= "\ue000":
+                fast[0] = False
+            try:
+                x = _walk(x, fast)
+            except _BadValue as exc:
+                exc.path.insert(0, k)
+                raise
+            if x is None or x == {} or x == []:
                 continue
-            out[k] = v
+            out[k] = x
         return out
-    if isinstance(value, list):
-        return [_prune(v) for v in value]
-    return value
+    if t is list or t is tuple:
+        items = []
+        for i, x in enumerate(v):
+            try:
+                items.append(_walk(x, fast))
+            except _BadValue as exc:
+                exc.path.insert(0, f"[{i}]")
+                raise
+        return items
+    if v is None:
+        return None
+    if isinstance(v, _dt.datetime):
+        # Avro readers with logical types return timestamp-millis as datetime; hash the millis.
+        if v.tzinfo is None:
+            raise _BadValue(f"naive datetime {v!r}; timestamps are UTC epoch millis")
+        return (v - _dt.datetime(1970, 1, 1, tzinfo=_dt.UTC)) // _dt.timedelta(milliseconds=1)
+    if isinstance(v, bool | str):
+        return _walk(str(v) if isinstance(v, str) else bool(v), fast)
+    if isinstance(v, int | float):
+        return _walk(int(v) if isinstance(v, int) else float(v), fast)
+    raise _BadValue(f"{type(v).__name__} is not a JSON value ({v!r:.80})")
+
+
+def _prepare(event: Mapping[str, Any]) -> tuple[dict, bool]:
+    """Steps 1-4 of schemas/CHAIN.md section 2, copying only what they change."""
+    top = dict(event)
+    top.pop("chain", None)
+    lineage = top.get("lineage")
+    if isinstance(lineage, Mapping):
+        lineage = dict(lineage)
+        for name in VOLATILE_LINEAGE_FIELDS:
+            lineage.pop(name, None)
+        top["lineage"] = lineage
+    for path, default in SCHEMA_DEFAULTS:
+        parent = top
+        for part in path[:-1]:
+            child = parent.get(part)
+            if not isinstance(child, Mapping):
+                break
+            child = dict(child)
+            parent[part] = child
+            parent = child
+        else:
+            if parent.get(path[-1]) is None:
+                parent[path[-1]] = default
+    fast = [True]
+    return _walk(top, fast), fast[0]
 
 
 def canonical_form(event: Mapping[str, Any]) -> dict:
     """The JSON object that is hashed: see the module docstring and schemas/CHAIN.md."""
-    doc = _to_json_value(event, "event")
-    doc.pop("chain", None)
-    lineage = doc.get("lineage")
-    if isinstance(lineage, dict):
-        for name in VOLATILE_LINEAGE_FIELDS:
-            lineage.pop(name, None)
-    for path, default in SCHEMA_DEFAULTS:
-        parent = doc
-        for part in path[:-1]:
-            parent = parent.get(part) if isinstance(parent, dict) else None
-        if isinstance(parent, dict) and parent.get(path[-1]) is None:
-            parent[path[-1]] = default
-    return _prune(doc)
+    return _prepare(event)[0]
 
 
 def canonical_bytes(event: Mapping[str, Any]) -> bytes:
     """RFC 8785 canonical JSON (UTF-8) of ``canonical_form(event)``.
 
-    Raises ValueError for values JCS cannot represent exactly: NaN/Infinity, or integers
-    outside +-(2**53 - 1) (no auditflow field comes near that)."""
+    Written by the json module where that gives exactly the JCS bytes (see ``_walk``; almost
+    every event), by the ``rfc8785`` package otherwise. Raises ValueError for values JCS
+    cannot represent exactly: NaN/Infinity, integers outside +-(2**53 - 1) (no auditflow field
+    comes near that), or strings that are not valid Unicode; TypeError for non-JSON values."""
+    doc, fast = _prepare(event)
     try:
-        return rfc8785.dumps(canonical_form(event))
-    except rfc8785.CanonicalizationError as exc:
+        if fast:
+            return json.dumps(doc, sort_keys=True, ensure_ascii=False, separators=(",", ":"),
+                              allow_nan=False).encode("utf-8")
+        return rfc8785.dumps(doc)
+    except (rfc8785.CanonicalizationError, UnicodeEncodeError) as exc:
         raise ValueError(f"event {event.get('event_id')!r} cannot be canonicalized: {exc}") from exc
 
 
@@ -170,7 +239,7 @@ def compute_hash(prev_hash: str, event: Mapping[str, Any]) -> str:
 
 
 def link(event: Mapping[str, Any], prev: ChainState | None, chain_id: str | None = None) -> dict:
-    """Return a copy of ``event`` with ``chain`` set as the next event after ``prev``.
+    """Return a shallow copy of ``event`` with ``chain`` set as the next event after ``prev``.
 
     ``chain_id`` defaults to the event's tenant_id; ``prev`` must belong to the same chain.
     ``ChainState.of(result)`` is the state to pass for the chain's next event."""
@@ -181,7 +250,7 @@ def link(event: Mapping[str, Any], prev: ChainState | None, chain_id: str | None
         raise ValueError(f"chain state is for chain {prev.chain_id!r}, event belongs to chain {cid!r}")
     sequence = 1 if prev is None else prev.sequence + 1
     prev_hash = GENESIS_PREV_HASH if prev is None else prev.event_hash
-    out = copy.deepcopy(dict(event))
+    out = dict(event)  # a new top-level dict; nested values are shared with ``event``
     out["chain"] = {
         "chain_id": cid,
         "sequence": sequence,

@@ -268,3 +268,53 @@ def test_start_and_end_anchors_for_a_sealed_period():
                               end={"acme": chain.ChainState.of(ev[4])}).kind == "extra"
     wrong_start = chain.verify_chain(ev[3:], start={"acme": chain.ChainState("acme", 3, "0" * 64)})
     assert wrong_start.kind == "wrong_prev_hash"
+
+
+def test_fast_path_writes_exactly_what_rfc8785_writes():
+    import random
+
+    import rfc8785
+
+    rng = random.Random(6962)
+    alphabet = ["a", "Z", "é", "\u2028", "\x00", "\x1f", '"', "\\", "\x7f", "€", "\ue000", "ﬀ", "😀", "𝄞"]
+
+    def word() -> str:
+        return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 6)))
+
+    def number():
+        kind = rng.randrange(5)
+        if kind == 0:
+            return rng.randint(-(2**53) + 1, 2**53 - 1)
+        if kind == 1:
+            return round(rng.uniform(-180, 180), rng.randint(0, 7))
+        if kind == 2:
+            return rng.uniform(-1, 1) * 10 ** rng.randint(-9, 25)
+        if kind == 3:
+            return float(rng.randint(-10**6, 10**6))
+        return rng.choice([0.0, -0.0, 1e21, 1e-7, 5e-324, 0.1, 100.0, 1e16, 123456789012345680.0])
+
+    def value(depth: int = 0):
+        k = rng.randrange(6 if depth < 3 else 3)
+        if k == 0:
+            return word()
+        if k == 1:
+            return number()
+        if k == 2:
+            return rng.choice([True, False])
+        if k == 3:
+            return [value(depth + 1) for _ in range(rng.randint(1, 3))]
+        return {word() or "k": value(depth + 1) for _ in range(rng.randint(1, 4))}
+
+    def prune(v):
+        if isinstance(v, dict):
+            out = {k: prune(x) for k, x in v.items()}
+            return {k: x for k, x in out.items() if x is not None and x != {} and x != []}
+        return [prune(x) for x in v] if isinstance(v, list) else v
+
+    fast_used = 0
+    for _ in range(3000):
+        doc = {"event_id": "x", "v": value()}
+        expected = rfc8785.dumps(prune(doc))
+        assert chain.canonical_bytes(doc) == expected, doc
+        fast_used += chain._prepare(doc)[1]
+    assert 500 < fast_used < 2900  # both paths were exercised
