@@ -1,0 +1,180 @@
+"""The normalize pipeline as plain functions; jobs/normalize.py only wires them into Flink.
+
+Per raw record, `Normalizer.prepare` (stateless, any parallel instance) returns one of
+  ("event", tenant, event)       parsed, validated, masked, geo-enriched
+  ("dlq", tenant, dead_letter)   rejected, with the error and the raw bytes
+  ("filtered", tenant, note)     dropped on purpose by the filter policy, with the rule
+and, keyed by tenant, `Normalizer.finish` adds the user profile valid at the event's time,
+lineage (job, version, lateness) and the SHA-256 chain link. `encode` turns each into the bytes
+its topic holds: Confluent-framed Avro for events and dead letters, JSON for filter notes.
+Nothing here raises on bad input: every record ends in exactly one of the three topics.
+"""
+
+from __future__ import annotations
+
+import json
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from udfs import chain, mask, users, validate, wire
+from udfs.geo import GeoIP
+from udfs.parse import SOURCE_SYSTEMS, ParseError, RawRecord, parse
+
+SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+JOB_NAME = "auditflow-normalize"
+JOB_VERSION = "0.1.0"
+RAW_PREFIX = "audit.raw."
+NAME_KEY = "name:"  # broadcast-state key prefix: user name -> that user's directory record
+
+
+def directory_entries(key: bytes | None, value: bytes | None) -> dict[str, str | None]:
+    """State entries for one audit.users record: uid -> record, and each name -> record,
+    so events that carry only a user name are enriched too. A tombstone removes the uid."""
+    if key is None:
+        return {}
+    uid = bytes(key).decode()
+    if value is None:
+        return {uid: None}
+    text = bytes(value).decode()
+    entries: dict[str, str | None] = {uid: text}
+    try:
+        for version in users.decode_record(text):
+            if version.name:
+                entries[NAME_KEY + version.name] = text
+    except users.UserDirectoryError:
+        pass
+    return entries
+
+
+def raw_record(*, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
+               timestamp_ms: int, headers: dict[str, bytes] | None) -> RawRecord:
+    """A RawRecord from Kafka coordinates; the source family is the raw topic's suffix."""
+    source = topic[len(RAW_PREFIX):] if topic.startswith(RAW_PREFIX) else topic
+    tenant = bytes(key).decode("utf-8", "replace") if key else None
+    return RawRecord(
+        source=source, value=bytes(value or b""), tenant_id=tenant or None, topic=topic,
+        partition=partition, offset=offset, timestamp_ms=timestamp_ms,
+        headers={k: bytes(v).decode("utf-8", "replace") for k, v in (headers or {}).items()},
+    )
+
+
+def load_schema(name: str) -> dict:
+    return json.loads((SCHEMAS / f"{name}.avsc").read_text())
+
+
+class Normalizer:
+    """Holds the policies and open resources (geo database) of one worker."""
+
+    def __init__(self, settings: dict[str, Any]):
+        self.settings = settings
+        norm = settings.get("normalize", {})
+        self.keep_raw = bool(norm.get("keep_raw", True))
+        self.limits = validate.Limits.from_config(settings.get("limits"))
+        self.filters = validate.FilterPolicy.from_config(settings.get("filter"))
+        self.mask_policy = mask.MaskPolicy.from_dict(settings.get("mask"))
+        self.geo = GeoIP(norm.get("geo_city_db") or None, norm.get("geo_asn_db") or None)
+        self.job_version = settings.get("job_version", JOB_VERSION)
+        self._event_schema = wire.plain_schema(load_schema("audit_event"))
+        self._dlq_schema = wire.plain_schema(load_schema("dead_letter"))
+
+    # -- stateless half ---------------------------------------------------------------------
+    def prepare(self, record: RawRecord) -> tuple[str, str, dict]:
+        try:
+            event = parse(record, limits=self.limits, keep_raw=self.keep_raw)
+        except ParseError as err:
+            return "dlq", err.tenant_id or record.tenant_id or "", self.dead_letter(record, err)
+        except Exception as err:  # noqa: BLE001 - a bug must dead-letter, never stop the job
+            return "dlq", record.tenant_id or "", self.dead_letter(record, err)
+        reason = validate.should_filter(event, self.filters)
+        if reason:
+            return "filtered", event["tenant_id"], self.filter_note(record, event, reason)
+        try:
+            event, _found = mask.mask_event(event, self.mask_policy)
+            ip = (event.get("src_endpoint") or {}).get("ip")
+            geo = self.geo.lookup(ip) if ip else None
+            if geo is not None:
+                event["enrichment"] = {**(event.get("enrichment") or {}), "geo": geo}
+        except Exception as err:  # noqa: BLE001
+            return "dlq", event["tenant_id"], self.dead_letter(record, err, stage="enrich")
+        return "event", event["tenant_id"], event
+
+    def dead_letter(self, record: RawRecord, err: Exception, stage: str | None = None) -> dict:
+        if isinstance(err, ParseError):
+            error_class, message, stage = err.error_class, err.message, stage or err.stage
+        else:
+            error_class = f"internal.{type(err).__name__}"
+            message = f"{err}; {traceback.format_exc(limit=3).strip()[-800:]}"
+            stage = stage or "parse"
+        return {
+            "source": SOURCE_SYSTEMS.get(record.source, record.source),
+            "raw": record.value, "error_class": error_class, "error_message": message,
+            "stage": stage, "raw_topic": record.topic, "raw_partition": record.partition,
+            "raw_offset": record.offset,
+            "tenant_id": getattr(err, "tenant_id", None) or record.tenant_id,
+            "time": record.timestamp_ms, "job_name": JOB_NAME, "job_version": self.job_version,
+        }
+
+    @staticmethod
+    def filter_note(record: RawRecord, event: dict, reason: str) -> dict:
+        return {
+            "source": SOURCE_SYSTEMS.get(record.source, record.source), "tenant_id": event["tenant_id"],
+            "reason": reason, "event_id": event["event_id"], "raw_topic": record.topic,
+            "raw_partition": record.partition, "raw_offset": record.offset, "time": event["time"],
+        }
+
+    # -- keyed half -------------------------------------------------------------------------
+    def finish(self, event: dict, *, user_versions: Callable[[str], str | None],
+               chain_state: dict | None, watermark_ms: int | None,
+               flink_job_id: str | None = None) -> tuple[dict, dict]:
+        """User profile, lineage and chain link. Returns the event and the new chain state."""
+        user = (event.get("actor") or {}).get("user") or {}
+        if user.get("uid") or user.get("name"):
+            record = (user_versions(user.get("uid") or "")
+                      or user_versions(NAME_KEY + (user.get("name") or "")))
+            try:
+                profile = users.profile_from_record(record, event["time"])
+            except users.UserDirectoryError:  # a malformed directory record must not lose the event
+                profile = users.unknown_profile()
+            event["enrichment"] = {**(event.get("enrichment") or {}), "user": profile}
+        lineage = event.setdefault("lineage", {})
+        lateness = (watermark_ms - event["time"]) if watermark_ms and watermark_ms > 0 else 0
+        lineage.update(job_name=JOB_NAME, job_version=self.job_version,
+                       flink_job_id=flink_job_id, lateness_ms=max(0, lateness))
+        prev = chain.ChainState(**chain_state) if chain_state else None
+        linked = chain.link(event, prev)
+        state = chain.ChainState.of(linked)
+        return linked, {"chain_id": state.chain_id, "sequence": state.sequence,
+                        "event_hash": state.event_hash}
+
+    def encode(self, kind: str, payload: dict) -> bytes:
+        ids = self.settings["schema_ids"]
+        if kind == "event":
+            return wire.encode(ids["event"], self._event_schema, payload)
+        if kind == "dlq":
+            return wire.encode(ids["dlq"], self._dlq_schema, payload)
+        return json.dumps(payload, sort_keys=True).encode()
+
+
+def job_settings(cfg: Any, events_topic: str, dlq_topic: str) -> dict[str, Any]:
+    """Picklable settings for the workers; registers the schemas once, on the client."""
+    from confluent_kafka.schema_registry import Schema
+
+    from auditflow import registry
+
+    client = registry.client(cfg)
+    ids = {
+        "event": client.register_schema(f"{events_topic}-value",
+                                        Schema(json.dumps(load_schema("audit_event")), "AVRO")),
+        "dlq": client.register_schema(f"{dlq_topic}-value",
+                                      Schema(json.dumps(load_schema("dead_letter")), "AVRO")),
+    }
+    return {
+        "schema_ids": ids,
+        "normalize": dict(cfg.section("normalize")),
+        "limits": dict(cfg.values.get("limits", {})),
+        "filter": dict(cfg.values.get("filter", {})),
+        "mask": dict(cfg.values.get("mask", {})),
+        "job_version": JOB_VERSION,
+    }
