@@ -247,6 +247,7 @@ def smoke(obj: Ctx, count: int) -> None:
 # Each module below defines `command` (a click group or command) for one user task.
 COMMAND_MODULES: list[str] = [
     "auditflow.commands.ingest",
+    "auditflow.commands.schemas",
 ]
 for _name in COMMAND_MODULES:
     cli.add_command(importlib.import_module(_name).command)
