@@ -10,7 +10,7 @@ Confluent wire format, subject ``<dlq-topic>-value``) carrying the raw bytes and
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
@@ -134,6 +134,35 @@ class RawProducer:
                       [("source", self._source), ("file", self._file), ("line", b"%d" % line)])
         self.summary.records += 1
         self.summary.value_bytes += len(value)
+
+    def send_lines(self, stream: Iterable[bytes], progress: Callable[[], None],
+                   every: int = POLL_EVERY) -> tuple[int, int, int]:
+        """The hot path for one-line-one-record input: (lines, bytes read, blank lines).
+        Same records and headers as :meth:`send`, with the per-record work inlined."""
+        produce, poll, topic, key = self._producer.produce, self._producer.poll, self.topic, self._key
+        source, file = ("source", self._source), ("file", self._file)
+        n = read = blank = records = value_bytes = 0
+        for n, line in enumerate(stream, 1):
+            read += len(line)
+            value = line.rstrip(b"\r\n")
+            if not value or value.isspace():
+                blank += 1
+                continue
+            headers = [source, file, ("line", b"%d" % n)]
+            while True:
+                try:
+                    produce(topic, value, key, headers=headers)
+                    break
+                except BufferError:
+                    poll(0.05)
+            records += 1
+            value_bytes += len(value)
+            if n % every == 0:
+                poll(0)
+                progress()
+        self.summary.records += records
+        self.summary.value_bytes += value_bytes
+        return n, read, blank
 
     def emit(self, item: Record | Reject) -> None:
         if isinstance(item, Record):

@@ -83,18 +83,7 @@ def ingest_file(producer: RawProducer, fmt: str, path: str,
 
 def _syslog_lines(producer: RawProducer, stream: BinaryIO, raw: BinaryIO, progress: Progress) -> None:
     """The hot path: one line is one record, nothing to look at but the line ending."""
-    send = producer.send
-    read = blank = 0
-    n = 0
-    for n, line in enumerate(stream, 1):
-        read += len(line)
-        value = line.rstrip(b"\r\n")
-        if not value or value.isspace():
-            blank += 1
-        else:
-            send(n, value)
-        if n % PROGRESS_EVERY == 0:
-            progress(_position(raw))
+    _n, read, blank = producer.send_lines(stream, lambda: progress(_position(raw)))
     producer.summary.blank_lines += blank
     producer.summary.input_bytes += read
 
