@@ -49,7 +49,7 @@ class Prepare(MapFunction):
     def map(self, row: Row) -> Row:
         record = normalize.raw_record(
             topic=row["topic"], partition=row["partition"], offset=row["offset"],
-            key=row["key"], value=row["value"], timestamp_ms=int(row["ts"].timestamp() * 1000),
+            key=row["key"], value=row["value"], timestamp_ms=row["ts"].to_epoch_milli(),
             headers=row["headers"] or {},
         )
         kind, tenant, payload = self.normalizer.prepare(record)
