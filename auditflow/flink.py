@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -36,7 +38,9 @@ def cli_env(cfg: Config) -> dict[str, str]:
     return env
 
 
-def run_command(cfg: Config, job: Path, job_args: list[str], detached: bool = False) -> list[str]:
+def run_command(cfg: Config, job: Path, job_args: list[str], detached: bool = False,
+                restore_from: str | None = None) -> list[str]:
+    """The `flink run -py` command line; `restore_from` is a checkpoint or savepoint path."""
     rest = urlparse(cfg.get("flink.rest_url"))
     cmd = [
         str(PYFLINK_HOME / "bin" / "flink"), "run",
@@ -44,9 +48,71 @@ def run_command(cfg: Config, job: Path, job_args: list[str], detached: bool = Fa
         "-py", str(job), "-pyexec", sys.executable, "-pyclientexec", sys.executable,
         "-pyfs", str(REPO),
     ]
+    if restore_from:
+        cmd[2:2] = ["-s", restore_from]
     if detached:
         cmd.insert(2, "-d")
     return [*cmd, *job_args]
+
+
+def start(cfg: Config, job: Path, job_args: list[str], restore_from: str | None = None,
+          say=print, timeout_s: float = 300) -> str:
+    """Submit a streaming job detached (`flink run -d -py`); returns its Flink job id."""
+    cmd = run_command(cfg, job, job_args, detached=True, restore_from=restore_from)
+    say("$ " + " ".join(["flink", *cmd[1:]]))
+    try:
+        proc = subprocess.run(
+            cmd, env=cli_env(cfg), capture_output=True, text=True, timeout=timeout_s, cwd=REPO
+        )
+    except subprocess.TimeoutExpired as exc:
+        raise StackError(f"flink run {job.name} was not accepted within {timeout_s:.0f}s") from exc
+    out = proc.stdout + proc.stderr
+    found = re.search(r"JobID ([0-9a-f]{32})", out)
+    if proc.returncode != 0 or not found:
+        raise StackError(f"flink run {job.name} failed (exit {proc.returncode}):\n{out[-4000:]}")
+    return found.group(1)
+
+
+def job_status(cfg: Config, job_id: str) -> str:
+    r = requests.get(f"{cfg.get('flink.rest_url')}/jobs/{job_id}", timeout=5)
+    r.raise_for_status()
+    return r.json()["state"]
+
+
+def wait_for_status(cfg: Config, job_id: str, wanted: set[str], timeout_s: float = 120) -> str:
+    """Poll until the job reaches one of `wanted`; a job that fails instead raises with its cause."""
+    deadline = time.monotonic() + timeout_s
+    state = "UNKNOWN"
+    while time.monotonic() < deadline:
+        state = job_status(cfg, job_id)
+        if state in wanted:
+            return state
+        if state in {"FAILED", "CANCELED", "FINISHED"}:
+            raise StackError(f"Flink job {job_id} is {state}, expected {'/'.join(sorted(wanted))}"
+                             f"{': ' + job_exception(cfg, job_id) if state == 'FAILED' else ''}")
+        time.sleep(1)
+    raise StackError(f"Flink job {job_id} still {state} after {timeout_s:.0f}s "
+                     f"(expected {'/'.join(sorted(wanted))}); see `auditflow stack logs flink-jobmanager`")
+
+
+def job_exception(cfg: Config, job_id: str) -> str:
+    r = requests.get(f"{cfg.get('flink.rest_url')}/jobs/{job_id}/exceptions", timeout=5)
+    root = (r.json().get("exceptionHistory", {}).get("entries") or [{}])[0] if r.ok else {}
+    return (root.get("stacktrace") or "no exception recorded").splitlines()[0]
+
+
+def cancel(cfg: Config, job_id: str) -> None:
+    r = requests.patch(f"{cfg.get('flink.rest_url')}/jobs/{job_id}?mode=cancel", timeout=10)
+    if r.status_code not in (200, 202):
+        raise StackError(f"cancelling Flink job {job_id} failed: HTTP {r.status_code} {r.text[:200]}")
+
+
+def latest_checkpoint(cfg: Config, job_id: str) -> tuple[int, str] | None:
+    """(checkpoint id, path) of the job's newest completed checkpoint, or None."""
+    r = requests.get(f"{cfg.get('flink.rest_url')}/jobs/{job_id}/checkpoints", timeout=5)
+    r.raise_for_status()
+    done = (r.json().get("latest") or {}).get("completed")
+    return (done["id"], done["external_path"]) if done else None
 
 
 def submit(cfg: Config, job: Path, job_args: list[str], say=print, timeout_s: float = 900) -> str:

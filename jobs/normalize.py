@@ -17,9 +17,10 @@ import argparse
 import json
 import pickle
 import sys
+import uuid
 
-from pyflink.common import Row, Types
-from pyflink.datastream import StreamExecutionEnvironment
+from pyflink.common import Configuration, Row, Types
+from pyflink.datastream import StreamExecutionEnvironment, TimeDomain
 from pyflink.datastream.functions import KeyedBroadcastProcessFunction, MapFunction, RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 from pyflink.table import StreamTableEnvironment
@@ -65,6 +66,9 @@ class Chain(KeyedBroadcastProcessFunction):
     linked sorted by (timestamp, topic, partition, offset), an order that depends only on the
     raw records, so a replay after a failure produces the same sequence and hashes. A record
     that arrives behind the watermark is linked at once; its lateness is in lineage.lateness_ms.
+    The watermark only moves when records arrive, so at the end of a burst the newest events
+    would wait for the next record: when the watermark has not moved for `flush_after_s`
+    (processing time) everything waiting is linked, still in sorted order.
     """
 
     def __init__(self, settings: dict):
@@ -75,6 +79,9 @@ class Chain(KeyedBroadcastProcessFunction):
         self.chain = runtime_context.get_state(ValueStateDescriptor("chain", Types.STRING()))
         self.pending = runtime_context.get_map_state(
             MapStateDescriptor("pending", Types.LONG(), Types.PICKLED_BYTE_ARRAY()))
+        # the watermark seen when the stall timer was last armed (None = timer not armed)
+        self.stall_mark = runtime_context.get_state(ValueStateDescriptor("stall_mark", Types.LONG()))
+        self.flush_after_ms = int(float(self.settings["normalize"]["flush_after_s"]) * 1000)
 
     def process_element(self, value: Row, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext):
         kind = value["kind"]
@@ -91,13 +98,31 @@ class Chain(KeyedBroadcastProcessFunction):
         waiting.append((value["order"], value["payload"]))
         self.pending.put(ts, waiting)
         ctx.timer_service().register_event_time_timer(ts)
+        if self.stall_mark.value() is None:
+            self._arm_stall_timer(ctx, watermark)
+
+    def _arm_stall_timer(self, ctx, watermark: int) -> None:
+        self.stall_mark.update(watermark)
+        timers = ctx.timer_service()
+        timers.register_processing_time_timer(timers.current_processing_time() + self.flush_after_ms)
 
     def on_timer(self, timestamp: int, ctx: KeyedBroadcastProcessFunction.OnTimerContext):
+        watermark = ctx.timer_service().current_watermark()
+        if ctx.time_domain() == TimeDomain.PROCESSING_TIME:
+            if self.stall_mark.value() is None:
+                return
+            if watermark > self.stall_mark.value():  # still moving: look again later
+                self._arm_stall_timer(ctx, watermark)
+                return
+            self.stall_mark.clear()
+            timestamp = max(self.pending.keys(), default=watermark)  # noqa: SIM118 (MapState)
         due = sorted(ts for ts in self.pending.keys() if ts <= timestamp)  # noqa: SIM118 (MapState)
         for ts in due:
             waiting = sorted(self.pending.get(ts))
             self.pending.remove(ts)
-            yield from self._link(waiting, ctx, ctx.timer_service().current_watermark())
+            yield from self._link(waiting, ctx, watermark)
+        if self.pending.is_empty():
+            self.stall_mark.clear()
 
     def _link(self, items: list, ctx, watermark: int):
         users = ctx.get_broadcast_state(USERS)
@@ -108,6 +133,7 @@ class Chain(KeyedBroadcastProcessFunction):
                 user_versions=lambda k: users.get(k) if k and users.contains(k) else None,
                 chain_state=json.loads(state) if state else None,
                 watermark_ms=watermark,
+                flink_job_id=self.settings["flink_job_id"],
             )
             self.chain.update(json.dumps(new_state))
             yield Row(kind="event", key=event["tenant_id"].encode(),
@@ -139,8 +165,15 @@ def main(argv: list[str]) -> None:
     args = options(argv)
     cfg = config.load(args.profile)
     settings = normalize.job_settings(cfg, args.events_topic, args.dlq_topic)
+    # choose the job id here so each event's lineage can name the job that linked it
+    settings["flink_job_id"] = uuid.uuid4().hex
+    flink_conf = Configuration()
+    flink_conf.set_string("$internal.pipeline.job-id", settings["flink_job_id"])
+    # keep the last checkpoint when the job is cancelled, so it can be restarted from it (-s)
+    flink_conf.set_string("execution.checkpointing.externalized-checkpoint-retention",
+                          "RETAIN_ON_CANCELLATION")
 
-    env = StreamExecutionEnvironment.get_execution_environment()
+    env = StreamExecutionEnvironment.get_execution_environment(flink_conf)
     env.enable_checkpointing(int(cfg.get("flink.checkpoint_interval_ms")))
     t_env = StreamTableEnvironment.create(env)
     t_env.get_config().set("pipeline.name", f"{JOB_NAME} {args.events_topic}")
