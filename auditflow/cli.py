@@ -246,6 +246,7 @@ def smoke(obj: Ctx, count: int) -> None:
 # ---------------------------------------------------------------- task groups
 # Each module below defines `command` (a click group or command) for one user task.
 COMMAND_MODULES: list[str] = [
+    "auditflow.commands.alerts",
     "auditflow.commands.ingest",
     "auditflow.commands.schemas",
 ]
