@@ -1,0 +1,1 @@
+"""Archive: staging -> sealed WORM Parquet with signed digests, verification, proofs, queries."""

@@ -1,0 +1,179 @@
+"""Where archived records live and what their Parquet columns are.
+
+The staging bucket holds what jobs/archive.py wrote: one row per Kafka record with the exact
+Confluent-wire Avro bytes (`value`), so nothing the chain hashes can be lost on the way. The
+sealer decodes those bytes and writes the WORM copy with typed columns derived from the Avro
+schema: records become structs, arrays lists, maps maps, timestamp-millis
+`timestamp(ms, UTC)`; field names are the schema's, so Trino (Hive connector, by name) and
+DuckDB read the same files and `udfs.chain` recomputes every hash from them.
+
+Layout (prefixes from [archive] config):
+
+    staging: <staging_prefix><kind>/tenant=<t>/dt=<yyyy-mm-dd>/hour=<hh>/part-...   (Flink)
+    worm:    <worm_prefix><kind>/tenant=<t>/dt=<yyyy-mm-dd>/hour=<hh>/<period>.parquet
+             <worm_prefix>digests/<period>.json
+             <worm_prefix>keys/<key_id>.pub
+
+kind is `events` or `alerts`; dt/hour are the UTC hour in which the archive job received the
+record (its partition in staging), so the sealer never has to guess where a late file goes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+import re
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, unquote
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+KINDS = {"events": "audit_event", "alerts": "alert"}
+PARTITION_KEYS = ("tenant", "dt", "hour")
+PARQUET_OPTIONS = {"compression": "zstd", "row_group_size": 131072}
+_PART_RE = re.compile(r"tenant=([^/]+)/dt=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/")
+
+
+def load_avsc(kind: str) -> dict:
+    return json.loads((SCHEMAS / f"{KINDS[kind]}.avsc").read_text())
+
+
+def _named(schema: Any, names: dict[str, Any]) -> Any:
+    if isinstance(schema, str):
+        return names.get(schema, names.get(schema.rsplit(".", 1)[-1], schema))
+    return schema
+
+
+def arrow_type(schema: Any, names: dict[str, Any] | None = None) -> pa.DataType:
+    """Arrow type of an Avro schema; nullability is carried by every Arrow field anyway."""
+    names = {} if names is None else names
+    schema = _named(schema, names)
+    if isinstance(schema, list):
+        branches = [b for b in schema if b != "null"]
+        if len(branches) != 1:
+            raise ValueError(f"unions other than [null, T] are not archived: {schema}")
+        return arrow_type(branches[0], names)
+    if isinstance(schema, dict):
+        t = schema["type"]
+        if t == "record":
+            names[schema["name"]] = schema
+            return pa.struct([pa.field(f["name"], arrow_type(f["type"], names)) for f in schema["fields"]])
+        if t == "array":
+            return pa.list_(arrow_type(schema["items"], names))
+        if t == "map":
+            return pa.map_(pa.string(), arrow_type(schema["values"], names))
+        if t == "enum":
+            return pa.string()
+        if schema.get("logicalType") in ("timestamp-millis", "timestamp-micros"):
+            return pa.timestamp("ms", tz="UTC")
+        return arrow_type(t, names)
+    return {"string": pa.string(), "int": pa.int32(), "long": pa.int64(), "boolean": pa.bool_(),
+            "double": pa.float64(), "float": pa.float32(), "bytes": pa.binary()}[schema]
+
+
+def arrow_schema(kind: str) -> pa.Schema:
+    return pa.schema(list(arrow_type(load_avsc(kind))))
+
+
+_TRINO = {pa.string(): "varchar", pa.int32(): "integer", pa.int64(): "bigint", pa.bool_(): "boolean",
+          pa.float64(): "double", pa.float32(): "real", pa.binary(): "varbinary"}
+
+
+def trino_type(t: pa.DataType) -> str:
+    if pa.types.is_struct(t):
+        return "row(" + ", ".join(f'"{f.name}" {trino_type(f.type)}' for f in t) + ")"
+    if pa.types.is_map(t):
+        return f"map(varchar, {trino_type(t.item_type)})"
+    if pa.types.is_list(t):
+        return f"array({trino_type(t.value_type)})"
+    if pa.types.is_timestamp(t):
+        return "timestamp(3)"
+    return _TRINO[t]
+
+
+def trino_columns(kind: str) -> str:
+    return ",\n    ".join(f'"{f.name}" {trino_type(f.type)}' for f in arrow_schema(kind))
+
+
+def to_table(records: list[dict], kind: str) -> pa.Table:
+    """Decoded Avro records (timestamps as int millis) as a typed Arrow table."""
+    schema = arrow_schema(kind)
+    return pa.Table.from_pylist(records, schema=schema) if records else schema.empty_table()
+
+
+def _plain(value: Any, t: pa.DataType) -> Any:
+    """Arrow's Python values back into the JSON shape of schemas/CHAIN.md: maps as dicts."""
+    if value is None:
+        return None
+    if pa.types.is_struct(t):
+        return {f.name: _plain(value.get(f.name), f.type) for f in t}
+    if pa.types.is_map(t):
+        return {k: _plain(v, t.item_type) for k, v in value}
+    if pa.types.is_list(t):
+        return [_plain(v, t.value_type) for v in value]
+    return value
+
+
+def _needs_fix(t: pa.DataType) -> bool:
+    if pa.types.is_map(t):
+        return True
+    if pa.types.is_struct(t):
+        return any(_needs_fix(f.type) for f in t)
+    if pa.types.is_list(t):
+        return _needs_fix(t.value_type)
+    return False
+
+
+def to_records(table: pa.Table) -> list[dict]:
+    """Rows of a WORM table as event dicts that udfs.chain hashes exactly as the original."""
+    drop = [n for n in PARTITION_KEYS if n in table.column_names]
+    table = table.drop(drop) if drop else table
+    rows = table.to_pylist()
+    fix = [f for f in table.schema if _needs_fix(f.type)]
+    for row in rows:
+        for f in fix:
+            row[f.name] = _plain(row[f.name], f.type)
+    return rows
+
+
+def parquet_bytes(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf, **PARQUET_OPTIONS)
+    return buf.getvalue()
+
+
+def read_parquet(data: bytes, columns: list[str] | None = None) -> pa.Table:
+    return pq.read_table(io.BytesIO(data), columns=columns)
+
+
+def partition_path(tenant: str, hour: dt.datetime) -> str:
+    # Hive escapes path characters in partition values; percent-encoding is the same idea
+    return f"tenant={quote(tenant, safe='-_.')}/dt={hour:%Y-%m-%d}/hour={hour:%H}/"
+
+
+def parse_partition(key: str) -> tuple[str, str, str] | None:
+    m = _PART_RE.search(key)
+    return (unquote(m.group(1)), m.group(2), m.group(3)) if m else None
+
+
+def sort_key(event: dict) -> tuple[bytes, int]:
+    """Chain order (schemas/CHAIN.md section 6): chain_id as UTF-8 bytes, then sequence."""
+    c = event.get("chain") or {}
+    return (str(c.get("chain_id", "")).encode(), int(c.get("sequence") or 0))
+
+
+def event_hashes(tables: Iterable[pa.Table]) -> list[tuple[bytes, int, str, str]]:
+    """(chain_id bytes, sequence, event_hash, event_id) of every event in the tables, unsorted."""
+    out = []
+    for t in tables:
+        chain = t.column("chain").to_pylist()
+        ids = t.column("event_id").to_pylist()
+        for c, eid in zip(chain, ids, strict=True):
+            if c:
+                out.append((c["chain_id"].encode(), c["sequence"], c["event_hash"], eid))
+    return out

@@ -1,0 +1,199 @@
+"""The verifier: recompute every chain from the WORM Parquet and check the signed digests.
+
+Checks, in the order a break is reported (the first one found is the answer):
+per digest, oldest first: its signature (Ed25519, key pinned or published in keys/); its link
+to the previous digest (SHA-256 of the stored bytes, and periods that meet with no gap); each
+listed file present with the listed SHA-256; the events of the period, in stored order,
+against the chain heads of the previous digest and the last (sequence, hash) per chain this
+digest signs; the Merkle root over the period. Finally: no data file that no digest lists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from auditflow.archive import digest as dg
+from auditflow.archive import layout
+from auditflow.archive.seal import from_iso
+from auditflow.archive.store import Store
+from udfs import chain, merkle
+
+
+@dataclass
+class Problem:
+    kind: str  # modified, missing, reordered, extra, duplicate, wrong_prev_hash, unchained,
+    #            digest mismatch, bad signature
+    message: str
+    tenant: str | None = None
+    sequence: int | None = None
+    period: str | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass
+class Report:
+    digests: int = 0
+    periods_checked: int = 0
+    files: int = 0
+    events: int = 0
+    alerts: int = 0
+    chains: set[str] = field(default_factory=set)
+    key_ids: set[str] = field(default_factory=set)
+    problem: Problem | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+class Verifier:
+    def __init__(self, worm: Store, public_key: Any = None, say: Callable[[str], None] = lambda _m: None):
+        self.worm, self.pinned, self.say = worm, public_key, say
+        self._keys: dict[str, Any] = {}
+
+    def _key(self, key_id: str | None) -> Any:
+        if self.pinned is not None:
+            return self.pinned
+        if key_id not in self._keys:
+            k = f"keys/{key_id}.pem"
+            self._keys[key_id] = dg.load_public(self.worm.get(k)) if key_id and self.worm.exists(k) else None
+        return self._keys[key_id]
+
+    def run(self, tenant: str | None = None, start: dt.datetime | None = None,
+            end: dt.datetime | None = None) -> Report:
+        rep = Report()
+        objs = self.worm.list()
+        digests = sorted(o.key for o in objs if o.key.startswith("digests/") and o.key.endswith(".json"))
+        data = {o.key for o in objs if o.key.split("/", 1)[0] in layout.KINDS}
+        listed: set[str] = set()
+        prev_key, prev_bytes, prev_doc = None, None, None
+        heads: dict[str, chain.ChainState] = {}
+        for key in digests:
+            raw = self.worm.get(key)
+            rep.digests += 1
+            pid = key.rsplit("/", 1)[-1].removesuffix(".json")
+            try:
+                doc = json.loads(raw)
+            except ValueError:
+                return self._fail(rep, "digest mismatch", f"digest mismatch: {key} is not valid JSON", pid)
+            pub = self._key(doc.get("key_id"))
+            if pub is None:
+                return self._fail(rep, "bad signature", f"bad signature: {key} is signed with key "
+                                  f"{doc.get('key_id')!r}, which is not published in keys/", pid)
+            if not dg.check_signature(doc, pub):
+                return self._fail(rep, "bad signature", f"bad signature: {key} does not verify with key "
+                                  f"{dg.key_id(pub)}: its content was changed or another key signed it", pid)
+            rep.key_ids.add(doc.get("key_id"))
+            if prev_doc is not None and doc["period"]["start"] != prev_doc["period"]["end"]:
+                return self._fail(rep, "missing", f"missing: no digest for {prev_doc['period']['end']} .. "
+                                  f"{doc['period']['start']} (between {prev_key} and {key})", pid)
+            want_prev = dg.sha256(prev_bytes) if prev_bytes is not None else dg.GENESIS
+            if doc["previous"]["sha256"] != want_prev:
+                if prev_bytes is None:
+                    msg = (f"missing: {key} continues from digest {doc['previous']['key']}, which is absent "
+                           "(the first digest of an archive follows the genesis value)")
+                    return self._fail(rep, "missing", msg, pid)
+                return self._fail(rep, "digest mismatch", f"digest mismatch: {key} names previous digest "
+                                  f"SHA-256 {doc['previous']['sha256'][:16]}..., but {prev_key} hashes to "
+                                  f"{want_prev[:16]}...", pid)
+            if doc["period"]["id"] != pid:
+                return self._fail(rep, "digest mismatch", f"digest mismatch: {key} holds period "
+                                  f"{doc['period']['id']}", pid)
+            listed.update(f["key"] for f in doc["files"])
+            p_start, p_end = from_iso(doc["period"]["start"]), from_iso(doc["period"]["end"])
+            if (start is None or p_end > start) and (end is None or p_start < end):
+                problem = self._period(doc, heads, tenant, rep)
+                if problem:
+                    problem.period = pid
+                    rep.problem = problem
+                    return rep
+                rep.periods_checked += 1
+            heads = {c: chain.ChainState(c, h[0], h[1]) for c, h in doc.get("heads", {}).items()}
+            prev_key, prev_bytes, prev_doc = key, raw, doc
+        extra = sorted(k for k in data - listed
+                       if tenant is None or (layout.parse_partition(k) or ("",))[0] == tenant)
+        if extra and start is None and end is None:
+            return self._fail(rep, "extra", f"extra: {extra[0]} is in the archive but in no signed digest"
+                              + (f" ({len(extra)} such files)" if len(extra) > 1 else ""), None)
+        return rep
+
+    def _fail(self, rep: Report, kind: str, msg: str, pid: str | None) -> Report:
+        rep.problem = Problem(kind, msg, period=pid)
+        return rep
+
+    def _period(self, doc: dict, heads: dict[str, chain.ChainState], tenant: str | None,
+                rep: Report) -> Problem | None:
+        events: list[dict] = []
+        leaves_complete = tenant is None
+        for f in doc["files"]:
+            if tenant is not None and f["tenant"] != tenant:
+                continue
+            key = f["key"]
+            if not self.worm.exists(key):
+                return Problem("missing", f"missing: {key} ({f['rows']} {f['kind']}, tenant {f['tenant']!r}) "
+                               f"is listed in digest {doc['period']['id']} but absent from the archive",
+                               tenant=f["tenant"])
+            data = self.worm.get(key)
+            rep.files += 1
+            table = layout.read_parquet(data)
+            if f["kind"] == "alerts":
+                rep.alerts += table.num_rows
+            else:
+                recs = layout.to_records(table)
+                events.extend(recs)
+            if dg.sha256(data) != f["sha256"]:
+                if f["kind"] == "events":  # name the event if the chain shows which one
+                    brk = self._chains(events, heads, doc, tenant)
+                    if brk:
+                        return brk
+                return Problem("digest mismatch", f"digest mismatch: {key} has SHA-256 "
+                               f"{dg.sha256(data)[:16]}..., digest {doc['period']['id']} signs "
+                               f"{f['sha256'][:16]}...", tenant=f["tenant"])
+            if table.num_rows != f["rows"]:
+                return Problem("digest mismatch", f"digest mismatch: {key} has {table.num_rows} rows, "
+                               f"the digest signs {f['rows']}", tenant=f["tenant"])
+        brk = self._chains(events, heads, doc, tenant)
+        if brk:
+            return brk
+        rep.events += len(events)
+        rep.chains.update(e["chain"]["chain_id"] for e in events if e.get("chain"))
+        if leaves_complete:
+            leaves = sorted((c["chain_id"].encode(), c["sequence"], c["event_hash"])
+                            for c in (e.get("chain") for e in events) if c)
+            root = merkle.merkle_root([h for _c, _s, h in leaves])
+            m = doc["events"]
+            if root != m["merkle_root"] or len(leaves) != m["tree_size"]:
+                return Problem("digest mismatch", f"digest mismatch: the Merkle root over the {len(leaves)} "
+                               f"events of period {doc['period']['id']} is {root[:16]}..., the digest signs "
+                               f"{m['merkle_root'][:16]}... over {m['tree_size']}")
+        return None
+
+    def _chains(self, events: list[dict], heads: dict[str, chain.ChainState], doc: dict,
+                tenant: str | None) -> Problem | None:
+        signed = {c["chain_id"]: c for c in doc["chains"]}
+        present = {(e.get("chain") or {}).get("chain_id") for e in events}
+        wanted = [cid for cid in signed if tenant is None or cid == tenant or cid in present]
+        start = {cid: heads[cid] for cid in wanted if cid in heads}
+        end = {cid: chain.ChainState(cid, signed[cid]["last_sequence"], signed[cid]["last_hash"])
+               for cid in wanted}
+        for e in events:
+            cid = (e.get("chain") or {}).get("chain_id")
+            if cid is not None and cid not in signed:
+                return Problem("extra", f"extra: chain {cid!r} has events (e.g. {e.get('event_id')!r}) "
+                               f"in period {doc['period']['id']} but its digest signs none", tenant=cid)
+        brk = chain.verify_chain(events, start=start, end=end)
+        if brk is None:
+            return None
+        # a break the sealer already recorded (it archives what it received) is still a break
+        return Problem(brk.kind, brk.message, tenant=brk.chain_id, sequence=brk.sequence)
+
+
+def summary(rep: Report) -> str:
+    return (f"OK: {rep.digests} digests (signatures and digest chain valid), {rep.periods_checked} periods, "
+            f"{rep.files} files, {rep.events} events in {len(rep.chains)} chains, {rep.alerts} alerts")

@@ -1,0 +1,233 @@
+"""Sealer, verifier and proofs on local directories (no services): a real seal of staged
+Confluent-wire Avro, then tampered copies, each of which must be caught with its kind."""
+
+from __future__ import annotations
+
+import copy
+import datetime as dt
+import json
+import os
+import shutil
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from auditflow.archive import digest as dg
+from auditflow.archive import layout, proof
+from auditflow.archive.seal import AvroDecoder, Sealer
+from auditflow.archive.store import LocalStore
+from auditflow.archive.verify import Verifier
+from udfs import chain, wire
+
+VECTORS = json.loads((layout.SCHEMAS / "chain_vectors.json").read_text())
+EVENT_SCHEMA = layout.load_avsc("events")
+T0 = dt.datetime(2026, 11, 28, 10, 0, tzinfo=dt.UTC)
+
+
+def make_events(tenant: str, n: int) -> list[dict]:
+    """Linked events built from the chain vectors (nulls, maps, arrays, doubles, non-BMP text)."""
+    base = [e["event"] for e in VECTORS["events"]]
+    out, prev = [], None
+    for i in range(n):
+        e = copy.deepcopy(base[i % len(base)])
+        e.pop("chain", None)
+        e["event_id"], e["tenant_id"] = f"{tenant}-{i:05d}", tenant
+        e["time"] = int(T0.timestamp() * 1000) + i
+        e["unmapped"] = {"k": f"v{i}", "emoji": "😀"} if i % 3 == 0 else None
+        linked = chain.link(e, prev)
+        prev = chain.ChainState.of(linked)
+        out.append(linked)
+    return out
+
+
+def stage(root: Path, kind: str, tenant: str, hour: dt.datetime, name: str, values: list[bytes],
+          committed: dt.datetime) -> None:
+    p = root / kind / layout.partition_path(tenant, hour) / name
+    p.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(pa.table({"value": pa.array(values, pa.binary())}), p)
+    os.utime(p, (committed.timestamp(), committed.timestamp()))
+
+
+def encode(events: list[dict]) -> list[bytes]:
+    parsed = wire.plain_schema(EVENT_SCHEMA)
+    return [wire.encode(7, parsed, e) for e in events]
+
+
+def decoder() -> AvroDecoder:
+    schemas = {7: json.dumps(EVENT_SCHEMA), 8: (layout.SCHEMAS / "alert.avsc").read_text()}
+    return AvroDecoder(schemas.__getitem__)
+
+
+@pytest.fixture()
+def sealed(tmp_path):
+    """Two tenants over three one-hour periods (the middle one empty for globex)."""
+    staging, worm = tmp_path / "staging", tmp_path / "worm"
+    key = Ed25519PrivateKey.generate()
+    acme, globex = make_events("acme", 30), make_events("globex", 12)
+    stage(staging, "events", "acme", T0, "part-1", encode(acme[:10]), T0 + dt.timedelta(minutes=5))
+    stage(staging, "events", "acme", T0, "part-2", encode(acme[10:20]), T0 + dt.timedelta(minutes=59))
+    stage(staging, "events", "globex", T0, "part-1", encode(globex[:12]), T0 + dt.timedelta(minutes=30))
+    stage(staging, "events", "acme", T0 + dt.timedelta(hours=1), "part-3", encode(acme[20:]),
+          T0 + dt.timedelta(hours=2, minutes=1))
+    alert = {"alert_id": "a1", "rule_id": "R1", "title": "t", "severity": "high", "severity_id": 4,
+             "tenant_id": "acme", "entity_type": "user", "entity_value": "bob",
+             "window_start": 1, "window_end": 2, "event_count": 1,
+             "evidence": [{"event_id": acme[3]["event_id"], "chain_id": "acme", "sequence": 4,
+                           "event_hash": acme[3]["chain"]["event_hash"]}],
+             "first_seen": 1, "last_seen": 1, "mitre": ["T1110"], "compliance": None,
+             "dedup_key": "R1|acme|bob", "created_at": 3}
+    parsed = wire.plain_schema(json.loads((layout.SCHEMAS / "alert.avsc").read_text()))
+    stage(staging, "alerts", "acme", T0, "part-1", [wire.encode(8, parsed, alert)],
+          T0 + dt.timedelta(minutes=9))
+    (staging / "events" / layout.partition_path("acme", T0) / ".part-9.inprogress").write_bytes(b"x")
+    sealer = Sealer(LocalStore(staging), LocalStore(worm), key, decoder(), period_s=3600, grace_s=60)
+    results = sealer.seal_closed(now=T0 + dt.timedelta(hours=3, minutes=5))
+    return {"worm": worm, "staging": staging, "key": key, "results": results, "acme": acme,
+            "globex": globex, "tmp": tmp_path, "sealer": sealer}
+
+
+def verify(worm: Path, key, **kw):
+    return Verifier(LocalStore(worm), key.public_key()).run(**kw)
+
+
+def test_seal_writes_digests_for_every_period_and_clears_staging(sealed):
+    res = sealed["results"]
+    assert [r.period for r in res] == ["20261128T100000Z", "20261128T110000Z", "20261128T120000Z"]
+    assert [r.events for r in res] == [32, 0, 10]  # part-3 was committed at 12:01
+    assert res[1].digest["events"]["merkle_root"] == dg.sha256(b"")  # an empty period is proved empty
+    assert res[0].alerts == 1 and not any(r.breaks for r in res)
+    left = [p.name for p in sealed["staging"].rglob("*") if p.is_file()]
+    assert left == [".part-9.inprogress"]
+    rep = verify(sealed["worm"], sealed["key"])
+    assert rep.ok, rep.problem
+    assert (rep.events, rep.alerts, rep.digests, len(rep.chains)) == (42, 1, 3, 2)
+
+
+def test_sealed_rows_recompute_to_the_original_hashes(sealed):
+    worm = LocalStore(sealed["worm"])
+    f = next(f for f in sealed["results"][0].digest["files"]
+             if f["tenant"] == "acme" and f["kind"] == "events")
+    rows = layout.to_records(layout.read_parquet(worm.get(f["key"])))
+    assert [r["chain"]["sequence"] for r in rows] == list(range(1, 21))
+    for row, orig in zip(rows, sealed["acme"], strict=False):
+        assert chain.canonical_bytes(row) == chain.canonical_bytes(orig)
+
+
+def test_resealing_is_idempotent(sealed):
+    before = sorted(p.relative_to(sealed["worm"]) for p in sealed["worm"].rglob("*"))
+    again = sealed["sealer"].seal_closed(now=T0 + dt.timedelta(hours=3, minutes=5))
+    assert again == []
+    r = sealed["sealer"].seal(T0, T0 + dt.timedelta(hours=1))
+    assert r.already
+    assert sorted(p.relative_to(sealed["worm"]) for p in sealed["worm"].rglob("*")) == before
+
+
+def _copy(sealed) -> Path:
+    dst = sealed["tmp"] / "tampered"
+    shutil.copytree(sealed["worm"], dst)
+    return dst
+
+
+def _events_file(root: Path, period: str, tenant: str = "acme") -> Path:
+    return next(root.glob(f"events/tenant={tenant}/*/*/{period}.parquet"))
+
+
+def _rewrite(path: Path, fn) -> None:
+    rows = layout.to_records(pq.read_table(path))
+    pq.write_table(layout.to_table(fn(rows), "events"), path, compression="zstd")
+
+
+def test_changed_field_is_modified(sealed):
+    root = _copy(sealed)
+    def change(rows):
+        rows[4]["message"] = "nothing happened"
+        return rows
+    _rewrite(_events_file(root, "20261128T100000Z"), change)
+    p = verify(root, sealed["key"]).problem
+    assert (p.kind, p.tenant, p.sequence) == ("modified", "acme", 5), p
+
+
+def test_deleted_row_is_missing(sealed):
+    root = _copy(sealed)
+    _rewrite(_events_file(root, "20261128T100000Z"), lambda rows: rows[:7] + rows[8:])
+    p = verify(root, sealed["key"]).problem
+    assert (p.kind, p.tenant, p.sequence) == ("missing", "acme", 8), p
+
+
+def test_swapped_rows_are_reordered(sealed):
+    root = _copy(sealed)
+    _rewrite(_events_file(root, "20261128T100000Z"), lambda rows: rows[:2] + [rows[3], rows[2]] + rows[4:])
+    p = verify(root, sealed["key"]).problem
+    assert (p.kind, p.tenant, p.sequence) == ("reordered", "acme", 4), p
+
+
+def test_removed_file_is_missing(sealed):
+    root = _copy(sealed)
+    _events_file(root, "20261128T120000Z").unlink()
+    p = verify(root, sealed["key"]).problem
+    assert p.kind == "missing" and p.tenant == "acme" and "absent" in p.message, p
+
+
+def test_removed_digest_is_missing(sealed):
+    root = _copy(sealed)
+    (root / "digests" / "20261128T110000Z.json").unlink()
+    p = verify(root, sealed["key"]).problem
+    assert p.kind == "missing" and "no digest for 2026-11-28T11:00:00Z" in p.message, p
+    root2 = sealed["tmp"] / "t2"
+    shutil.copytree(sealed["worm"], root2)
+    (root2 / "digests" / "20261128T100000Z.json").unlink()
+    assert verify(root2, sealed["key"]).problem.kind == "missing"
+
+
+def test_forged_digest_is_bad_signature(sealed):
+    root = _copy(sealed)
+    d = root / "digests" / "20261128T100000Z.json"
+    doc = json.loads(d.read_text())
+    doc["chains"][0]["last_sequence"] += 1
+    d.write_bytes(dg.encode(doc))
+    assert verify(root, sealed["key"]).problem.kind == "bad signature"
+    # re-signed with the forger's own key, even with that key published beside the data
+    forger = Ed25519PrivateKey.generate()
+    d.write_bytes(dg.encode(dg.sign(doc, forger)))
+    (root / "keys" / f"{dg.key_id(forger.public_key())}.pem").write_bytes(dg.public_pem(forger.public_key()))
+    assert verify(root, sealed["key"]).problem.kind == "bad signature"
+
+
+def test_extra_file_and_tenant_filter(sealed):
+    root = _copy(sealed)
+    src = _events_file(root, "20261128T100000Z", "globex")
+    shutil.copy(src, src.with_name("extra.parquet"))
+    assert verify(root, sealed["key"]).problem.kind == "extra"
+    rep = verify(root, sealed["key"], tenant="acme")
+    assert rep.ok and rep.events == 30 and rep.chains == {"acme"}
+
+
+def test_proof_verifies_offline_and_fails_when_altered(sealed):
+    worm = LocalStore(sealed["worm"])
+    target = sealed["acme"][13]
+    p = proof.prove(worm, target["event_id"])
+    assert p["event_hash"] == target["chain"]["event_hash"] and p["tree_size"] == 32
+    assert proof.verify_proof(json.loads(json.dumps(p))) == []
+    bad = copy.deepcopy(p)
+    bad["event"]["message"] = "edited"
+    assert any("modified" in m for m in proof.verify_proof(bad))
+    bad = copy.deepcopy(p)
+    bad["proof"][0] = "00" * 32
+    assert proof.verify_proof(bad)
+    with pytest.raises(proof.ProofError):
+        proof.prove(worm, "no-such-event")
+
+
+def test_chain_break_in_staging_is_recorded_not_dropped(tmp_path):
+    staging, worm = tmp_path / "s", tmp_path / "w"
+    ev = make_events("acme", 6)
+    stage(staging, "events", "acme", T0, "part-1", encode(ev[:2] + ev[3:]), T0 + dt.timedelta(minutes=1))
+    key = Ed25519PrivateKey.generate()
+    res = Sealer(LocalStore(staging), LocalStore(worm), key, decoder()).seal_closed(
+        now=T0 + dt.timedelta(hours=2))
+    assert res[0].events == 5 and "missing" in res[0].breaks[0]
+    p = verify(worm, key).problem
+    assert (p.kind, p.sequence) == ("missing", 3)
