@@ -244,14 +244,19 @@ def smoke(obj: Ctx, count: int) -> None:
 
 
 # ---------------------------------------------------------------- task groups
-# Each module below defines `command` (a click group or command) for one user task.
+# Each module below defines `command` (a click group or command) for one user task, or a
+# `commands` list when it holds several top-level commands.
 COMMAND_MODULES: list[str] = [
     "auditflow.commands.alerts",
     "auditflow.commands.ingest",
     "auditflow.commands.schemas",
+    "auditflow.commands.stream_checks",
+    "auditflow.commands.users",
 ]
 for _name in COMMAND_MODULES:
-    cli.add_command(importlib.import_module(_name).command)
+    _module = importlib.import_module(_name)
+    for _command in getattr(_module, "commands", [getattr(_module, "command", None)]):
+        cli.add_command(_command)
 
 
 def main() -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import time
 import tomllib
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import KafkaException
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -104,3 +107,42 @@ def apply_topics(cfg: Config, specs: list[TopicSpec], timeout_s: float = 30) -> 
         fut.result()
         changes.append(f"configured {res.name}")
     return changes
+
+
+def read_topic(cfg: Config, topic: str, idle_s: float = 5.0, say=None) -> Iterator[Message]:
+    """Every committed record of `topic` from the beginning to its current end, then stop.
+
+    read_committed, so aborted transactions never show. A partition whose position stops short
+    of its end for `idle_s` (an open transaction holds it) is reported through `say`."""
+    consumer = Consumer(client_conf(cfg, **{
+        "group.id": f"auditflow-reader-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
+        "isolation.level": "read_committed", "enable.partition.eof": False,
+    }))
+    try:
+        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if meta is None or meta.error is not None or not meta.partitions:
+            raise KafkaException(f"topic {topic!r} does not exist on {cfg.get('kafka.bootstrap_servers')}")
+        ends = {}
+        for p in meta.partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+            if high > low:
+                ends[p] = high
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+        last_progress = time.monotonic()
+        while ends:
+            msg = consumer.poll(0.5)
+            if msg is not None:
+                if msg.error():
+                    raise KafkaException(msg.error())
+                last_progress = time.monotonic()
+                yield msg
+            for tp in consumer.position([TopicPartition(topic, p) for p in list(ends)]):
+                if tp.offset >= ends[tp.partition]:
+                    del ends[tp.partition]
+            if ends and time.monotonic() - last_progress > idle_s:
+                if say:
+                    say(f"{topic}: partitions {sorted(ends)} stop short of their end "
+                        "(an open transaction?); read what is committed")
+                break
+    finally:
+        consumer.close()

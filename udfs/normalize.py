@@ -48,11 +48,16 @@ def directory_entries(key: bytes | None, value: bytes | None) -> dict[str, str |
     return entries
 
 
+def raw_source(topic: str) -> str:
+    """The source family of a raw topic: the segment after `audit.raw.`; more segments may
+    follow (`audit.raw.syslog.eu-west`)."""
+    return topic[len(RAW_PREFIX):].split(".")[0] if topic.startswith(RAW_PREFIX) else topic
+
+
 def raw_record(*, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
                timestamp_ms: int, headers: dict[str, bytes] | None) -> RawRecord:
-    """A RawRecord from Kafka coordinates. The source family is the topic's segment after
-    `audit.raw.`; more segments may follow (`audit.raw.syslog.eu-west`)."""
-    source = topic[len(RAW_PREFIX):].split(".")[0] if topic.startswith(RAW_PREFIX) else topic
+    """A RawRecord from Kafka coordinates."""
+    source = raw_source(topic)
     tenant = bytes(key).decode("utf-8", "replace") if key else None
     return RawRecord(
         source=source, value=bytes(value or b""), tenant_id=tenant or None, topic=topic,
