@@ -1,0 +1,46 @@
+"""Sealer, verifier and stores built from configuration (the thin layer the commands use)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from auditflow import registry, s3
+from auditflow.archive import digest as dg
+from auditflow.archive.seal import AvroDecoder, Sealer
+from auditflow.archive.store import LocalStore, S3Store, Store
+from auditflow.config import Config
+
+
+def staging_store(cfg: Config, prefix: str | None = None) -> S3Store:
+    arch = cfg.section("archive")
+    return S3Store(s3.client(cfg), cfg.get("s3.staging_bucket"), _slash(prefix or arch["staging_prefix"]))
+
+
+def worm_store(cfg: Config, location: str | None = None) -> Store:
+    """The sealed archive: [archive] worm_prefix in s3.worm_bucket, or `location` (a prefix in
+    that bucket, an s3://bucket/prefix/ URL or a local directory, e.g. an auditor's copy)."""
+    arch, conf = cfg.section("archive"), cfg.section("s3")
+    if location and location.startswith("s3://"):
+        bucket, _, prefix = location[5:].partition("/")
+        return S3Store(s3.client(cfg), bucket, _slash(prefix), conf["retention_mode"], arch["sse"])
+    if location and (location.startswith(("/", ".", "~"))):
+        import os
+
+        return LocalStore(os.path.expanduser(location))
+    return S3Store(s3.client(cfg), conf["worm_bucket"], _slash(location or arch["worm_prefix"]),
+                   conf["retention_mode"], arch["sse"])
+
+
+def _slash(prefix: str) -> str:
+    return prefix if not prefix or prefix.endswith("/") else prefix + "/"
+
+
+def decoder(cfg: Config) -> AvroDecoder:
+    client = registry.client(cfg)
+    return AvroDecoder(lambda sid: client.get_schema(sid).schema_str)
+
+
+def sealer(cfg: Config, staging: Store, worm: Store, say: Callable[[str], None]) -> Sealer:
+    arch = cfg.section("archive")
+    return Sealer(staging, worm, dg.load_private(arch), decoder(cfg), period_s=int(arch["period_s"]),
+                  grace_s=int(arch["grace_s"]), retention_s=int(arch["retention_s"]), say=say)
