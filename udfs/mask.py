@@ -224,7 +224,11 @@ EMAIL_RE = re.compile(
 URL_RE = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
 KV_RE = re.compile(
     r"(?P<q>[\"']?)(?P<key>[A-Za-z_][A-Za-z0-9_.\-]{0,63})(?P=q)(?P<sep>\s*[:=]\s*)"
-    r"(?P<val>\"(?:[^\"\\]|\\.)*\"|'[^']*'|(?!\[MASKED:)[^\s,;&\"'}\]\[)]+)"
+    # An unquoted value runs to whitespace (passwords hold & ; , too) or to a `&key=` that
+    # starts the next parameter, less trailing punctuation closing a list or a bracket:
+    # over-masking a little beats leaking the end of a secret.
+    r"(?P<val>\"(?:[^\"\\]|\\.)*\"|'[^']*'|(?!\[MASKED:)[^\s\"'{}\[\],;&)][^\s\"'{}\[\]]*?"
+    r"(?=[,;)\]}]*(?:[\s\"'}\]]|$)|&[A-Za-z_][\w.\-]*=))"
 )
 AUTH_SCHEME_RE = re.compile(r"(?i)\b(?P<scheme>bearer|basic)(?P<sp>\s+)(?P<cred>[A-Za-z0-9._~+/=-]{8,})")
 JWT_RE = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-]*")

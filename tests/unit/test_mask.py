@@ -253,3 +253,13 @@ def test_input_is_not_modified():
     before = copy.deepcopy(e)
     mask_event(e, KEYED)
     assert e == before
+
+
+@pytest.mark.parametrize("s,leak", [
+    ("password=Tr0ub4dor&3 set for x", "&3"),
+    ("passwd: a;b,c) next", ";b"),
+    ("secret=p&q1 ok", "&q1"),
+])
+def test_unquoted_secret_masked_to_its_end(s, leak):
+    out = text(s)
+    assert "[MASKED:secret]" in out and leak not in out
