@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from udfs import chain
 
 USERS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi", "ivan", "judy"]
-OPERATIONS = [  # (class_uid, activity_id, operation, status_id)
-    (3002, 1, "Logon", 1), (3002, 1, "Logon", 2), (3001, 3, "AttachRolePolicy", 1),
+OPERATIONS = [  # (class_uid, activity_id, operation, status_id), OCSF ids as in schemas/README.md
+    (3002, 1, "Logon", 1), (3002, 1, "Logon", 2), (3001, 7, "AttachRolePolicy", 1),
     (6003, 2, "GetObject", 1), (6003, 1, "PutObject", 1), (3001, 1, "CreateUser", 1),
+    (3003, 1, "AssumeRole", 1),
 ]
 
 
@@ -25,7 +26,7 @@ def event(tenant: str, i: int, time_ms: int, rnd: random.Random) -> dict:
         "event_id": str(uuid.UUID(int=rnd.getrandbits(128))),
         "tenant_id": tenant, "time": time_ms,
         "class_uid": cls, "category_uid": cls // 1000, "activity_id": act, "type_uid": cls * 100 + act,
-        "severity_id": 1 if status == 1 else 3, "status_id": status,
+        "severity_id": 1 if status == 1 else 2, "status_id": status,
         "status_detail": None if status == 1 else "Failed password",
         "message": f"{user} {op} #{i} — ünïcödé ✓",
         "metadata": {"product": {"name": "sample", "vendor_name": "auditflow"}, "version": "1.3.0"},

@@ -1,0 +1,172 @@
+"""Auditor queries over the sealed archive: Trino (Hive connector) when configured, embedded
+DuckDB over the same Parquet files otherwise. Both see tables `events` and `alerts`
+(partition columns tenant, dt, hour) and the views in sql/trino/ (DuckDB uses
+sql/trino/duckdb/<view>.sql where its SQL differs)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import decimal
+import io
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from auditflow.archive import layout
+from auditflow.config import Config
+
+VIEWS = Path(__file__).resolve().parents[2] / "sql" / "trino"
+
+
+@dataclass
+class Result:
+    columns: list[str]
+    rows: list[tuple]
+    engine: str
+
+
+def view_sql(engine: str) -> list[tuple[str, str]]:
+    out = []
+    for p in sorted(VIEWS.glob("*.sql")):
+        alt = VIEWS / "duckdb" / p.name
+        out.append((p.stem, (alt if engine == "duckdb" and alt.exists() else p).read_text()))
+    return out
+
+
+# ------------------------------------------------------------------ Trino
+def trino_conn(cfg: Config, schema: str | None = None) -> Any:
+    import trino
+
+    t = cfg.section("trino")
+    return trino.dbapi.connect(host=t["host"], port=int(t["port"]), user=t["user"], catalog=t["catalog"],
+                               schema=schema or t["schema"], request_timeout=300)
+
+
+def _exec(cur: Any, sql: str) -> list[tuple]:
+    cur.execute(sql)
+    return cur.fetchall()
+
+
+def ensure_tables(cfg: Config, bucket: str, prefix: str, schema: str | None = None) -> None:
+    """External, partitioned tables over the WORM files (Trino never writes there), and the views."""
+    schema = schema or cfg.get("trino.schema")
+    cat = cfg.get("trino.catalog")
+    cur = trino_conn(cfg, schema).cursor()
+    _exec(cur, f'CREATE SCHEMA IF NOT EXISTS {cat}."{schema}"')
+    for kind in layout.KINDS:
+        _exec(cur, f"""CREATE TABLE IF NOT EXISTS {cat}."{schema}".{kind} (
+    {layout.trino_columns(kind)},
+    "tenant" varchar, "dt" varchar, "hour" varchar
+) WITH (external_location = 's3://{bucket}/{prefix}{kind}', format = 'PARQUET',
+        partitioned_by = ARRAY['tenant', 'dt', 'hour'])""")
+    for _name, sql in view_sql("trino"):
+        _exec(cur, sql)
+
+
+def register_partitions(cfg: Config, files: Iterable[dict], schema: str | None = None) -> int:
+    """Add the partitions of newly sealed files (from a digest) to the metastore."""
+    schema = schema or cfg.get("trino.schema")
+    cur = trino_conn(cfg, schema).cursor()
+    added = 0
+    for kind, tenant, day, hour in sorted({(f["kind"], f["tenant"], f["dt"], f["hour"]) for f in files}):
+        vals = ", ".join("'" + v.replace("'", "''") + "'" for v in (tenant, day, hour))
+        try:
+            _exec(cur, f"CALL system.register_partition('{schema}', '{kind}', "
+                       f"ARRAY['tenant', 'dt', 'hour'], ARRAY[{vals}])")
+            added += 1
+        except Exception as exc:  # the trino client raises its own error types
+            if "already exists" not in str(exc):
+                raise
+    return added
+
+
+def run_trino(cfg: Config, sql: str, schema: str | None = None) -> Result:
+    cur = trino_conn(cfg, schema).cursor()
+    rows = _exec(cur, sql)
+    return Result([d[0] for d in cur.description or []], [tuple(r) for r in rows], "trino")
+
+
+# ------------------------------------------------------------------ DuckDB
+def duckdb_conn(cfg: Config, bucket: str, prefix: str, local_root: str | None = None) -> Any:
+    import duckdb
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.fs as pafs
+
+    if local_root:
+        fs, base = pafs.LocalFileSystem(), local_root.rstrip("/") + "/"
+    else:
+        conf = cfg.section("s3")
+        fs = pafs.S3FileSystem(
+            endpoint_override=conf["endpoint"] or None, access_key=conf["access_key"] or None,
+            secret_key=conf["secret_key"] or None, region=conf["region"],
+            scheme="https" if conf["endpoint"].startswith("https") else "http")
+        base = f"{bucket}/{prefix}"
+    con = duckdb.connect()
+    con.execute("SET TimeZone = 'UTC'")
+    part = ds.partitioning(pa.schema([("tenant", pa.string()), ("dt", pa.string()), ("hour", pa.string())]),
+                           flavor="hive")
+    for kind in layout.KINDS:
+        try:
+            files = [f.path for f in fs.get_file_info(pafs.FileSelector(base + kind, recursive=True))
+                     if f.is_file and f.path.endswith(".parquet")]
+        except FileNotFoundError:
+            files = []
+        schema = layout.arrow_schema(kind)
+        for name in ("tenant", "dt", "hour"):
+            schema = schema.append(pa.field(name, pa.string()))
+        # an explicit file list: no listing surprises, and an empty archive is an empty table
+        data = ds.dataset(files, schema=schema, filesystem=fs, format="parquet", partitioning=part,
+                          partition_base_dir=base + kind)
+        con.register(f"{kind}_data", data)
+        con.execute(f"CREATE OR REPLACE VIEW {kind} AS SELECT * FROM {kind}_data")
+    for _name, sql in view_sql("duckdb"):
+        con.execute(sql)
+    return con
+
+
+def run_duckdb(con: Any, sql: str) -> Result:
+    cur = con.execute(sql)
+    return Result([d[0] for d in cur.description or []], [tuple(r) for r in cur.fetchall()], "duckdb")
+
+
+# ------------------------------------------------------------------ output
+def _cell(v: Any) -> Any:
+    if isinstance(v, dt.datetime | dt.date):
+        return v.isoformat()
+    if isinstance(v, decimal.Decimal):
+        return float(v)
+    if isinstance(v, bytes):
+        return v.hex()
+    if isinstance(v, dict):
+        return {k: _cell(x) for k, x in v.items()}
+    if isinstance(v, list | tuple):
+        return [_cell(x) for x in v]
+    return v
+
+
+def render(res: Result, fmt: str) -> str:
+    rows = [[_cell(v) for v in r] for r in res.rows]
+    if fmt == "json":
+        return "\n".join(json.dumps(dict(zip(res.columns, r, strict=True)), ensure_ascii=False) for r in rows)
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf)
+        w.writerow(res.columns)
+        w.writerows([json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v for v in r]
+                    for r in rows)
+        return buf.getvalue().rstrip("\n")
+    def show(v: Any) -> str:
+        if v is None:
+            return ""
+        return json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else str(v)
+
+    text = [[show(v) for v in r] for r in rows]
+    widths = [max([len(c)] + [min(len(r[i]), 60) for r in text]) for i, c in enumerate(res.columns)]
+    line = lambda cells: " | ".join(c[:60].ljust(w) for c, w in zip(cells, widths, strict=True))  # noqa: E731
+    out = [line(res.columns), "-+-".join("-" * w for w in widths), *(line(r) for r in text)]
+    out.append(f"({len(rows)} row{'s' if len(rows) != 1 else ''}, {res.engine})")
+    return "\n".join(out)
