@@ -18,6 +18,7 @@ from __future__ import annotations
 import base64
 import json
 import signal
+import socket
 import threading
 import time
 import uuid
@@ -38,12 +39,15 @@ from confluent_kafka import (
     Producer,
     TopicPartition,
 )
+from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from auditflow import kafka, registry
 from auditflow.alerts import deliver, route
 from auditflow.config import Config
+
+ASSIGN_TIMEOUT_S = 90.0
 
 
 class RouterError(RuntimeError):
@@ -64,6 +68,7 @@ class Settings:
     delivered_topic: str
     dlq_topic: str
     auto_offset_reset: str
+    instance_id: str
     policy: route.RetryPolicy
     destinations: list[route.Destination]
 
@@ -78,7 +83,8 @@ class Settings:
             raise RouterError(str(exc)) from exc
         return cls(topic=topic or a["topic"], group_id=group_id or a["group_id"],
                         delivered_topic=a["delivered_topic"], dlq_topic=a["dlq_topic"],
-                        auto_offset_reset=a.get("auto_offset_reset", "earliest"), policy=policy,
+                        auto_offset_reset=a.get("auto_offset_reset", "earliest"),
+                        instance_id=a.get("instance_id") or socket.gethostname(), policy=policy,
                         destinations=dests)
 
 
@@ -86,7 +92,10 @@ def preflight(cfg: Config, topics: list[str], timeout_s: float = 8) -> None:
     """Fail fast, in one line, when Kafka or the registry is unreachable or a topic is missing."""
     servers = cfg.get("kafka.bootstrap_servers")
     try:
-        existing = kafka.admin(cfg, timeout_s).list_topics(timeout=timeout_s).topics
+        # librdkafka's own log would repeat every refused connection; the error below says it once
+        probe = AdminClient(kafka.client_conf(cfg, **{"socket.timeout.ms": int(timeout_s * 1000),
+                                                      "log_level": 0}))
+        existing = probe.list_topics(timeout=timeout_s).topics
     except KafkaException as exc:
         raise RouterError(f"Kafka at {servers} is not reachable ({exc.args[0].str() if exc.args else exc}); "
                           "start it with `auditflow stack up` or set kafka.bootstrap_servers") from exc
@@ -283,25 +292,36 @@ class Router:
             "group.id": self.s.group_id, "enable.auto.commit": False,
             "isolation.level": "read_committed", "auto.offset.reset": self.s.auto_offset_reset,
             "enable.partition.eof": True,
+            # static membership: a router restarted after a crash takes its partitions back at once
+            # instead of waiting out the dead member's session timeout
+            "group.instance.id": self.s.instance_id,
         }))
         assigned: set[int] = set()
         at_end: set[int] = set()
 
         def on_assign(_c: Consumer, parts: list[TopicPartition]) -> None:
+            nonlocal last_progress
             assigned.update(p.partition for p in parts)
+            last_progress = time.monotonic()     # idle time counts from the assignment
 
         def on_revoke(_c: Consumer, parts: list[TopicPartition]) -> None:
             assigned.difference_update(p.partition for p in parts)
 
-        consumer.subscribe([self.s.topic], on_assign=on_assign, on_revoke=on_revoke)
         last_progress = time.monotonic()
+        consumer.subscribe([self.s.topic], on_assign=on_assign, on_revoke=on_revoke)
         handled = 0
         try:
             while not self.stopping.is_set():
                 if timeout_s is not None and time.monotonic() - t0 > timeout_s:
                     self.say(f"--timeout {timeout_s:.0f}s reached")
                     break
-                if idle_timeout_s is not None and time.monotonic() - last_progress > idle_timeout_s:
+                if not assigned and time.monotonic() - t0 > ASSIGN_TIMEOUT_S:
+                    raise RouterError(
+                        f"no partition of {self.s.topic} was assigned to this router within "
+                        f"{ASSIGN_TIMEOUT_S:.0f}s; is another router of group {self.s.group_id} "
+                        "holding them?")
+                idle = time.monotonic() - last_progress
+                if assigned and idle_timeout_s is not None and idle > idle_timeout_s:
                     self.say(f"no new alert for {idle_timeout_s:.0f}s; stopping")
                     break
                 if once and assigned and assigned <= at_end:
