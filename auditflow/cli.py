@@ -249,9 +249,14 @@ def smoke(obj: Ctx, count: int) -> None:
 COMMAND_MODULES: list[str] = [
     "auditflow.commands.alerts",
     "auditflow.commands.ingest",
+    "auditflow.commands.prove",
+    "auditflow.commands.query",
     "auditflow.commands.schemas",
+    "auditflow.commands.seal",
     "auditflow.commands.stream_checks",
     "auditflow.commands.users",
+    "auditflow.commands.verify",
+    "auditflow.commands.verify_proof",
 ]
 for _name in COMMAND_MODULES:
     _module = importlib.import_module(_name)

@@ -154,7 +154,7 @@ def render(res: Result, fmt: str) -> str:
         return "\n".join(json.dumps(dict(zip(res.columns, r, strict=True)), ensure_ascii=False) for r in rows)
     if fmt == "csv":
         buf = io.StringIO()
-        w = csv.writer(buf)
+        w = csv.writer(buf, lineterminator="\n")
         w.writerow(res.columns)
         w.writerows([json.dumps(v, ensure_ascii=False) if isinstance(v, dict | list) else v for v in r]
                     for r in rows)

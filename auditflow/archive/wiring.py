@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 
 from auditflow import registry, s3
@@ -9,6 +10,9 @@ from auditflow.archive import digest as dg
 from auditflow.archive.seal import AvroDecoder, Sealer
 from auditflow.archive.store import LocalStore, S3Store, Store
 from auditflow.config import Config
+
+WORM_HELP = ("Archive location: a prefix in s3.worm_bucket, s3://bucket/prefix/, or a local directory "
+             "(e.g. an auditor's copy); default archive.worm_prefix.")
 
 
 def staging_store(cfg: Config, prefix: str | None = None) -> S3Store:
@@ -23,9 +27,7 @@ def worm_store(cfg: Config, location: str | None = None) -> Store:
     if location and location.startswith("s3://"):
         bucket, _, prefix = location[5:].partition("/")
         return S3Store(s3.client(cfg), bucket, _slash(prefix), conf["retention_mode"], arch["sse"])
-    if location and (location.startswith(("/", ".", "~"))):
-        import os
-
+    if location and location.startswith(("/", ".", "~")):
         return LocalStore(os.path.expanduser(location))
     return S3Store(s3.client(cfg), conf["worm_bucket"], _slash(location or arch["worm_prefix"]),
                    conf["retention_mode"], arch["sse"])

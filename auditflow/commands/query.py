@@ -1,0 +1,54 @@
+"""`auditflow query "SQL"`: auditor SQL on Trino, or embedded DuckDB over the same files."""
+
+from __future__ import annotations
+
+import click
+
+from auditflow.archive import query, wiring
+from auditflow.archive.store import LocalStore
+from auditflow.archive.wiring import WORM_HELP
+
+
+@click.command("query")
+@click.argument("sql")
+@click.option("--engine", type=click.Choice(["auto", "trino", "duckdb"]), default="auto", show_default=True,
+              help="auto: Trino when stack.trino is on and it answers, else DuckDB.")
+@click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
+              show_default=True)
+@click.option("--worm", help="DuckDB only. " + WORM_HELP)
+@click.option("--schema", help="Trino schema (default trino.schema).")
+@click.pass_obj
+def command(obj, sql: str, engine: str, fmt: str, worm: str | None, schema: str | None) -> None:
+    """Run SQL over tables `events` and `alerts` (partitions tenant, dt, hour) and the views
+    user_activity, privileged_changes, failed_logins_per_day, record_access, alert_evidence.
+
+    \b
+    Examples:
+      auditflow query "SELECT * FROM failed_logins_per_day ORDER BY day"
+      auditflow query --engine duckdb --format csv \\
+        "SELECT * FROM user_activity WHERE user_name = 'alice' AND \\"time\\" > now() - INTERVAL '30' DAY"
+    """
+    cfg = obj.cfg
+    if engine == "auto":
+        engine = "trino" if cfg.get("stack.trino") and _trino_up(cfg) and worm is None else "duckdb"
+    if engine == "trino":
+        res = query.run_trino(cfg, sql, schema)
+    else:
+        store = wiring.worm_store(cfg, worm)
+        if isinstance(store, LocalStore):
+            con = query.duckdb_conn(cfg, "", "", local_root=str(store.root))
+        else:
+            con = query.duckdb_conn(cfg, store.bucket, store.prefix)
+        try:
+            res = query.run_duckdb(con, sql)
+        finally:
+            con.close()
+    click.echo(query.render(res, fmt))
+
+
+def _trino_up(cfg) -> bool:
+    try:
+        query.run_trino(cfg, "SELECT 1")
+        return True
+    except Exception:  # any failure to reach Trino means: use DuckDB
+        return False
