@@ -21,6 +21,9 @@ from udfs import rules as R
 RULES_DIR = sql.SQL_DIR / "detections"
 REFERENCE_DIR = RULES_DIR / "reference"
 EVIDENCE_TYPE = "ARRAY<ROW<event_id STRING, chain_id STRING, `sequence` BIGINT, event_hash STRING>>"
+# Fixture events are written in time order; a positive bound keeps events that share a timestamp
+# on time (CEP treats an event at exactly the watermark as late).
+FIXTURE_OUT_OF_ORDERNESS_MS = 1000
 MATCH_COLUMNS = ("rule_id", "severity", "tenant_id", "entity_type", "entity_value", "window_start",
                  "window_end", "event_count", "evidence", "first_seen", "last_seen")
 
@@ -234,7 +237,7 @@ def run_fixtures(rules: list[R.Rule], say: Callable[[str], None] = print, max_ev
 
         say(f"starting Flink mini-cluster for {len(cases)} rule(s), {len(events)} fixture events")
         t_env = local_table_env()
-        create_events(t_env, fixture_source_options(data), 0)
+        create_events(t_env, fixture_source_options(data), FIXTURE_OUT_OF_ORDERNESS_MS)
         create_reference_tables(t_env, ref_paths)
         selects = []
         runnable = []
