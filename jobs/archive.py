@@ -27,8 +27,10 @@ def main(argv: list[str]) -> None:
     parser = argparse.ArgumentParser(description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--startup", default="group-offsets",
-                        choices=["group-offsets", "latest-offset", "earliest-offset"],
+                        choices=["group-offsets", "latest-offset", "earliest-offset", "timestamp"],
                         help="where a new job starts reading (a restored job resumes from its checkpoint)")
+    parser.add_argument("--startup-timestamp-ms", type=int, default=None,
+                        help="with --startup timestamp: the first Kafka record time to archive")
     parser.add_argument("--staging", default=None, help="s3://bucket/prefix/ (default from [archive] config)")
     parser.add_argument("--events-topic", default=None)
     parser.add_argument("--alerts-topic", default=None)
@@ -53,6 +55,8 @@ def main(argv: list[str]) -> None:
             "ddl/archive_source.sql", name=f"{kind}_in", topic=topic,
             bootstrap_servers=cfg.get("kafka.bootstrap_servers"),
             group_id=args.group_id or arch["group_id"], startup_mode=args.startup,
+            startup_options=(f"\n    'scan.startup.timestamp-millis' = '{args.startup_timestamp_ms}',"
+                             if args.startup == "timestamp" else ""),
         ))
         env.execute_sql(sql.render("ddl/archive_parquet_sink.sql", name=f"{kind}_staging",
                                    path=f"{staging}{kind}"))

@@ -141,7 +141,12 @@ class Verifier:
                                tenant=f["tenant"])
             data = self.worm.get(key)
             rep.files += 1
-            table = layout.read_parquet(data)
+            try:
+                table = layout.read_parquet(data)
+            except (OSError, ValueError) as exc:  # not Parquet any more
+                return Problem("digest mismatch", f"digest mismatch: {key} is not a readable Parquet file "
+                               f"({exc}); digest {doc['period']['id']} signs SHA-256 {f['sha256'][:16]}...",
+                               tenant=f["tenant"])
             if f["kind"] == "alerts":
                 rep.alerts += table.num_rows
             else:

@@ -14,7 +14,7 @@ CREATE TABLE ${name} (
     'properties.bootstrap.servers' = '${bootstrap_servers}',
     'properties.group.id' = '${group_id}',
     'properties.isolation.level' = 'read_committed',
-    'scan.startup.mode' = '${startup_mode}',
+    'scan.startup.mode' = '${startup_mode}',${startup_options}
     'properties.auto.offset.reset' = 'earliest',
     'key.format' = 'raw',
     'key.fields' = 'key',
