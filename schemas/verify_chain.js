@@ -2,6 +2,7 @@
 // An independent verifier for schemas/CHAIN.md in Node.js, built-in modules only.
 //   node schemas/verify_chain.js                       check schemas/chain_vectors.json
 //   node schemas/verify_chain.js events.json           verify a JSON array of stored events
+//   node schemas/verify_chain.js proof.json [key.pem]  check an `auditflow prove` inclusion proof
 // canon() is RFC 8785 for values JSON.parse produces: keys sorted by UTF-16 code units (JS's
 // default sort), strings and numbers as JSON.stringify writes them (ECMAScript rules, as JCS
 // requires). Limits: integers beyond 2^53 lose precision in JSON.parse (JCS forbids them too),
@@ -80,6 +81,18 @@ function rootFromProof(leaf, index, size, proof) { // RFC 9162 2.1.3.2
 const file = process.argv[2] || path.join(__dirname, 'chain_vectors.json');
 const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
 if (Array.isArray(doc)) { const b = verify(doc); console.log(b || `OK: ${doc.length} events`); process.exit(b ? 1 : 0); }
+if (doc.format === 'auditflow-proof/1') { // CHAIN.md section 9; pin the key with a second argument
+  const d = doc.digest, unsigned = Object.fromEntries(Object.entries(d).filter(([k]) => k !== 'signature'));
+  const key = process.argv[3] ? fs.readFileSync(process.argv[3], 'utf8') : doc.public_key;
+  const fails = [
+    [crypto.verify(null, Buffer.from(canon(unsigned), 'utf8'), key, Buffer.from(d.signature, 'base64')), 'digest signature'],
+    [d.events.merkle_root === doc.root && d.events.tree_size === doc.tree_size, 'root and size signed by the digest'],
+    [rootFromProof(doc.event_hash, doc.leaf_index, doc.tree_size, doc.proof) === doc.root, 'audit path to the root'],
+    [!doc.event || (doc.event.chain.event_hash === doc.event_hash && eventHash(doc.event.chain.prev_hash, doc.event) === doc.event_hash), 'event content hashes to event_hash'],
+  ].filter(([ok]) => !ok).map(([, what]) => what);
+  console.log(fails.length ? `FAIL: ${fails.join(', ')}` : `OK: ${doc.event_id} is leaf ${doc.leaf_index} of ${doc.tree_size} in period ${doc.period}`);
+  process.exit(fails.length ? 1 : 0);
+}
 let passed = 0, failed = 0;
 const check = (ok, what) => { if (ok) passed++; else { failed++; console.log(`FAIL ${what}`); } };
 for (const r of doc.events) check(canonical(r.event) === r.canonical, `canonical form of ${r.event.event_id}`);

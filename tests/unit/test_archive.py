@@ -231,3 +231,29 @@ def test_chain_break_in_staging_is_recorded_not_dropped(tmp_path):
     assert res[0].events == 5 and "missing" in res[0].breaks[0]
     p = verify(worm, key).problem
     assert (p.kind, p.sequence) == ("missing", 3)
+
+
+def test_digests_match_their_json_schema(sealed):
+    import jsonschema
+
+    schema = json.loads((layout.SCHEMAS / "digest.schema.json").read_text())
+    for r in sealed["results"]:
+        jsonschema.validate(r.digest, schema)
+
+
+def test_node_checks_a_proof_independently(sealed, tmp_path):
+    import shutil as sh
+    import subprocess
+
+    p = proof.prove(LocalStore(sealed["worm"]), sealed["globex"][5]["event_id"])
+    f = tmp_path / "proof.json"
+    f.write_text(json.dumps(p))
+    js = str(layout.SCHEMAS / "verify_chain.js")
+    node = sh.which("node")
+    assert node, "node is part of this machine kind; schemas/verify_chain.js needs it"
+    ok = subprocess.run([node, js, str(f)], capture_output=True, text=True, timeout=60)
+    assert ok.returncode == 0 and ok.stdout.startswith("OK:"), ok.stdout + ok.stderr
+    p["digest"]["alerts"]["count"] += 1
+    f.write_text(json.dumps(p))
+    bad = subprocess.run([node, js, str(f)], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1 and "digest signature" in bad.stdout
