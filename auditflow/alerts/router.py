@@ -41,6 +41,8 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.schema_registry.avro import AvroDeserializer
+from confluent_kafka.schema_registry.common._httpx_compat import httpx  # the registry client's HTTP library
+from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from auditflow import kafka, registry
@@ -159,6 +161,14 @@ class DeliveredLog:
         self.keys.add(key)
 
 
+def _registry_outage(exc: Exception) -> bool:
+    """A registry that is down or failing (transport error, 5xx), as opposed to a record whose schema
+    id it does not know (404) or whose bytes are not an alert."""
+    if isinstance(exc, SchemaRegistryError):
+        return exc.http_status_code is None or exc.http_status_code >= 500 or exc.http_status_code == 429
+    return isinstance(exc, httpx.TransportError | requests.RequestException | ConnectionError | TimeoutError)
+
+
 @dataclass
 class Stats:
     alerts: int = 0
@@ -247,6 +257,12 @@ class Router:
         try:
             raw = self.deserialize(msg.value(), SerializationContext(msg.topic(), MessageField.VALUE))
         except Exception as exc:  # a record we cannot read must not block the stream: dead-letter it
+            if _registry_outage(exc):
+                # not the record's fault: stop uncommitted rather than dead-letter good alerts
+                raise RouterError(
+                    f"schema registry at {self.cfg.get('registry.url')} failed while decoding "
+                    f"{msg.topic()}[{msg.partition()}]@{msg.offset()} ({type(exc).__name__}: {exc}); that "
+                    "alert is not committed and is routed on the next run") from exc
             self.stats.undecodable += 1
             where = f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"
             self.say(f"[red]undecodable[/red] {where}: {exc}")

@@ -59,9 +59,10 @@ def read(cfg: Config, topic: str, *, from_beginning: bool, follow: bool, last: i
         if meta is None or meta.error is not None:
             raise RuntimeError(f"topic {topic} does not exist; create it with `auditflow topics apply`")
         parts = []
+        # 3 * last records per partition: transaction markers (exactly-once producers) take offsets too
         for p in meta.partitions:
             low, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            parts.append(TopicPartition(topic, p, low if from_beginning else max(low, high - last)))
+            parts.append(TopicPartition(topic, p, low if from_beginning else max(low, high - 3 * last)))
         c.assign(parts)
         pending = {tp.partition for tp in parts}
         backlog: list[dict[str, Any]] = []

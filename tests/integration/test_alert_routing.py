@@ -7,6 +7,7 @@ two restarts. `alerts tail` and the one-line errors for unreachable services are
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import signal
@@ -315,3 +316,23 @@ def test_unreachable_services_fail_fast_with_one_line(stack, run, receiver, sett
     out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=60)   # no hang
     assert out.returncode == 1 and words in out.stderr, out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_a_record_that_is_not_an_alert_is_dead_lettered_with_its_bytes(cfg, run, receiver):
+    rid = run["rid"]
+    good = make_alert(rid, 1, f"IT{rid}-R1", "high", f"acme-{rid}", "alice")
+    p = Producer(kafka.producer_conf(cfg))
+    p.produce(run["topic"], b"not an avro alert", b"k", partition=0)
+    assert p.flush(30) == 0
+    produce(cfg, run["topic"], [good])
+    cmd, env = router_cmd(run, receiver, "--once", "--timeout", "120", "--only", "hook")
+    out = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=150)
+    assert out.returncode == 0, out.stderr + out.stdout
+    assert "undecodable    1" in out.stdout and "alerts         1" in out.stdout
+    dlq = [json.loads(m.value()) for m in read_topic(cfg, run["dlq"])]
+    assert len(dlq) == 1 and dlq[0]["alert"] is None and dlq[0]["source"]["offset"] == 0
+    assert base64.b64decode(dlq[0]["raw_base64"]) == b"not an avro alert"
+    assert "cannot decode" in dlq[0]["reason"]
+    # the good alert behind it still went out (the hook fails twice first, then takes it)
+    keys = [r["key"] for r in receiver.to("/hook")]
+    assert keys == [route.idempotency_key(good, "hook")]

@@ -254,3 +254,16 @@ def test_tail_row_and_line():
     assert r[0] == "2025-11-28 14:27:41" and "critical" in r[1] and "bold white on red" in r[1]
     assert r[2].startswith("AUTH-001") and r[3:6] == ("acme", "user alice", "7") and r[7] == "5"
     assert "evidence=5" in tail.line(alert())
+
+
+def test_registry_outage_is_told_apart_from_a_bad_record():
+    from confluent_kafka.schema_registry.common._httpx_compat import httpx
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
+    from confluent_kafka.serialization import SerializationError
+
+    from auditflow.alerts.router import _registry_outage
+
+    assert _registry_outage(httpx.ConnectError("refused"))
+    assert _registry_outage(SchemaRegistryError(503, 50301, "unavailable"))
+    assert not _registry_outage(SchemaRegistryError(404, 40403, "schema not found"))
+    assert not _registry_outage(SerializationError("Unexpected magic byte"))
