@@ -204,6 +204,7 @@ class Router:
                  dry_run: bool = False) -> None:
         self.cfg, self.s, self.say, self.dry_run = cfg, settings, say, dry_run
         self.stats = Stats()
+        self._stats_lock = threading.Lock()      # destinations of one alert are served by parallel threads
         self.stopping = threading.Event()
         self.user_agent = f"auditflow/{version()}"
         self.sessions = {d.name: requests.Session() for d in settings.destinations}
@@ -223,12 +224,14 @@ class Router:
         """Deliver to one destination; returns a short word for the progress line, or 'aborted'."""
         key = route.idempotency_key(alert, dest.name)
         if key in self.delivered:
-            self.stats.already[dest.name] += 1
+            with self._stats_lock:
+                self.stats.already[dest.name] += 1
             return "already done"
         req = route.build_request(dest, alert, self.user_agent)
 
         def on_retry(attempt: int, reason: str, wait: float) -> None:
-            self.stats.retries += 1
+            with self._stats_lock:
+                self.stats.retries += 1
             self.say(f"  {dest.name}: attempt {attempt} failed ({reason}); retrying in {wait:.1f}s")
 
         out = deliver.post(self.sessions[dest.name], req, self.s.policy, self.stopping.is_set, on_retry)
@@ -239,7 +242,8 @@ class Router:
                   "status": out.status, "attempts": out.attempts, "time": now}
         if out.ok:
             self.delivered.mark(key, {**marker, "outcome": "delivered"})
-            self.stats.sent[dest.name] += 1
+            with self._stats_lock:
+                self.stats.sent[dest.name] += 1
             return f"ok ({out.attempts} attempts)" if out.attempts > 1 else "ok"
         self._dead_letter(key, {
             "alert": alert, "destination": dest.name, "destination_type": dest.kind,
@@ -249,7 +253,8 @@ class Router:
                                                                  "version": version()},
         }, [("destination", dest.name.encode()), ("status", str(out.status).encode())])
         self.delivered.mark(key, {**marker, "outcome": "dead_lettered"})   # flushes the DLQ record too
-        self.stats.dead_lettered[dest.name] += 1
+        with self._stats_lock:
+            self.stats.dead_lettered[dest.name] += 1
         return f"DEAD-LETTERED ({out.reason})"
 
     def handle(self, msg: Message) -> bool:
@@ -263,17 +268,20 @@ class Router:
                     f"schema registry at {self.cfg.get('registry.url')} failed while decoding "
                     f"{msg.topic()}[{msg.partition()}]@{msg.offset()} ({type(exc).__name__}: {exc}); that "
                     "alert is not committed and is routed on the next run") from exc
-            self.stats.undecodable += 1
             where = f"{msg.topic()}[{msg.partition()}]@{msg.offset()}"
+            key = f"undecodable:{where}"
+            if key in self.delivered:          # dead-lettered by a run that stopped before its commit
+                return True
+            self.stats.undecodable += 1
             self.say(f"[red]undecodable[/red] {where}: {exc}")
-            self._dead_letter(f"undecodable:{where}", {
+            self._dead_letter(key, {
                 "alert": None, "raw_base64": base64.b64encode(msg.value() or b"").decode(),
                 "destination": None, "status": None, "attempts": 0, "permanent": True,
                 "reason": f"cannot decode as a Confluent-wire Avro alert: {exc}",
                 "source": self._source(msg), "time": int(time.time() * 1000)},
                 [("destination", b"-")])
-            if self.producer.flush(30):
-                raise RouterError(f"could not write to {self.s.dlq_topic} within 30s") from None
+            self.delivered.mark(key, {"idempotency_key": key, "outcome": "dead_lettered",
+                                      "time": int(time.time() * 1000)})
             return True
         if raw is None:
             return True
