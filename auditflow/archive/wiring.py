@@ -45,4 +45,5 @@ def decoder(cfg: Config) -> AvroDecoder:
 def sealer(cfg: Config, staging: Store, worm: Store, say: Callable[[str], None]) -> Sealer:
     arch = cfg.section("archive")
     return Sealer(staging, worm, dg.load_private(arch), decoder(cfg), period_s=int(arch["period_s"]),
-                  grace_s=int(arch["grace_s"]), retention_s=int(arch["retention_s"]), say=say)
+                  grace_s=int(arch["grace_s"]), retention_s=int(arch["retention_s"]),
+                  recompute=bool(arch.get("recompute_hashes", False)), say=say)
