@@ -159,7 +159,11 @@ class Sealer:
             raise SealError(f"period {pid} does not follow the last digest {prev[0]} "
                             f"(which ends {prev_doc['period']['end']})")
         consumed = set(prev_doc.get("staging", [])) if prev_doc else set()
-        objs = [o for o in self.staged() if o.modified < end and o.key not in consumed]
+        staged = self.staged()
+        for o in staged:  # sealed by the previous digest, not yet removed (a crash after it)
+            if o.key in consumed:
+                self.staging.delete(o.key)
+        objs = [o for o in staged if o.modified < end and o.key not in consumed]
 
         rows: dict[str, list[tuple[tuple[str, str, str], dict]]] = {k: [] for k in layout.KINDS}
         for o in objs:

@@ -111,11 +111,10 @@ class S3Store:
         versions = self.s3.list_object_versions(Bucket=self.bucket, Prefix=full)
         ids = [v["VersionId"] for v in versions.get("Versions", []) + versions.get("DeleteMarkers", [])
                if v["Key"] == full and v.get("VersionId")]
-        for vid in ids or [None]:
-            args = {"Bucket": self.bucket, "Key": full}
-            if vid and vid != "null":
-                args["VersionId"] = vid
-            self.s3.delete_object(**args)
+        if not ids and self.exists(key):  # an unversioned bucket
+            ids = ["null"]
+        for vid in ids:
+            self.s3.delete_object(Bucket=self.bucket, Key=full, VersionId=vid)
 
     def exists(self, key: str) -> bool:
         try:

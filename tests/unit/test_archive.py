@@ -257,3 +257,67 @@ def test_node_checks_a_proof_independently(sealed, tmp_path):
     f.write_text(json.dumps(p))
     bad = subprocess.run([node, js, str(f)], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "digest signature" in bad.stdout
+
+
+class CrashingStore(LocalStore):
+    """Fails the first write whose key starts with `at`, as a crash at that step would."""
+
+    def __init__(self, root, at: str):
+        super().__init__(root)
+        self.at = at
+
+    def put(self, key, data, retain_until=None, metadata=None):
+        if self.at and key.startswith(self.at):
+            self.at = ""
+            raise OSError(f"crash before writing {key}")
+        return super().put(key, data, retain_until, metadata)
+
+
+@pytest.mark.parametrize("crash_at", ["events/", "alerts/", "digests/"])
+def test_a_crash_at_any_upload_step_neither_loses_nor_duplicates(tmp_path, crash_at):
+    staging, worm = tmp_path / "s", tmp_path / "w"
+    ev = make_events("acme", 8)
+    stage(staging, "events", "acme", T0, "part-1", encode(ev), T0 + dt.timedelta(minutes=1))
+    alert_schema = json.loads((layout.SCHEMAS / "alert.avsc").read_text())
+    alert = {"alert_id": "a", "rule_id": "R", "title": "t", "severity": "low", "severity_id": 2,
+             "tenant_id": "acme", "entity_type": "user", "entity_value": "x", "window_start": 1,
+             "window_end": 2, "event_count": 1, "evidence": [], "first_seen": 1, "last_seen": 1,
+             "dedup_key": "d", "created_at": 1}
+    stage(staging, "alerts", "acme", T0, "part-1", [wire.encode(8, wire.plain_schema(alert_schema), alert)],
+          T0 + dt.timedelta(minutes=2))
+    key = Ed25519PrivateKey.generate()
+    now = T0 + dt.timedelta(hours=1, minutes=5)
+    crashing = Sealer(LocalStore(staging), CrashingStore(worm, crash_at), key, decoder())
+    with pytest.raises(OSError):
+        crashing.seal_closed(now=now)
+    assert len(list(staging.rglob("part-*"))) == 2  # nothing cleared before the digest exists
+    res = Sealer(LocalStore(staging), LocalStore(worm), key, decoder()).seal_closed(now=now)
+    assert [(r.events, r.alerts) for r in res] == [(8, 1)]
+    assert not list(staging.rglob("part-*"))
+    rep = verify(worm, key)
+    assert rep.ok and (rep.events, rep.alerts, rep.digests) == (8, 1, 1), rep.problem
+
+
+def test_crash_after_the_digest_cleans_staging_on_the_next_run(tmp_path):
+    staging, worm = tmp_path / "s", tmp_path / "w"
+    stage(staging, "events", "acme", T0, "part-1", encode(make_events("acme", 3)),
+          T0 + dt.timedelta(minutes=1))
+    key = Ed25519PrivateKey.generate()
+    sealer = Sealer(LocalStore(staging), LocalStore(worm), key, decoder())
+    sealer._clean = lambda doc: None  # the crash: digest written, staging not cleared
+    sealer.seal_closed(now=T0 + dt.timedelta(hours=1, minutes=5))
+    assert list(staging.rglob("part-*"))
+    Sealer(LocalStore(staging), LocalStore(worm), key, decoder()).seal_closed(
+        now=T0 + dt.timedelta(hours=2, minutes=5))
+    assert not list(staging.rglob("part-*"))
+    rep = verify(worm, key)
+    assert rep.ok and rep.events == 3 and rep.digests == 2
+
+
+def test_verify_a_time_range_starts_from_the_signed_heads(sealed):
+    rep = verify(sealed["worm"], sealed["key"], start=T0 + dt.timedelta(hours=1, minutes=30))
+    assert rep.ok and rep.periods_checked == 2 and rep.events == 10 and rep.digests == 3
+    root = _copy(sealed)
+    _rewrite(_events_file(root, "20261128T100000Z"), lambda rows: rows[:7] + rows[8:])
+    assert verify(root, sealed["key"], start=T0 + dt.timedelta(hours=1)).ok  # outside the range
+    assert not verify(root, sealed["key"], end=T0 + dt.timedelta(hours=1)).ok
