@@ -321,3 +321,15 @@ def test_verify_a_time_range_starts_from_the_signed_heads(sealed):
     _rewrite(_events_file(root, "20261128T100000Z"), lambda rows: rows[:7] + rows[8:])
     assert verify(root, sealed["key"], start=T0 + dt.timedelta(hours=1)).ok  # outside the range
     assert not verify(root, sealed["key"], end=T0 + dt.timedelta(hours=1)).ok
+
+
+def test_archive_templates_and_trino_columns_render():
+    from auditflow import sql
+
+    src = sql.render("ddl/archive_source.sql", name="events_in", topic="audit.events",
+                     bootstrap_servers="b:1", group_id="g", startup_mode="group-offsets", startup_options="")
+    sink = sql.render("ddl/archive_parquet_sink.sql", name="events_staging", path="s3://staging/archive/events")
+    assert "'value.format' = 'raw'" in src and "PARTITIONED BY (tenant, dt, `hour`)" in sink
+    cols = layout.trino_columns("events")
+    assert '"unmapped" map(varchar, varchar)' in cols and '"time" timestamp(3)' in cols
+    assert '"resources" array(row("uid" varchar' in cols
