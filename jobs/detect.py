@@ -1,0 +1,194 @@
+"""Detect job: Flink SQL detection rules over audit.events -> deduplicated alerts on audit.alerts.
+
+    flink run -py jobs/detect.py [--rules AUTH-001,K8S-001] [--startup-mode latest-offset]
+
+Reads `audit.events` (Avro, registry) into the `events` view, registers every enabled rule
+(`[detect] rules` / `disabled`, or --rules) from sql/detections/ and validates each (parse and
+plan) before anything is submitted: one bad rule stops the submission with its file and line.
+All rules run in one job: their matches are unioned, keyed by rule + dedup key, and folded by
+the rule's dedup window (udfs.rules.Suppressor) so a storm gives one alert and one rollup with
+the total count. Alerts go exactly once (Kafka transactions on checkpoints) to `audit.alerts` as
+Confluent-wire Avro (schemas/alert.avsc). Events that arrive behind the watermark, which windows,
+patterns and temporal joins no longer take, are written per rule to `[detect] late_topic`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import pickle
+import sys
+import time
+
+from pyflink.common import Row, Types
+from pyflink.datastream import StreamExecutionEnvironment
+from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
+from pyflink.datastream.state import ValueStateDescriptor
+from pyflink.table import StreamTableEnvironment
+
+from auditflow import config, detect, sql
+from udfs import rules, wire
+
+JOB_NAME = "auditflow-detect"
+OUT_TYPE = Types.ROW_NAMED(["key", "value"],
+                           [Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.PRIMITIVE_ARRAY(Types.BYTE())])
+
+
+class Suppress(KeyedProcessFunction):
+    """Keyed by rule + dedup key: the first match alerts at once, later ones in the rule's dedup
+    window are folded into a rollup emitted when the watermark passes the window's end."""
+
+    def __init__(self, settings: dict):
+        self.settings = settings
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.schema = wire.plain_schema(self.settings["alert_schema"])
+        self.schema_id = self.settings["alert_schema_id"]
+        self.metas = self.settings["rules"]
+        self.state = runtime_context.get_state(
+            ValueStateDescriptor("suppression", Types.PICKLED_BYTE_ARRAY()))
+        group = runtime_context.get_metrics_group().add_group("detect")
+        self.alerts_counter = group.counter("alerts")
+        self.folded_counter = group.counter("folded_matches")
+
+    def _suppressor(self, rule_id: str) -> rules.Suppressor:
+        sup = rules.Suppressor(self.metas[rule_id], self.settings["max_evidence"])
+        blob = self.state.value()
+        if blob is not None:
+            key, suppression = pickle.loads(blob)
+            sup.state[key] = suppression
+        return sup
+
+    def _save(self, sup: rules.Suppressor) -> None:
+        if sup.state:
+            self.state.update(pickle.dumps(next(iter(sup.state.items()))))
+        else:
+            self.state.clear()
+
+    def _emit(self, alerts: list[dict]):
+        for alert in alerts:
+            self.alerts_counter.inc()
+            yield Row(key=alert["dedup_key"].encode(), value=wire.encode(self.schema_id, self.schema, alert))
+
+    def process_element(self, value: Row, ctx: KeyedProcessFunction.Context):
+        match = rules.as_match(dict(zip(detect.MATCH_COLUMNS, list(value), strict=True)))
+        sup = self._suppressor(match["rule_id"])
+        alerts = sup.admit(match, int(time.time() * 1000))
+        if alerts:  # a new dedup period opened: wake up at its end to emit the rollup, if any
+            for suppression in sup.state.values():
+                ctx.timer_service().register_event_time_timer(suppression.period_end)
+        else:
+            self.folded_counter.inc()
+        self._save(sup)
+        yield from self._emit(alerts)
+
+    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):
+        blob = self.state.value()
+        if blob is None:
+            return
+        _key, suppression = pickle.loads(blob)
+        sup = self._suppressor(suppression.first["rule_id"])
+        alerts = sup.expire(timestamp, int(time.time() * 1000))
+        self._save(sup)
+        yield from self._emit(alerts)
+
+
+def options(argv: list[str]) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--rules", default="", help="comma-separated rule ids (default: [detect] rules)")
+    p.add_argument("--events-topic", default=None, help="default: [detect] events_topic")
+    p.add_argument("--alerts-topic", default=None, help="default: [detect] alerts_topic")
+    p.add_argument("--late-topic", default=None, help="default: [detect] late_topic")
+    p.add_argument("--group-id", default=None, help="default: [detect] group_id")
+    p.add_argument("--startup-mode", default="group-offsets",
+                   choices=["group-offsets", "earliest-offset", "latest-offset"])
+    p.add_argument("--profile", default=None, help="auditflow config profile")
+    return p.parse_args(argv)
+
+
+def job_settings(cfg: config.Config, selected: list[rules.Rule], alerts_topic: str) -> dict:
+    """Picklable settings for the workers; registers the alert schema once, on the client."""
+    from confluent_kafka.schema_registry import Schema
+
+    from auditflow import registry
+
+    schema = json.loads(registry.load_schema("alert").schema_str)
+    schema_id = registry.client(cfg).register_schema(f"{alerts_topic}-value",
+                                                      Schema(json.dumps(schema), "AVRO"))
+    return {"alert_schema": schema, "alert_schema_id": schema_id,
+            "rules": {r.id: r.meta() for r in selected}, "max_evidence": int(cfg.get("detect.max_evidence"))}
+
+
+def ensure_topic(cfg: config.Config, topic: str) -> None:
+    """Create the topic when missing (brokers usually do not auto-create); 30 days retention."""
+    from auditflow import kafka
+
+    if topic not in kafka.admin(cfg).list_topics(timeout=10).topics:
+        kafka.apply_topics(cfg, [kafka.TopicSpec(topic, 3, 1, {"retention.ms": "2592000000"})])
+
+
+def main(argv: list[str]) -> None:
+    args = options(argv)
+    cfg = config.load(args.profile)
+    events_topic = args.events_topic or cfg.get("detect.events_topic")
+    alerts_topic = args.alerts_topic or cfg.get("detect.alerts_topic")
+    late_topic = args.late_topic or cfg.get("detect.late_topic")
+    group_id = args.group_id or cfg.get("detect.group_id")
+    selected = detect.enabled_rules(cfg, [r for r in args.rules.split(",") if r])
+    if not selected:
+        sys.exit("no detection rules enabled: check [detect] rules / disabled or --rules")
+
+    env = StreamExecutionEnvironment.get_execution_environment()
+    env.enable_checkpointing(int(cfg.get("detect.checkpoint_interval_ms")))
+    t_env = StreamTableEnvironment.create(env)
+    detect.configure(t_env)
+    t_env.get_config().set("pipeline.name", f"{JOB_NAME} {events_topic}")
+    detect.create_events(t_env, detect.kafka_source_options(cfg, events_topic, group_id, args.startup_mode),
+                         int(cfg.get("detect.out_of_orderness_ms")))
+    detect.create_reference_tables(t_env)
+
+    # validate every rule before submitting anything: a broken rule must not half-deploy
+    selects, errors = [], []
+    for rule in selected:
+        try:
+            columns = detect.register_rule(t_env, rule)
+            detect.validate_select(t_env, rule, columns)
+            selects.append(detect.wrapped_select(rule, columns))
+        except rules.RuleError as exc:
+            errors.append(str(exc))
+    if errors:
+        sys.exit("detection rules failed validation, nothing submitted:\n" + "\n".join(errors))
+    print(f"{JOB_NAME}: {len(selected)} rule(s) valid: {', '.join(r.id for r in selected)}", flush=True)
+
+    settings = job_settings(cfg, selected, alerts_topic)
+    for topic in (alerts_topic, late_topic):  # a missing topic would block the transactional sinks
+        ensure_topic(cfg, topic)
+    matches = t_env.to_data_stream(t_env.sql_query("\nUNION ALL\n".join(selects)))
+    metas = settings["rules"]
+
+    def flink_key(row: Row) -> str:  # the rule's dedup key: one key's state is one Suppression
+        return rules.dedup_key(metas[row[0]], dict(zip(detect.MATCH_COLUMNS, row, strict=True)))
+
+    alerts = (
+        matches.key_by(flink_key, key_type=Types.STRING())
+        .process(Suppress(settings), output_type=OUT_TYPE)
+        .name("dedup-suppress-encode")
+    )
+    t_env.create_temporary_view("alerts_out", t_env.from_data_stream(alerts))
+
+    statements = t_env.create_statement_set()
+    bootstrap = cfg.get("kafka.bootstrap_servers")
+    t_env.execute_sql(sql.render("ddl/kafka_bytes_sink.sql", name="sink_alerts", topic=alerts_topic,
+                                 bootstrap_servers=bootstrap, transactional_id_prefix=f"{group_id}-alerts"))
+    statements.add_insert_sql("INSERT INTO sink_alerts SELECT `key`, `value` FROM alerts_out")
+    for rule in selected:
+        name = f"late_{rule.view_name}"
+        t_env.execute_sql(sql.render("ddl/detect_late_sink.sql", name=name, topic=late_topic,
+                                     bootstrap_servers=bootstrap,
+                                     transactional_id_prefix=f"{group_id}-{name}"))
+        statements.add_insert_sql(f"INSERT INTO {name} {detect.late_select(rule)}")
+    statements.execute()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
