@@ -251,6 +251,7 @@ COMMAND_MODULES: list[str] = [
     "auditflow.commands.ingest",
     "auditflow.commands.prove",
     "auditflow.commands.query",
+    "auditflow.commands.rules",
     "auditflow.commands.schemas",
     "auditflow.commands.seal",
     "auditflow.commands.stream_checks",
