@@ -249,6 +249,52 @@ def _link_all(src_files: list[Path], dest: Path) -> None:
         (dest / f.name).symlink_to(f)
 
 
+def _write_flink_conf(ctx: Context) -> None:
+    """conf/ for the JobManager, the TaskManager and `flink run`, from the auditflow config;
+    written by each so a restarted TaskManager picks up changed settings."""
+    home = ctx.service_dir("flink")
+    conf = home / "conf"
+    conf.mkdir(exist_ok=True)
+    for f in (PYFLINK_HOME / "conf").iterdir():
+        if f.name != "config.yaml" and f.is_file():
+            shutil.copy(f, conf / f.name)
+    s3conf = ctx.cfg.section("s3")
+    fl = ctx.cfg.section("flink")
+    h = ctx.host
+    settings = {
+        "jobmanager.rpc.address": h, "jobmanager.bind-host": h,
+        "jobmanager.rpc.port": int(ctx.cfg.get("flink.rpc_port")),
+        "taskmanager.bind-host": h, "taskmanager.host": h,
+        "rest.address": h, "rest.bind-address": h, "rest.port": _port(ctx.cfg.get("flink.rest_url")),
+        "jobmanager.memory.process.size": "1200m",
+        "taskmanager.memory.process.size": "3200m",
+        # every PyFlink job submission loads the connector classes again and a session
+        # cluster runs many (tests, restarts): the 256m default ends in Metaspace OOM
+        "taskmanager.memory.jvm-metaspace.size": "1024m",
+        "taskmanager.numberOfTaskSlots": fl["taskmanager_slots"],
+        "parallelism.default": fl["parallelism"],
+        "execution.checkpointing.dir": f"file://{home / 'checkpoints'}",
+        "execution.checkpointing.savepoint-dir": f"file://{home / 'savepoints'}",
+        "web.upload.dir": str(home / "uploads"),
+        "io.tmp.dirs": str(home / "tmp"),
+        "python.executable": sys.executable,
+        "python.client.executable": sys.executable,
+        # S3 for FileSink and checkpoints (flink-s3-fs-hadoop plugin)
+        "s3.endpoint": s3conf["endpoint"],
+        "s3.path.style.access": "true",
+        "s3.access-key": s3conf["access_key"],
+        "s3.secret-key": s3conf["secret_key"],
+        "s3.region": s3conf["region"],
+    }
+    (home / "tmp").mkdir(exist_ok=True)
+    # the distribution's defaults (JVM --add-opens among them) overlaid with ours
+    defaults = _flatten(yaml.safe_load((PYFLINK_HOME / "conf" / "config.yaml").read_text()))
+    (conf / "config.yaml").write_text(
+        "# written by `auditflow stack up` from the auditflow config; edit that instead\n"
+        + yaml.safe_dump({**defaults, **settings}, sort_keys=True, width=10_000)
+    )
+
+
 class FlinkJobManager(Service):
     name = "flink-jobmanager"
     description = "Apache Flink 2.2 session cluster: JobManager + REST (from the PyFlink wheel)"
@@ -264,43 +310,7 @@ class FlinkJobManager(Service):
         _link_all(jars, home / "lib")
         _link_all(sorted(ctx.paths["flink-s3"].glob("*.jar")), home / "plugins" / "s3-fs-hadoop")
         (home / "log").mkdir(exist_ok=True)
-        conf = home / "conf"
-        conf.mkdir(exist_ok=True)
-        for f in (PYFLINK_HOME / "conf").iterdir():
-            if f.name != "config.yaml" and f.is_file():
-                shutil.copy(f, conf / f.name)
-        s3conf = ctx.cfg.section("s3")
-        fl = ctx.cfg.section("flink")
-        h = ctx.host
-        settings = {
-            "jobmanager.rpc.address": h, "jobmanager.bind-host": h,
-            "jobmanager.rpc.port": self.ports(ctx)[1],
-            "taskmanager.bind-host": h, "taskmanager.host": h,
-            "rest.address": h, "rest.bind-address": h, "rest.port": self.ports(ctx)[0],
-            "jobmanager.memory.process.size": "1200m",
-            "taskmanager.memory.process.size": "2400m",
-            "taskmanager.numberOfTaskSlots": fl["taskmanager_slots"],
-            "parallelism.default": fl["parallelism"],
-            "execution.checkpointing.dir": f"file://{home / 'checkpoints'}",
-            "execution.checkpointing.savepoint-dir": f"file://{home / 'savepoints'}",
-            "web.upload.dir": str(home / "uploads"),
-            "io.tmp.dirs": str(home / "tmp"),
-            "python.executable": sys.executable,
-            "python.client.executable": sys.executable,
-            # S3 for FileSink and checkpoints (flink-s3-fs-hadoop plugin)
-            "s3.endpoint": s3conf["endpoint"],
-            "s3.path.style.access": "true",
-            "s3.access-key": s3conf["access_key"],
-            "s3.secret-key": s3conf["secret_key"],
-            "s3.region": s3conf["region"],
-        }
-        (home / "tmp").mkdir(exist_ok=True)
-        # the distribution's defaults (JVM --add-opens among them) overlaid with ours
-        defaults = _flatten(yaml.safe_load((PYFLINK_HOME / "conf" / "config.yaml").read_text()))
-        (conf / "config.yaml").write_text(
-            "# written by `auditflow stack up` from the auditflow config; edit that instead\n"
-            + yaml.safe_dump({**defaults, **settings}, sort_keys=True, width=10_000)
-        )
+        _write_flink_conf(ctx)
 
     def command(self, ctx: Context) -> tuple[list[str], dict[str, str]]:
         return ["bash", str(flink_bin("jobmanager.sh")), "start-foreground"], flink_env(ctx)
@@ -315,6 +325,9 @@ class FlinkTaskManager(Service):
 
     def ports(self, ctx: Context) -> list[int]:
         return []
+
+    def prepare(self, ctx: Context) -> None:
+        _write_flink_conf(ctx)
 
     def command(self, ctx: Context) -> tuple[list[str], dict[str, str]]:
         return ["bash", str(flink_bin("taskmanager.sh")), "start-foreground"], flink_env(ctx)
