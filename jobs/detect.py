@@ -143,6 +143,9 @@ def main(argv: list[str]) -> None:
     t_env = StreamTableEnvironment.create(env)
     detect.configure(t_env)
     t_env.get_config().set("pipeline.name", f"{JOB_NAME} {events_topic}")
+    # Python operators hand on their output per bundle; the 1 s default would add up to a
+    # second to every alert (they see only matches, so small bundles cost little)
+    t_env.get_config().set("python.fn-execution.bundle.time", "100")
     detect.create_events(t_env, detect.kafka_source_options(cfg, events_topic, group_id, args.startup_mode),
                          int(cfg.get("detect.out_of_orderness_ms")))
     detect.create_reference_tables(t_env)
