@@ -187,22 +187,31 @@ def late_counts(cfg, topic: str, timeout_s: float = 10) -> Counter:
     return counts
 
 
-def job_late_metrics(rest_url: str, job_id: str) -> dict[str, int]:
-    """numRecordsIn of each `late_rule_*` sink writer in the running job (Flink REST metrics)."""
+def job_late_metrics(rest_url: str, job_id: str, attempts: int = 4) -> dict[str, int]:
+    """numRecordsIn of each `late_rule_*` sink writer in the running job (Flink REST metrics).
+
+    The JobManager fetches metrics lazily (every 10 s by default): the first request after a
+    quiet spell may list none yet, so retry a few times before answering."""
     import requests
 
-    out: dict[str, int] = {}
-    job = requests.get(f"{rest_url}/jobs/{job_id}", timeout=5).json()
-    for vertex in job.get("vertices", []):
-        base = f"{rest_url}/jobs/{job_id}/vertices/{vertex['id']}/metrics"
-        names = [m["id"] for m in requests.get(base, timeout=5).json()
-                 if "late_rule_" in m["id"] and m["id"].endswith("Writer.numRecordsIn")]
-        if not names:
-            continue
-        for m in requests.get(base, params={"get": ",".join(names)}, timeout=5).json():
-            rule = m["id"].split("late_rule_", 1)[1].split("[", 1)[0].split(":", 1)[0]
-            out[rule.upper().replace("_", "-", 1)] = int(float(m["value"]))
-    return out
+    for attempt in range(attempts):
+        out: dict[str, int] = {}
+        job = requests.get(f"{rest_url}/jobs/{job_id}", timeout=5).json()
+        for vertex in job.get("vertices", []):
+            base = f"{rest_url}/jobs/{job_id}/vertices/{vertex['id']}/metrics"
+            names = [m["id"] for m in requests.get(base, timeout=5).json()
+                     if "late_rule_" in m["id"] and m["id"].endswith("Writer.numRecordsIn")]
+            if not names:
+                continue
+            for m in requests.get(base, params={"get": ",".join(names)}, timeout=5).json():
+                # e.g. 0.late_rule_auth_001[20]__Writer.numRecordsIn (subtask 0)
+                rule = m["id"].split("late_rule_", 1)[1].split("[", 1)[0].split(":", 1)[0]
+                rule = rule.upper().replace("_", "-", 1)
+                out[rule] = out.get(rule, 0) + int(float(m["value"]))
+        if out or attempt == attempts - 1:
+            return out
+        time.sleep(5)
+    return {}
 
 
 @command.command("status")

@@ -142,7 +142,9 @@ def test_detect_job_raises_exactly_the_expected_alerts(cfg, stack):
                        lambda m: m.key().decode() if f"{tenant}-late".encode() in m.value() else None,
                        lambda items: "AUTH-001" in items, timeout_s=60)
         assert "AUTH-001" in late
-        metrics = rules_cmd.job_late_metrics(rest, job_id)
-        assert metrics.get("AUTH-001", 0) >= 1, metrics
+        deadline = time.monotonic() + 60  # Flink's metric store refreshes every 10 s
+        while (metrics := rules_cmd.job_late_metrics(rest, job_id)).get("AUTH-001", 0) < 1:
+            assert time.monotonic() < deadline, f"late_rule_auth_001 metrics: {metrics}"
+            time.sleep(5)
     finally:
         requests.patch(f"{rest}/jobs/{job_id}", params={"mode": "cancel"}, timeout=10)
