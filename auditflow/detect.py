@@ -145,7 +145,8 @@ def validate_select(t_env, rule: R.Rule, columns: list[str]) -> str:
 
 def late_select(rule: R.Rule) -> str:
     """Events behind the watermark within the rule's declared input: the ones its windows,
-    patterns and temporal joins no longer take. Counted per rule, never dropped silently."""
+    patterns and temporal joins no longer take. Counted per rule, never dropped silently.
+    Only for rules with `input:`; stateless filter rules take late events like any other."""
     scope = rule.input or "TRUE"
     return (
         f"SELECT CAST('{rule.id}' AS STRING) AS rule_id, tenant_id, event_id, event_time,"

@@ -184,7 +184,7 @@ def main(argv: list[str]) -> None:
     t_env.execute_sql(sql.render("ddl/kafka_bytes_sink.sql", name="sink_alerts", topic=alerts_topic,
                                  bootstrap_servers=bootstrap, transactional_id_prefix=f"{group_id}-alerts"))
     statements.add_insert_sql("INSERT INTO sink_alerts SELECT `key`, `value` FROM alerts_out")
-    for rule in selected:
+    for rule in (r for r in selected if r.input):  # rules without `input:` are stateless filters
         name = f"late_{rule.view_name}"
         t_env.execute_sql(sql.render("ddl/detect_late_sink.sql", name=name, topic=late_topic,
                                      bootstrap_servers=bootstrap,

@@ -246,7 +246,9 @@ def status(obj, as_json: bool) -> None:
     totals = late_counts(cfg, cfg.get("detect.late_topic"))
     rules = _selected(obj, ())
     enabled = {r.id for r in R.select(rules, cfg.get("detect.rules"), cfg.get("detect.disabled"))}
-    rows = [{"rule": r.id, "enabled": r.id in enabled, "late_total": totals.get(r.id, 0),
+    # rules without `input:` are filters that take late events: nothing to count
+    rows = [{"rule": r.id, "enabled": r.id in enabled,
+             "late_total": totals.get(r.id, 0) if r.input else None,
              "late_this_run": running.get(r.id)} for r in rules]
     if as_json:
         listed = [{"id": j["jid"], "name": j["name"], "state": j["state"]} for j in jobs]
@@ -260,5 +262,6 @@ def status(obj, as_json: bool) -> None:
     table = Table("rule", "enabled", "late events (total)", "late (this run)")
     for row in rows:
         this_run = "-" if row["late_this_run"] is None else str(row["late_this_run"])
-        table.add_row(row["rule"], "yes" if row["enabled"] else "no", str(row["late_total"]), this_run)
+        total = "n/a (filter)" if row["late_total"] is None else str(row["late_total"])
+        table.add_row(row["rule"], "yes" if row["enabled"] else "no", total, this_run)
     Console().print(table)
