@@ -249,6 +249,7 @@ def smoke(obj: Ctx, count: int) -> None:
 COMMAND_MODULES: list[str] = [
     "auditflow.commands.alerts",
     "auditflow.commands.ingest",
+    "auditflow.commands.jobs",
     "auditflow.commands.prove",
     "auditflow.commands.query",
     "auditflow.commands.rules",
