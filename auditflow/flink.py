@@ -56,7 +56,7 @@ def run_command(cfg: Config, job: Path, job_args: list[str], detached: bool = Fa
 
 
 def start(cfg: Config, job: Path, job_args: list[str], restore_from: str | None = None,
-          say=print, timeout_s: float = 300) -> str:
+          say=print, timeout_s: float = 600) -> str:
     """Submit a streaming job detached (`flink run -d -py`); returns its Flink job id."""
     cmd = run_command(cfg, job, job_args, detached=True, restore_from=restore_from)
     say("$ " + " ".join(["flink", *cmd[1:]]))
