@@ -26,24 +26,26 @@ from auditflow.commands import rules as rules_cmd
 REPO = Path(__file__).resolve().parents[2]
 
 
-def consume(cfg, topic: str, keep, until, timeout_s: float) -> list:
-    """Poll `topic` read_committed from the start; keep(msg) -> item or None; stop when until(items)."""
+def reader(cfg, topic: str) -> Consumer:
+    """A read_committed consumer of `topic` from its start, in a group of its own."""
     consumer = Consumer(kafka.client_conf(cfg, **{
         "group.id": f"test-detect-{uuid.uuid4().hex[:8]}", "auto.offset.reset": "earliest",
         "isolation.level": "read_committed", "enable.auto.commit": False}))
     consumer.subscribe([topic])
+    return consumer
+
+
+def drain(consumer: Consumer, keep, until, timeout_s: float) -> list:
+    """Poll; keep(msg) -> item or None; stop when until(items) or after timeout_s."""
     items: list = []
     deadline = time.monotonic() + timeout_s
-    try:
-        while time.monotonic() < deadline and not until(items):
-            msg = consumer.poll(1.0)
-            if msg is None or msg.error():
-                continue
-            item = keep(msg)
-            if item is not None:
-                items.append(item)
-    finally:
-        consumer.close()
+    while time.monotonic() < deadline and not until(items):
+        msg = consumer.poll(1.0)
+        if msg is None or msg.error():
+            continue
+        item = keep(msg)
+        if item is not None:
+            items.append(item)
     return items
 
 
@@ -108,13 +110,14 @@ def test_detect_job_raises_exactly_the_expected_alerts(cfg, stack):
             alert = decode(msg.value())
             return alert if alert["tenant_id"] == tenant else None
 
-        alerts = consume(cfg, cfg.get("detect.alerts_topic"), mine,
-                         lambda items: len(items) >= len(expected), timeout_s=300)
+        alerts_reader = reader(cfg, cfg.get("detect.alerts_topic"))
+        alerts = drain(alerts_reader, mine, lambda items: len(items) >= len(expected), timeout_s=300)
         # the late event: behind the watermark (tick) by almost ten minutes, in AUTH-001's input
         send("late", 120_000, class_uid=3002, activity_id=1, status_id=2, user_name="alice")
         assert flush() == 0
         # anything beyond the expected alerts would arrive within a few checkpoints
-        alerts += consume(cfg, cfg.get("detect.alerts_topic"), mine, lambda items: False, timeout_s=15)
+        alerts += drain(alerts_reader, mine, lambda items: False, timeout_s=20)
+        alerts_reader.close()
         got = {}
         for a in alerts:
             got.setdefault((a["rule_id"], a["entity_value"]), []).append(a)
@@ -138,9 +141,11 @@ def test_detect_job_raises_exactly_the_expected_alerts(cfg, stack):
         exec_alert = got[("K8S-001", "dev@example.com")][0]
         assert [e["event_id"] for e in exec_alert["evidence"]] == [f"{tenant}-exec"]
 
-        late = consume(cfg, cfg.get("detect.late_topic"),
-                       lambda m: m.key().decode() if f"{tenant}-late".encode() in m.value() else None,
-                       lambda items: "AUTH-001" in items, timeout_s=60)
+        late_reader = reader(cfg, cfg.get("detect.late_topic"))
+        marker = f"{tenant}-late".encode()
+        late = drain(late_reader, lambda m: m.key().decode() if marker in m.value() else None,
+                     lambda items: "AUTH-001" in items, timeout_s=60)
+        late_reader.close()
         assert "AUTH-001" in late
         deadline = time.monotonic() + 60  # Flink's metric store refreshes every 10 s
         while (metrics := rules_cmd.job_late_metrics(rest, job_id)).get("AUTH-001", 0) < 1:
