@@ -213,7 +213,8 @@ def main(argv: list[str]) -> None:
     if args.seal_events:
         seconds, n = seal_throughput(cfg, args.seal_events, run)
         print(f"\nsealing: {n:,} events in {seconds:.1f}s = {n / seconds:,.0f} events/s "
-              "(decode Avro, sort, verify chain, typed Parquet, upload with retention, read back, digest)")
+              "(decode Avro, sort, check chain links, typed Parquet, upload with retention, read back, "
+              "digest)")
     if not args.keep:
         store = S3Store(client, bucket, prefix)
         for o in store.list():

@@ -26,7 +26,7 @@ from confluent_kafka.serialization import MessageField, SerializationContext
 
 from auditflow import config, flink, kafka, registry, s3
 from auditflow.archive import digest as dg
-from auditflow.archive import layout, sample
+from auditflow.archive import layout, query, sample
 from auditflow.cli import cli
 
 N = 300
@@ -81,6 +81,16 @@ def archived(stack, tmp_path_factory):
                "alert": alert, "staged": staged, "job_id": job_id}
     finally:
         flink.cancel(cfg, job_id)
+        drop_trino_schema(cfg, schema)
+
+
+def drop_trino_schema(cfg, schema: str) -> None:
+    """The tables are external: dropping them leaves the (locked) files in place."""
+    for kind in layout.KINDS:
+        query.run_trino(cfg, f"DROP TABLE IF EXISTS {kind}", schema)
+    for view, _sql in query.view_sql("trino"):
+        query.run_trino(cfg, f"DROP VIEW IF EXISTS {view}", schema)
+    query.run_trino(cfg, f'DROP SCHEMA IF EXISTS "{schema}"', schema)
 
 
 def produce(cfg, topic: str, schema_name: str, tenant: str, records: list[dict]) -> None:
