@@ -62,7 +62,10 @@ def align(t: dt.datetime, period_s: int) -> dt.datetime:
 
 
 class AvroDecoder:
-    """Confluent-wire Avro -> dict, timestamps as int millis, writer schema fetched once per id."""
+    """Confluent-wire Avro -> dict, timestamps as int millis, writer schema fetched once per id.
+
+    A writer schema with a field the archive's columns lack (schemas/*.avsc older than the
+    producer) is refused: sealing it would drop that field and break the event's hash."""
 
     def __init__(self, fetch_schema: Callable[[int], str]):
         self.fetch = fetch_schema
@@ -73,8 +76,44 @@ class AvroDecoder:
             raise ValueError("staged value is not Confluent-wire Avro (magic byte 0 + schema id)")
         (sid,) = struct.unpack(">I", data[1:5])
         if sid not in self.parsed:
-                self.parsed[sid] = wire.plain_schema(json.loads(self.fetch(sid)))
+            writer = json.loads(self.fetch(sid))
+            _check_archivable(sid, writer)
+            self.parsed[sid] = wire.plain_schema(writer)
         return fastavro.schemaless_reader(io.BytesIO(data[5:]), self.parsed[sid])
+
+
+def field_paths(schema: Any, prefix: str = "", names: dict[str, Any] | None = None) -> set[str]:
+    """Dotted paths of every record field in an Avro schema (through unions, arrays and maps)."""
+    names = {} if names is None else names
+    if isinstance(schema, str):
+        schema = names.get(schema, names.get(schema.rsplit(".", 1)[-1], schema))
+    if isinstance(schema, list):
+        return set().union(*(field_paths(b, prefix, names) for b in schema))
+    if not isinstance(schema, dict):
+        return set()
+    if schema.get("type") == "record":
+        names[schema["name"]] = schema
+        out: set[str] = set()
+        for f in schema["fields"]:
+            out.add(prefix + f["name"])
+            out |= field_paths(f["type"], prefix + f["name"] + ".", names)
+        return out
+    if schema.get("type") == "array":
+        return field_paths(schema["items"], prefix, names)
+    if schema.get("type") == "map":
+        return field_paths(schema["values"], prefix, names)
+    return set()
+
+
+def _check_archivable(sid: int, writer: dict) -> None:
+    kind = next((k for k in layout.KINDS if layout.load_avsc(k)["name"] == writer.get("name")), None)
+    if kind is None:
+        raise SealError(f"schema id {sid} is record {writer.get('name')!r}, which the archive does not hold")
+    extra = field_paths(writer) - field_paths(layout.load_avsc(kind))
+    if extra:
+        raise SealError(f"schema id {sid} has field(s) {', '.join(sorted(extra))} that "
+                        f"schemas/{layout.KINDS[kind]}.avsc lacks; sealing would drop them and break the "
+                        "chain hashes. Update auditflow (its schemas) before sealing; staging is kept.")
 
 
 def visible(key: str) -> bool:

@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from auditflow.archive import digest as dg
 from auditflow.archive import layout, proof
-from auditflow.archive.seal import AvroDecoder, Sealer
+from auditflow.archive.seal import AvroDecoder, Sealer, SealError
 from auditflow.archive.store import LocalStore
 from auditflow.archive.verify import Verifier
 from udfs import chain, wire
@@ -333,3 +333,16 @@ def test_archive_templates_and_trino_columns_render():
     cols = layout.trino_columns("events")
     assert '"unmapped" map(varchar, varchar)' in cols and '"time" timestamp(3)' in cols
     assert '"resources" array(row("uid" varchar' in cols
+
+
+def test_a_newer_writer_schema_with_unknown_fields_is_refused(tmp_path):
+    newer = copy.deepcopy(EVENT_SCHEMA)
+    newer["fields"].append({"name": "risk_score", "type": ["null", "double"], "default": None})
+    ev = dict(make_events("acme", 1)[0], risk_score=0.5)
+    stage(tmp_path / "s", "events", "acme", T0, "part-1", [wire.encode(9, wire.plain_schema(newer), ev)],
+          T0 + dt.timedelta(minutes=1))
+    dec = AvroDecoder({9: json.dumps(newer)}.__getitem__)
+    sealer = Sealer(LocalStore(tmp_path / "s"), LocalStore(tmp_path / "w"), Ed25519PrivateKey.generate(), dec)
+    with pytest.raises(SealError, match="risk_score"):
+        sealer.seal_closed(now=T0 + dt.timedelta(hours=2))
+    assert list((tmp_path / "s").rglob("part-1")) and not (tmp_path / "w").exists()
