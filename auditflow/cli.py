@@ -33,6 +33,15 @@ class Ctx:
             self._cfg = config_mod.load(self.profile, self.config_file, self.sets)
         return self._cfg
 
+    @property
+    def cli_args(self) -> list[str]:
+        """The global flags this command got, for the `auditflow` commands it runs in turn."""
+        args = (["-p", self.profile] if self.profile else []) + (
+            ["--config", self.config_file] if self.config_file else [])
+        for s in self.sets:
+            args += ["--set", s]
+        return args
+
 
 pass_ctx = click.make_pass_decorator(Ctx)
 
@@ -248,6 +257,7 @@ def smoke(obj: Ctx, count: int) -> None:
 # `commands` list when it holds several top-level commands.
 COMMAND_MODULES: list[str] = [
     "auditflow.commands.alerts",
+    "auditflow.commands.demo",
     "auditflow.commands.ingest",
     "auditflow.commands.jobs",
     "auditflow.commands.prove",

@@ -1,0 +1,162 @@
+"""The whole pipeline, end to end, on the configured stack: what `auditflow demo` runs and what
+the end-to-end test checks.
+
+schemas -> user directory -> normalize, detect and archive jobs (`flink run -py`) -> replay of
+the bundled corpus (auditflow.demo_corpus) -> alerts as they fire -> reconcile -> seal ->
+verify -> auditor queries. Every step is a function of `Names`, so a test can run the same
+steps on topics, groups and archive prefixes of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from auditflow import demo_corpus, flink, kafka, registry
+from auditflow.config import Config
+from connectors.ingest.producer import RawProducer
+
+REPO = Path(__file__).resolve().parents[1]
+FORMATS = ("syslog", "cloudtrail", "k8s-audit", "app")
+DEMO_USERS = """uid,name,display_name,department,title,manager,privileged,valid_from
+u-alice,alice,Alice Liddell,Finance,Controller,u-grace,false,2020-01-01
+u-bob,bob,Bob Builder,Engineering,SRE,u-grace,false,2020-01-01
+u-carol,carol,Carol Danvers,Finance,Analyst,u-alice,false,2020-01-01
+u-dave,dave,Dave Lister,Engineering,Developer,u-bob,false,2020-01-01
+u-erin,erin,Erin Brockovich,Legal,Counsel,u-grace,false,2020-01-01
+u-frank,frank,Frank Poole,Engineering,SRE,u-bob,false,2020-01-01
+u-grace,grace,Grace Hopper,Engineering,CTO,,true,2020-01-01
+u-mallory,mallory,Mallory Knox,Sales,Account Executive,u-grace,false,2020-01-01
+"""
+
+
+@dataclass
+class Names:
+    """Topics, consumer groups and archive prefixes of one pipeline."""
+
+    raw: dict[str, str] = field(default_factory=lambda: {f: f"audit.raw.{f}" for f in FORMATS})
+    events: str = "audit.events"
+    dlq: str = "audit.dlq"
+    filtered: str = "audit.filtered"
+    users: str = "audit.users"
+    alerts: str = "audit.alerts"
+    late: str = "audit.detect.late"
+    group: str = "auditflow"
+    staging_prefix: str | None = None  # None = archive.staging_prefix
+    worm_prefix: str | None = None     # None = archive.worm_prefix
+
+    @classmethod
+    def isolated(cls, run: str) -> Names:
+        return cls(raw={f: f"audit.raw.{f}.{run}" for f in FORMATS}, events=f"{run}.events",
+                   dlq=f"{run}.dlq", filtered=f"{run}.filtered", users=f"{run}.users",
+                   alerts=f"{run}.alerts", late=f"{run}.late", group=run,
+                   staging_prefix=f"{run}/", worm_prefix=f"{run}/")
+
+    @property
+    def default(self) -> bool:
+        return self.events == "audit.events"
+
+    def topic_specs(self) -> list[kafka.TopicSpec]:
+        specs = [kafka.TopicSpec(t, 2, 1) for t in
+                 [*self.raw.values(), self.events, self.dlq, self.filtered, self.alerts, self.late]]
+        return [*specs, kafka.TopicSpec(self.users, 1, 1, {"cleanup.policy": "compact"})]
+
+
+def cli(cfg_args: list[str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    """`auditflow ...` as a person would type it, with the caller's --config/--set flags."""
+    return subprocess.run([sys.executable, "-m", "auditflow.cli", *cfg_args, *args],
+                          capture_output=True, text=True, timeout=timeout, cwd=REPO)
+
+
+def job_args(names: Names) -> dict[str, list[str]]:
+    return {
+        "normalize": ["--raw-topics", ",".join(names.raw.values()), "--events-topic", names.events,
+                      "--dlq-topic", names.dlq, "--filtered-topic", names.filtered,
+                      "--users-topic", names.users, "--group-id", f"{names.group}-normalize"],
+        "detect": ["--rules", ",".join(demo_corpus.DEMO_RULES), "--events-topic", names.events,
+                   "--alerts-topic", names.alerts, "--late-topic", names.late,
+                   "--group-id", f"{names.group}-detect"],
+        "archive": ["--events-topic", names.events, "--alerts-topic", names.alerts,
+                    "--group-id", f"{names.group}-archive"]
+        + (["--staging", f"s3://{{bucket}}/{names.staging_prefix}"] if names.staging_prefix else []),
+    }
+
+
+def start_jobs(cfg: Config, names: Names, say: Callable[[str], None]) -> dict[str, str]:
+    """Submit the three jobs, leaving one alone that already runs under the same name."""
+    running = {j["name"]: j["jid"] for j in flink.list_jobs(cfg) if j["state"] == "RUNNING"}
+    started: dict[str, str] = {}
+    for job, args in job_args(names).items():
+        args = [a.replace("{bucket}", cfg.get("s3.staging_bucket")) for a in args]
+        same = [jid for name, jid in running.items()
+                if name.startswith(f"auditflow-{job}") and names.events in name
+                and (job != "normalize" or names.events in name)]
+        if same and names.default:
+            say(f"{job}: already running ({same[0]})")
+            started[job] = same[0]
+            continue
+        say(f"{job}: flink run -d -py jobs/{job}.py {' '.join(args)}")
+        started[job] = flink.start(cfg, REPO / "jobs" / f"{job}.py", args, say=lambda _m: None)
+        flink.wait_for_status(cfg, started[job], {"RUNNING"})
+    return started
+
+
+def replay(cfg: Config, names: Names, records: list[demo_corpus.Record], tenant: str,
+           say: Callable[[str], None]) -> int:
+    """Produce the corpus to the raw topics in event-time order, as `auditflow ingest` does."""
+    producers = {fmt: RawProducer(cfg, fmt, tenant, names.raw[fmt], dlq_topic=names.dlq) for fmt in FORMATS}
+    for fmt, p in producers.items():
+        p.set_file(f"demo-corpus/{fmt}")
+    for n, (_t, fmt, line) in enumerate(records, 1):
+        producers[fmt].send(n, line.encode())
+    for p in producers.values():
+        p.close()
+    say(f"replayed {len(records)} raw records for tenant {tenant} to {', '.join(names.raw.values())}")
+    return len(records)
+
+
+def wait_for_alerts(cfg: Config, names: Names, tenant: str, expected: list[demo_corpus.Expected],
+                    say: Callable[[str], None], timeout_s: float = 300) -> list[dict]:
+    """Read the alerts topic until every expected alert of `tenant` has arrived (then 10 s
+    more, so an unexpected extra one would show too), printing each as it comes."""
+    decode = registry.Decoder(cfg, "alert")
+    want = {(e.rule_id, e.entity_value) for e in expected}
+    deadline, settle, seen = time.monotonic() + timeout_s, None, {}
+    while time.monotonic() < deadline and (settle is None or time.monotonic() < settle):
+        for m in kafka.read_topic(cfg, names.alerts, idle_s=2):
+            a = decode(m.value())
+            if a.get("tenant_id") != tenant or a["alert_id"] in seen:
+                continue
+            seen[a["alert_id"]] = a
+            say(f"ALERT {a['severity']:<8} {a['rule_id']:<9} {a['entity_type']}={a['entity_value']}  "
+                f"{a['title']}  ({a['event_count']} events)")
+        if settle is None and want <= {(a["rule_id"], a["entity_value"]) for a in seen.values()}:
+            settle = time.monotonic() + 10
+        time.sleep(2)
+    return list(seen.values())
+
+
+def evidence_hashes(alerts: list[dict]) -> set[str]:
+    return {ev["event_hash"] for a in alerts for ev in (a.get("evidence") or [])}
+
+
+def cfg_flags(names: Names, period_s: int, grace_s: int, retention_s: int) -> list[str]:
+    """Flags that shorten sealing for a quick local run, and point at this run's prefixes."""
+    flags = ["--set", f"archive.period_s={period_s}", "--set", f"archive.grace_s={grace_s}",
+             "--set", f"archive.retention_s={retention_s}"]
+    if names.staging_prefix:
+        flags += ["--set", f"archive.staging_prefix={names.staging_prefix}"]
+    if names.worm_prefix:
+        flags += ["--set", f"archive.worm_prefix={names.worm_prefix}"]
+    return flags
+
+
+def json_rows(result: subprocess.CompletedProcess) -> list[dict]:
+    if result.returncode != 0:
+        raise RuntimeError(f"auditflow query failed:\n{result.stdout}\n{result.stderr}")
+    return json.loads(result.stdout)
