@@ -12,7 +12,7 @@ from auditflow.archive.wiring import WORM_HELP
 @click.command("query")
 @click.argument("sql")
 @click.option("--engine", type=click.Choice(["auto", "trino", "duckdb"]), default="auto", show_default=True,
-              help="auto: Trino when stack.trino is on and it answers, else DuckDB.")
+              help="auto: Trino when stack.trino is on and it has the archive tables, else DuckDB.")
 @click.option("--format", "fmt", type=click.Choice(["table", "csv", "json"]), default="table",
               show_default=True)
 @click.option("--worm", help="DuckDB only. " + WORM_HELP)
@@ -30,7 +30,8 @@ def command(obj, sql: str, engine: str, fmt: str, worm: str | None, schema: str 
     """
     cfg = obj.cfg
     if engine == "auto":
-        engine = "trino" if cfg.get("stack.trino") and _trino_up(cfg) and worm is None else "duckdb"
+        use_trino = cfg.get("stack.trino") and worm is None and _trino_ready(cfg, schema)
+        engine = "trino" if use_trino else "duckdb"
     if engine == "trino":
         res = query.run_trino(cfg, sql, schema)
     else:
@@ -46,9 +47,10 @@ def command(obj, sql: str, engine: str, fmt: str, worm: str | None, schema: str 
     click.echo(query.render(res, fmt))
 
 
-def _trino_up(cfg) -> bool:
+def _trino_ready(cfg, schema: str | None) -> bool:
+    """Trino answers and already has the archive tables (`auditflow seal` creates them)."""
     try:
-        query.run_trino(cfg, "SELECT 1")
+        query.run_trino(cfg, "SELECT 1 FROM events WHERE false", schema)
         return True
     except Exception:  # any failure to reach Trino means: use DuckDB
         return False
