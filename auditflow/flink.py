@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from urllib.parse import urlparse
@@ -17,6 +19,8 @@ from auditflow.stack.process import StackError
 
 PYFLINK_HOME = Path(__import__("pyflink").__file__).parent
 REPO = Path(__file__).resolve().parents[1]
+# what the Python workers import: the packages and the data files they read (schemas, SQL)
+SHIPPED = ("auditflow", "udfs", "jobs", "connectors", "schemas", "sql")
 
 
 def cli_env(cfg: Config) -> dict[str, str]:
@@ -38,6 +42,22 @@ def cli_env(cfg: Config) -> dict[str, str]:
     return env
 
 
+def job_files(cfg: Config) -> Path:
+    """A copy of the code and data the workers import (`-pyfs`), one per submission.
+
+    Only these folders: shipping the whole checkout would upload .venv (over 1 GB) as a blob
+    with every job, which makes submissions take minutes and fills the disk."""
+    root = cfg.path("stack.data_dir") / "flink" / "pyfs"
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.iterdir():  # submissions of more than an hour ago have long been uploaded
+        if time.time() - old.stat().st_mtime > 3600:
+            shutil.rmtree(old, ignore_errors=True)
+    dest = Path(tempfile.mkdtemp(prefix="auditflow-", dir=root))
+    for name in SHIPPED:
+        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    return dest
+
+
 def run_command(cfg: Config, job: Path, job_args: list[str], detached: bool = False,
                 restore_from: str | None = None) -> list[str]:
     """The `flink run -py` command line; `restore_from` is a checkpoint or savepoint path."""
@@ -46,7 +66,7 @@ def run_command(cfg: Config, job: Path, job_args: list[str], detached: bool = Fa
         str(PYFLINK_HOME / "bin" / "flink"), "run",
         f"-Drest.address={rest.hostname}", f"-Drest.port={rest.port}",
         "-py", str(job), "-pyexec", sys.executable, "-pyclientexec", sys.executable,
-        "-pyfs", str(REPO),
+        "-pyfs", str(job_files(cfg)),
     ]
     if restore_from:
         cmd[2:2] = ["-s", restore_from]

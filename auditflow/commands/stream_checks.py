@@ -3,6 +3,7 @@ the normalize job lost nothing, duplicated nothing, and chained every tenant wit
 
 from __future__ import annotations
 
+import fnmatch
 import json
 import time
 from collections import defaultdict
@@ -21,8 +22,7 @@ out = Console()
 
 def _raw_topics(cfg, pattern: str) -> list[str]:
     topics = kafka.admin(cfg).list_topics(timeout=10).topics
-    prefix = pattern.rstrip("*")
-    return sorted(t for t in topics if (t.startswith(prefix) if pattern.endswith("*") else t == pattern))
+    return sorted(t for t in topics if fnmatch.fnmatchcase(t, pattern))
 
 
 def _collect(cfg, raw_topics: list[str], events_topic: str, dlq_topic: str,
@@ -61,7 +61,7 @@ def _table(report: reconcile.Report, tenant: str | None) -> Table:
 
 @click.command("reconcile")
 @click.option("--raw-topics", default="audit.raw.*", show_default=True,
-              help="Raw topic name, or a prefix ending in * .")
+              help="Raw topics: a name or a glob pattern.")
 @click.option("--events-topic", default="audit.events", show_default=True)
 @click.option("--dlq-topic", default="audit.dlq", show_default=True)
 @click.option("--filtered-topic", default="audit.filtered", show_default=True)
