@@ -112,7 +112,13 @@ def replay(cfg: Config, names: Names, records: list[demo_corpus.Record], tenant:
     producers = {fmt: RawProducer(cfg, fmt, tenant, names.raw[fmt], dlq_topic=names.dlq) for fmt in FORMATS}
     for fmt, p in producers.items():
         p.set_file(f"demo-corpus/{fmt}")
+    last_ms = 0
     for n, (_t, fmt, line) in enumerate(records, 1):
+        # one record per millisecond: the normalize job orders by Kafka time, and records of
+        # one millisecond by topic name, which would put the families out of event-time order
+        while (now_ms := time.time_ns() // 1_000_000) <= last_ms:
+            time.sleep(0.0002)
+        last_ms = now_ms
         producers[fmt].send(n, line.encode())
     for p in producers.values():
         p.close()
