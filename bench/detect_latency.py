@@ -202,7 +202,8 @@ def measure(cfg: config.Config, name: str, rules_dir: Path, rate: int, seconds: 
     finally:
         requests.patch(f"{cfg.get('flink.rest_url')}/jobs/{job_id}", params={"mode": "cancel"}, timeout=10)
         time.sleep(5)  # let the cancelled job release the topics before they go
-        for fut in kafka.admin(cfg).delete_topics([topic, alerts, late], operation_timeout=30).values():
+        admin = kafka.admin(cfg)  # keep the client alive until the deletion is answered
+        for fut in admin.delete_topics([topic, alerts, late], operation_timeout=30).values():
             fut.result()
     return {"name": name, "produced": produced, "rate": produced / (15 + seconds), "marker": markers,
             "brute": brute, "markers_sent": sum(1 for t in load.markers.values() if t / 1000 >= warmup_until)}

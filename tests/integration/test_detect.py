@@ -153,5 +153,6 @@ def test_detect_job_raises_exactly_the_expected_alerts(cfg, stack):
             time.sleep(5)
     finally:
         requests.patch(f"{rest}/jobs/{job_id}", params={"mode": "cancel"}, timeout=10)
-        for fut in kafka.admin(cfg).delete_topics([topic], operation_timeout=30).values():
+        admin = kafka.admin(cfg)  # keep the client alive until the deletion is answered
+        for fut in admin.delete_topics([topic], operation_timeout=30).values():
             fut.result()
