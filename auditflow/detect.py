@@ -92,12 +92,20 @@ def reference_tables(directory: Path = REFERENCE_DIR) -> dict[str, Path]:
 
 
 def create_reference_tables(t_env, data: dict[str, Path] | None = None,
-                            directory: Path = REFERENCE_DIR) -> None:
-    """Every reference table, reading `data[name]` or else the CSV beside its DDL."""
+                            directory: Path = REFERENCE_DIR, monitor_s: int | None = None) -> None:
+    """Every reference table, reading `data[name]` or else the CSV beside its DDL.
+
+    A streaming job passes `monitor_s`: the tables then keep watching their folder instead of
+    finishing. A finished source sends the end-of-time watermark; while audit.events is idle
+    (before the first event, say) that watermark alone reaches a temporal join, which then
+    treats every later event as behind it and never emits. With `monitor_s` the table goes
+    idle (table.exec.source.idle-timeout) and the events' watermark drives the join."""
     for name, ddl in reference_tables(directory).items():
         path = (data or {}).get(name) or ddl.with_suffix(".csv")
         text = ddl.read_text().replace("${path}", str(path))
         t_env.execute_sql(text)
+        if monitor_s:
+            t_env.execute_sql(f"ALTER TABLE `{name}` SET ('source.monitor-interval' = '{monitor_s} s')")
 
 
 def register_rule(t_env, rule: R.Rule) -> list[str]:

@@ -148,7 +148,10 @@ def main(argv: list[str]) -> None:
     t_env.get_config().set("python.fn-execution.bundle.time", "100")
     detect.create_events(t_env, detect.kafka_source_options(cfg, events_topic, group_id, args.startup_mode),
                          int(cfg.get("detect.out_of_orderness_ms")))
-    detect.create_reference_tables(t_env)
+    # reference tables are watched, not read once (see create_reference_tables), and go idle
+    idle_s = int(cfg.get("detect.idle_timeout_s"))
+    t_env.get_config().set("table.exec.source.idle-timeout", f"{idle_s} s")
+    detect.create_reference_tables(t_env, monitor_s=60)
 
     # validate every rule before submitting anything: a broken rule must not half-deploy
     selects, errors = [], []
