@@ -9,7 +9,6 @@ steps on topics, groups and archive prefixes of its own.
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 import time
@@ -160,9 +159,3 @@ def cfg_flags(names: Names, period_s: int, grace_s: int, retention_s: int) -> li
     if names.worm_prefix:
         flags += ["--set", f"archive.worm_prefix={names.worm_prefix}"]
     return flags
-
-
-def json_rows(result: subprocess.CompletedProcess) -> list[dict]:
-    if result.returncode != 0:
-        raise RuntimeError(f"auditflow query failed:\n{result.stdout}\n{result.stderr}")
-    return json.loads(result.stdout)

@@ -43,6 +43,11 @@ def run_cli(flags: list[str], *args: str, timeout: float = 600) -> str:
     return r.stdout
 
 
+def rows(out: str) -> list[dict]:
+    """`auditflow query --format json` prints one JSON object per row."""
+    return [json.loads(line) for line in out.splitlines() if line.strip()]
+
+
 @pytest.fixture(scope="module")
 def pipeline(stack, cfg, tmp_path_factory):
     run = f"e2e{uuid.uuid4().hex[:6]}"
@@ -83,8 +88,8 @@ def pipeline(stack, cfg, tmp_path_factory):
         while archived != events and time.monotonic() < deadline:
             time.sleep(20)
             run_cli(flags, "seal", "--once", "--trino-schema", schema)
-            archived = json.loads(run_cli([], "query", "--engine", "trino", "--schema", schema,
-                                          "--format", "json", sql))[0]["n"]
+            archived = rows(run_cli([], "query", "--engine", "trino", "--schema", schema,
+                                    "--format", "json", sql))[0]["n"]
         yield {"names": names, "tenant": tenant, "schema": schema, "alerts": alerts, "report": report,
                "events": events, "archived": archived, "flags": flags, "received": list(Receiver.received),
                "tmp": tmp}
@@ -128,10 +133,10 @@ def test_alert_evidence_is_archived_with_inclusion_proofs(pipeline):
     evidence = {(ev["event_id"], ev["event_hash"]) for a in pipeline["alerts"] for ev in a["evidence"]}
     sql = (f"SELECT event_id, alert_event_hash, hash_matches FROM alert_evidence "
            f"WHERE tenant_id = '{pipeline['tenant']}'")
-    rows = json.loads(run_cli([], "query", "--engine", "trino", "--schema", pipeline["schema"],
-                              "--format", "json", sql))
-    assert {(r["event_id"], r["alert_event_hash"]) for r in rows} == evidence
-    assert all(r["hash_matches"] for r in rows)
+    found = rows(run_cli([], "query", "--engine", "trino", "--schema", pipeline["schema"],
+                         "--format", "json", sql))
+    assert {(r["event_id"], r["alert_event_hash"]) for r in found} == evidence
+    assert all(r["hash_matches"] for r in found)
     for event_id, _hash in sorted(evidence):
         proof = pipeline["tmp"] / f"{event_id}.json"
         run_cli(pipeline["flags"], "prove", event_id, "--tenant", pipeline["tenant"], "--output", str(proof))
