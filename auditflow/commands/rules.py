@@ -9,6 +9,7 @@ import tempfile
 import time
 import uuid
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -161,9 +162,22 @@ def archived_events(cfg, worm: str | None, tenant: str | None, start_ms: int, en
         part = layout.parse_partition(obj.key)
         if not obj.key.endswith(".parquet") or part is None or (tenant and part[0] != tenant):
             continue
-        out += [e for e in layout.to_records(layout.read_parquet(store.get(obj.key)))
-                if start_ms <= e["time"] < end_ms]
+        for e in layout.to_records(layout.read_parquet(store.get(obj.key))):
+            e = _millis(e)
+            if start_ms <= e["time"] < end_ms:
+                out.append(e)
     return out
+
+
+def _millis(value):
+    """Archived timestamps read back as UTC datetimes; the events view takes epoch millis."""
+    if isinstance(value, dict):
+        return {k: _millis(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_millis(v) for v in value]
+    if isinstance(value, datetime):
+        return int(value.timestamp() * 1000)
+    return value
 
 
 @command.command("backfill")
