@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import click
+import requests
+import trino
 
 from auditflow.archive import query, wiring
 from auditflow.archive.store import LocalStore
@@ -33,7 +35,14 @@ def command(obj, sql: str, engine: str, fmt: str, worm: str | None, schema: str 
         use_trino = cfg.get("stack.trino") and worm is None and _trino_ready(cfg, schema)
         engine = "trino" if use_trino else "duckdb"
     if engine == "trino":
-        res = query.run_trino(cfg, sql, schema)
+        try:
+            res = query.run_trino(cfg, sql, schema)
+        except trino.exceptions.TrinoUserError as exc:  # the auditor's SQL, or a schema not sealed yet
+            raise click.ClickException(f"Trino: {exc.message}") from None
+        except (trino.exceptions.Error, requests.RequestException) as exc:
+            where = f"{cfg.get('trino.host')}:{cfg.get('trino.port')}"
+            raise click.ClickException(
+                f"Trino at {where} failed: {exc}; is `auditflow stack up` running?") from None
     else:
         store = wiring.worm_store(cfg, worm)
         if isinstance(store, LocalStore):
