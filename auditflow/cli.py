@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import importlib
 import json
+import logging
+import os
 import sys
 import time
 from pathlib import Path
@@ -279,9 +281,22 @@ for _name in COMMAND_MODULES:
 def main() -> None:
     try:
         cli(standalone_mode=True)
+        code = 0
+    except SystemExit as exc:
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if isinstance(exc.code, str):
+            print(exc.code, file=sys.stderr)
     except (StackError, config_mod.ConfigError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
-        sys.exit(2)
+        code = 2
+    # The command is done and its output written. Arrow's thread pools (Parquet reads, DuckDB
+    # over Arrow datasets) can abort the process in C++ teardown at interpreter exit
+    # ("terminate called without an active exception", exit 134) after a successful command,
+    # so leave without that teardown.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    logging.shutdown()
+    os._exit(code)
 
 
 if __name__ == "__main__":
