@@ -10,6 +10,7 @@ import click
 
 from auditflow.archive import digest as dg
 from auditflow.archive import wiring
+from auditflow.archive.store import LocalStore
 from auditflow.archive.verify import Verifier, summary
 from auditflow.archive.wiring import WORM_HELP
 
@@ -45,6 +46,8 @@ def command(obj, tenant: str | None, start: str | None, end: str | None, worm: s
       auditflow verify --worm ./worm-copy --public-key auditflow-signing.pub
     """
     store = wiring.worm_store(obj.cfg, worm)
+    if isinstance(store, LocalStore) and not Path(store.root).is_dir():
+        raise click.ClickException(f"{worm}: no such directory (an archive copy to verify)")
     key = dg.load_public(public_key.read_bytes()) if public_key else None
     rep = Verifier(store, key).run(tenant, _when(start), _when(end))
     if rep.ok:
