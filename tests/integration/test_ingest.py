@@ -162,8 +162,13 @@ def test_follow_survives_rotation_and_stops_on_ctrl_c(cfg, topics, tmp_path):
     log.write_text("<38>Jan 12 06:00:00 h sshd[1]: already there, not sent\n")
     proc = subprocess.Popen([*CLI, "ingest", "follow", str(log), "--tenant", "acme", "--topic", raw,
                              "--dlq-topic", dlq], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    early = []
     try:
-        time.sleep(4)                                   # python start-up, topic check, seek to end
+        while line := proc.stderr.readline():           # start-up and topic check done
+            early.append(line)
+            if line.startswith("following"):
+                break
+        time.sleep(1)                                   # then it seeks to the end of the file
         with log.open("a") as fh:
             fh.write("<38>Jan 12 06:30:01 h sshd[2]: Accepted publickey for alice\n")
             fh.write("<85>Jan 12 06:32:05 h sudo: alice : COMMAND=/bin/true\n")
@@ -179,6 +184,7 @@ def test_follow_survives_rotation_and_stops_on_ctrl_c(cfg, topics, tmp_path):
     finally:
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=30)
+    stderr = "".join(early) + stderr
     assert proc.returncode == 0, stderr
     values = [m.value().decode().split(": ", 1)[1] for m in sorted(msgs, key=lambda m: m.offset())]
     assert values == ["Accepted publickey for alice", "alice : COMMAND=/bin/true",
