@@ -170,7 +170,9 @@ def _follow(obj, file: Path, fmt: str, from_start: bool, tenant: str, topic: str
     def _stop(_signum, _frame) -> None:
         stopping["now"] = True
 
-    previous = signal.signal(signal.SIGTERM, _stop)
+    # both set explicitly: a shell starts background jobs with SIGINT ignored, and Python then
+    # installs no KeyboardInterrupt handler, so Ctrl-C / kill -INT would do nothing
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     console.print(f"following {file} ({fmt}) → {producer.topic}; Ctrl-C to stop")
     try:
         follow_file(producer, fmt, file, from_start=from_start, stop=lambda: stopping["now"],
@@ -180,7 +182,8 @@ def _follow(obj, file: Path, fmt: str, from_start: bool, tenant: str, topic: str
     except IngestError as exc:
         raise click.ClickException(str(exc)) from exc
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
     _finish(producer, fail_on_reject)
 
 
