@@ -22,6 +22,7 @@ from connectors.ingest.producer import RawProducer
 
 REPO = Path(__file__).resolve().parents[1]
 FORMATS = ("syslog", "cloudtrail", "k8s-audit", "app")
+ALL_SOURCES = ("syslog", "cloudtrail", "k8s-audit", "auditd", "app", "debezium")
 DEMO_USERS = """uid,name,display_name,department,title,manager,privileged,valid_from
 u-alice,alice,Alice Liddell,Finance,Controller,u-grace,false,2020-01-01
 u-bob,bob,Bob Builder,Engineering,SRE,u-grace,false,2020-01-01
@@ -38,7 +39,8 @@ u-mallory,mallory,Mallory Knox,Sales,Account Executive,u-grace,false,2020-01-01
 class Names:
     """Topics, consumer groups and archive prefixes of one pipeline."""
 
-    raw: dict[str, str] = field(default_factory=lambda: {f: f"audit.raw.{f}" for f in FORMATS})
+    # the standing pipeline reads every source family; the corpus uses FORMATS of them
+    raw: dict[str, str] = field(default_factory=lambda: {f: f"audit.raw.{f}" for f in ALL_SOURCES})
     events: str = "audit.events"
     dlq: str = "audit.dlq"
     filtered: str = "audit.filtered"
