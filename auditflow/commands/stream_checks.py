@@ -6,7 +6,7 @@ from __future__ import annotations
 import fnmatch
 import json
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 
 import click
 from confluent_kafka import KafkaException
@@ -65,7 +65,7 @@ def _table(report: reconcile.Report, tenant: str | None) -> Table:
 @click.option("--events-topic", default="audit.events", show_default=True)
 @click.option("--dlq-topic", default="audit.dlq", show_default=True)
 @click.option("--filtered-topic", default="audit.filtered", show_default=True)
-@click.option("--tenant", help="Show only this tenant.")
+@click.option("--tenant", help="Check and show only this tenant.")
 @click.option("--wait", "wait_s", type=float, default=0, show_default=True,
               help="Re-read until balanced or this many seconds pass (the job may still be catching up).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
@@ -92,6 +92,10 @@ def command(obj, raw_topics: str, events_topic: str, dlq_topic: str, filtered_to
             raise click.ClickException(f"no raw topic matches {raw_topics!r}")
         while True:
             report = _collect(cfg, topics, events_topic, dlq_topic, filtered_topic).report()
+            if tenant:  # the check, not only the table, is about this tenant
+                report.lines = [ln for ln in report.lines if ln.tenant == tenant]
+                report.ingest_rejects = Counter({k: n for k, n in report.ingest_rejects.items()
+                                                 if k[1] == tenant})
             if report.balanced or time.monotonic() >= deadline:
                 break
             console.print("not balanced yet; reading again in 5s")
