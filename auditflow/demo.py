@@ -123,7 +123,8 @@ def replay(cfg: Config, names: Names, records: list[demo_corpus.Record], tenant:
         producers[fmt].send(n, line.encode())
     for p in producers.values():
         p.close()
-    say(f"replayed {len(records)} raw records for tenant {tenant} to {', '.join(names.raw.values())}")
+    used = sorted({names.raw[fmt] for _t, fmt, _line in records})
+    say(f"replayed {len(records)} raw records for tenant {tenant} to {', '.join(used)}")
     return len(records)
 
 

@@ -50,7 +50,9 @@ def command(obj, tenant: str, background: int, period_s: int, retention_s: int) 
     _step(1, "stack: Kafka, registry, S3 (Object Lock), Flink, Trino")
     lifecycle.up(lifecycle.context(cfg, say))
     kafka.apply_topics(cfg, kafka.load_topics())
-    say(_check(demo.cli(obj.cli_args, "schemas", "register"), "schemas register").strip().splitlines()[-1])
+    registered = _check(demo.cli(obj.cli_args, "schemas", "register"), "schemas register")
+    for line in registered.strip().splitlines():
+        say(" ".join(line.split()))
 
     _step(2, "user directory -> audit.users")
     users_file = cfg.path("stack.data_dir") / "demo" / "users.csv"
