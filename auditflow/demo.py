@@ -14,9 +14,10 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
-from auditflow import demo_corpus, flink, kafka, registry
+from auditflow import demo_corpus, detect, flink, kafka, registry
 from auditflow.config import Config
 from connectors.ingest.producer import RawProducer
 
@@ -58,10 +59,6 @@ class Names:
                    alerts=f"{run}.alerts", late=f"{run}.late", group=run,
                    staging_prefix=f"{run}/", worm_prefix=f"{run}/")
 
-    @property
-    def default(self) -> bool:
-        return self.events == "audit.events"
-
     def topic_specs(self) -> list[kafka.TopicSpec]:
         specs = [kafka.TopicSpec(t, 2, 1) for t in
                  [*self.raw.values(), self.events, self.dlq, self.filtered, self.alerts, self.late]]
@@ -90,16 +87,12 @@ def job_args(names: Names) -> dict[str, list[str]]:
 
 def start_jobs(cfg: Config, names: Names, say: Callable[[str], None]) -> dict[str, str]:
     """Submit the three jobs, leaving one alone that already runs under the same name."""
-    running = {j["name"]: j["jid"] for j in flink.list_jobs(cfg) if j["state"] == "RUNNING"}
     started: dict[str, str] = {}
     for job, args in job_args(names).items():
         args = [a.replace("{bucket}", cfg.get("s3.staging_bucket")) for a in args]
-        same = [jid for name, jid in running.items()
-                if name.startswith(f"auditflow-{job}") and names.events in name
-                and (job != "normalize" or names.events in name)]
-        if same and names.default:
-            say(f"{job}: already running ({same[0]})")
-            started[job] = same[0]
+        if jid := flink.running_job(cfg, flink.pipeline_job_name(job, names.events)):
+            say(f"{job}: already running ({jid})")
+            started[job] = jid
             continue
         say(f"{job}: flink run -d -py jobs/{job}.py {' '.join(args)}")
         started[job] = flink.start(cfg, REPO / "jobs" / f"{job}.py", args, say=lambda _m: None)
@@ -128,24 +121,80 @@ def replay(cfg: Config, names: Names, records: list[demo_corpus.Record], tenant:
     return len(records)
 
 
+def newest_event_ms(cfg: Config, topic: str) -> int | None:
+    """Event time of the newest event at the end of `topic` (None when it is empty)."""
+    decode = registry.Decoder(cfg, "audit_event")
+    times = [decode(m.value())["time"] for m in kafka.read_topic(cfg, topic, idle_s=2, last=50)]
+    return max(times, default=None)
+
+
+def corpus_window(cfg: Config, names: Names, say: Callable[[str], None]) -> tuple[datetime, float]:
+    """(end, span in seconds) of event time for a new replay.
+
+    Event time only moves forward: the detect job has seen the previous replay, and events
+    before its watermark would be late for the rules (`auditflow rules status` counts them).
+    So a replay starts after the newest event already in the pipeline, and when that leaves
+    less than the corpus's shortest span, it waits."""
+    newest_ms = newest_event_ms(cfg, names.events)
+    now = datetime.now(UTC)
+    if newest_ms is None:
+        return now, demo_corpus.SPAN_S
+    after = datetime.fromtimestamp(newest_ms / 1000 + 1, UTC)
+    wait = (after - now).total_seconds() + demo_corpus.MIN_SPAN_S
+    if wait > demo_corpus.SPAN_S:
+        raise ValueError(f"the newest event in {names.events} is at {after:%Y-%m-%d %H:%M:%S} UTC, in the "
+                         "future; a replay now would be late for the rules. Fix the source's clock.")
+    if wait > 0:
+        say(f"waiting {wait:.0f} s: the last replay's events reach {after:%H:%M:%S} UTC, and event "
+            f"time only moves forward (this replay needs {demo_corpus.MIN_SPAN_S} s after it)")
+        time.sleep(wait)
+        now = datetime.now(UTC)
+    return now, min(demo_corpus.SPAN_S, (now - after).total_seconds())
+
+
 def wait_for_alerts(cfg: Config, names: Names, tenant: str, expected: list[demo_corpus.Expected],
-                    say: Callable[[str], None], timeout_s: float = 300) -> list[dict]:
+                    say: Callable[[str], None], timeout_s: float = 300,
+                    since: datetime | None = None) -> list[dict]:
     """Read the alerts topic until every expected alert of `tenant` has arrived (then 10 s
-    more, so an unexpected extra one would show too), printing each as it comes."""
+    more, so an unexpected extra one would show too), printing each as it comes.
+
+    With `since` (the replay's first event time) only alerts about events from then on count,
+    except that a scenario repeated within its rule's dedup window of an earlier alert is folded
+    into that alert (a rollup with the total follows when the window closes), as the rules
+    promise: then the earlier alert stands for it, and the fold is shown."""
     decode = registry.Decoder(cfg, "alert")
+    since_ms = int(since.timestamp() * 1000) if since else 0
+    rules = detect.enabled_rules(cfg, sorted({e.rule_id for e in expected}))
+    dedup_ms = {r.id: r.dedup_window_ms for r in rules}
     want = {(e.rule_id, e.entity_value) for e in expected}
-    deadline, settle, seen = time.monotonic() + timeout_s, None, {}
+    deadline, settle, seen, folded = time.monotonic() + timeout_s, None, {}, {}
     while time.monotonic() < deadline and (settle is None or time.monotonic() < settle):
         for m in kafka.read_topic(cfg, names.alerts, idle_s=2):
             a = decode(m.value())
+            key = (a["rule_id"], a["entity_value"])
             if a.get("tenant_id") != tenant or a["alert_id"] in seen:
+                continue
+            if a["last_seen"] < since_ms:
+                period_end = max(a["window_start"] + dedup_ms.get(a["rule_id"], 0), a["window_end"])
+                if key in want and period_end > since_ms and a["alert_id"] not in folded:
+                    folded[a["alert_id"]] = a
                 continue
             seen[a["alert_id"]] = a
             say(f"ALERT {a['severity']:<8} {a['rule_id']:<9} {a['entity_type']}={a['entity_value']}  "
                 f"{a['title']}  ({a['event_count']} events)")
-        if settle is None and want <= {(a["rule_id"], a["entity_value"]) for a in seen.values()}:
+        got = {(a["rule_id"], a["entity_value"]) for a in seen.values()}
+        if settle is None and want <= got | {(a["rule_id"], a["entity_value"]) for a in folded.values()}:
             settle = time.monotonic() + 10
         time.sleep(2)
+    got = {(a["rule_id"], a["entity_value"]) for a in seen.values()}
+    for a in folded.values():
+        if (a["rule_id"], a["entity_value"]) not in got:
+            window = dedup_ms[a["rule_id"]] // 60_000
+            say(f"FOLDED {a['rule_id']:<9} {a['entity_type']}={a['entity_value']}  repeated within the "
+                f"{window} min dedup window of the alert on events from "
+                f"{datetime.fromtimestamp(a['first_seen'] / 1000, UTC):%H:%M:%S} UTC; "
+                "a rollup alert with the total follows when that window closes in event time")
+            seen[a["alert_id"]] = a
     return list(seen.values())
 
 

@@ -81,19 +81,27 @@ def _k8s(t: datetime, user: str, verb: str, resource: str, name: str, n: int,
 Record = tuple[datetime, str, str]  # (event time, ingest format, raw line)
 
 
-def build(now: datetime | None = None, background: int = 200, seed: int = 7) -> list[Record]:
-    """The corpus in event-time order across families, as a live system would deliver it.
+SPAN_S = 600      # the corpus covers the ten minutes before it is built
+MIN_SPAN_S = 120  # the shortest span the scenarios fit in (a re-run soon after the last one)
+
+
+def build(now: datetime | None = None, background: int = 200, seed: int = 7,
+          span_s: float = SPAN_S) -> list[Record]:
+    """The corpus in event-time order across families, as a live system would deliver it,
+    covering the `span_s` seconds before `now`.
 
     `background` ordinary events per family surround the scenarios: successful logins, reads,
     pod listings and application events by several users, none of which a demo rule flags."""
+    if span_s < MIN_SPAN_S:
+        raise ValueError(f"the corpus needs at least {MIN_SPAN_S} s of event time, not {span_s}")
     rng = random.Random(seed)
     now = (now or datetime.now(UTC)).replace(microsecond=0)
-    start = now - timedelta(minutes=10)
+    start = now - timedelta(seconds=span_s)
     users = ["bob", "carol", "erin", "frank", "grace"]
     out: list[Record] = []
 
     def at(i: int) -> datetime:
-        return start + timedelta(seconds=600 * i / max(background, 1))
+        return start + timedelta(seconds=span_s * i / max(background, 1))
 
     def add(t: datetime, fmt: str, record: str | dict) -> None:
         out.append((t, fmt, record if isinstance(record, str) else json.dumps(record)))
@@ -109,19 +117,19 @@ def build(now: datetime | None = None, background: int = 200, seed: int = 7) -> 
                        "action": "invoice.view", "outcome": "success",
                        "actor": {"id": f"u-{rng.choice(users)}", "name": rng.choice(users)},
                        "target": {"id": f"inv-{i}", "type": "invoice"}, "source_ip": "10.1.2.3"})
-    attack = start + timedelta(minutes=4)
+    attack = start + timedelta(seconds=0.4 * span_s)
     for k in range(6):  # AUTH-001: six failures within 30 s
         t = attack + timedelta(seconds=5 * k)
         add(t, "syslog", f"<38>{_syslog_time(t)} web1 sshd[{9000 + k}]: "
                          f"Failed password for alice from 81.2.69.142 port {50000 + k} ssh2")
-    escalation = start + timedelta(minutes=6)
+    escalation = start + timedelta(seconds=0.6 * span_s)
     admin = {"userName": "mallory", "policyArn": "arn:aws:iam::aws:policy/AdministratorAccess"}
     add(escalation, "cloudtrail", _cloudtrail(escalation, "mallory", "iam.amazonaws.com",
                                               "AttachUserPolicy", admin, background + 1))
     t = escalation + timedelta(seconds=20)
     add(t, "cloudtrail", _cloudtrail(t, "mallory", "cloudtrail.amazonaws.com", "StopLogging",
                                      {"name": "org-trail"}, background + 2))
-    t = start + timedelta(minutes=7)
+    t = start + timedelta(seconds=0.7 * span_s)
     add(t, "k8s-audit", _k8s(t, "dave", "create", "pods", "api-7d9f-xk2lp", background + 1,
                              subresource="exec", code=101))
     out.sort(key=lambda r: r[0])

@@ -155,3 +155,13 @@ def list_jobs(cfg: Config) -> list[dict]:
     r = requests.get(cfg.get("flink.rest_url") + "/jobs/overview", timeout=5)
     r.raise_for_status()
     return r.json()["jobs"]
+
+
+def pipeline_job_name(job: str, events_topic: str) -> str:
+    """The name jobs/<job>.py gives itself: one running copy per job and events topic."""
+    return f"auditflow-{job} {events_topic}"
+
+
+def running_job(cfg: Config, name: str) -> str | None:
+    """The id of a RUNNING job with exactly this name, if any."""
+    return next((j["jid"] for j in list_jobs(cfg) if j["name"] == name and j["state"] == "RUNNING"), None)

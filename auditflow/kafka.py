@@ -109,8 +109,10 @@ def apply_topics(cfg: Config, specs: list[TopicSpec], timeout_s: float = 30) -> 
     return changes
 
 
-def read_topic(cfg: Config, topic: str, idle_s: float = 5.0, say=None) -> Iterator[Message]:
-    """Every committed record of `topic` from the beginning to its current end, then stop.
+def read_topic(cfg: Config, topic: str, idle_s: float = 5.0, say=None,
+               last: int | None = None) -> Iterator[Message]:
+    """Every committed record of `topic` from the beginning (or the `last` offsets of each
+    partition) to its current end, then stop.
 
     read_committed, so aborted transactions never show. A partition whose position stops short
     of its end for `idle_s` (an open transaction holds it) is reported through `say`."""
@@ -127,7 +129,8 @@ def read_topic(cfg: Config, topic: str, idle_s: float = 5.0, say=None) -> Iterat
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
             if high > low:
                 ends[p] = high
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
+        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING if last is None else max(0, high - last))
+                         for p, high in ends.items()])
         last_progress = time.monotonic()
         while ends:
             msg = consumer.poll(0.5)

@@ -18,9 +18,7 @@ import sys
 
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
-from auditflow import config, sql
-
-JOB_NAME = "auditflow-archive"
+from auditflow import config, flink, sql
 
 
 def main(argv: list[str]) -> None:
@@ -45,11 +43,11 @@ def main(argv: list[str]) -> None:
     env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     conf = env.get_config()
     conf.set("execution.checkpointing.interval", f"{cfg.get('flink.checkpoint_interval_ms')} ms")
-    conf.set("pipeline.name", JOB_NAME)
     conf.set("table.local-time-zone", "UTC")  # partition dates and hours are UTC
     statements = env.create_statement_set()
     topics = {"events": args.events_topic or arch["events_topic"],
               "alerts": args.alerts_topic or arch["alerts_topic"]}
+    conf.set("pipeline.name", flink.pipeline_job_name("archive", topics["events"]))
     for kind, topic in topics.items():
         env.execute_sql(sql.render(
             "ddl/archive_source.sql", name=f"{kind}_in", topic=topic,

@@ -26,7 +26,7 @@ from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 from pyflink.table import StreamTableEnvironment
 
-from auditflow import config, detect, sql
+from auditflow import config, detect, flink, sql
 from udfs import rules, wire
 
 JOB_NAME = "auditflow-detect"
@@ -142,7 +142,7 @@ def main(argv: list[str]) -> None:
     env.enable_checkpointing(int(cfg.get("detect.checkpoint_interval_ms")))
     t_env = StreamTableEnvironment.create(env)
     detect.configure(t_env)
-    t_env.get_config().set("pipeline.name", f"{JOB_NAME} {events_topic}")
+    t_env.get_config().set("pipeline.name", flink.pipeline_job_name("detect", events_topic))
     # Python operators hand on their output per bundle; the 1 s default would add up to a
     # second to every alert (they see only matches, so small bundles cost little)
     t_env.get_config().set("python.fn-execution.bundle.time", "100")

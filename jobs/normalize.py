@@ -25,7 +25,7 @@ from pyflink.datastream.functions import KeyedBroadcastProcessFunction, MapFunct
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 from pyflink.table import StreamTableEnvironment
 
-from auditflow import config, sql
+from auditflow import config, flink, sql
 from udfs import normalize
 
 JOB_NAME = "auditflow-normalize"
@@ -176,7 +176,7 @@ def main(argv: list[str]) -> None:
     env = StreamExecutionEnvironment.get_execution_environment(flink_conf)
     env.enable_checkpointing(int(cfg.get("flink.checkpoint_interval_ms")))
     t_env = StreamTableEnvironment.create(env)
-    t_env.get_config().set("pipeline.name", f"{JOB_NAME} {args.events_topic}")
+    t_env.get_config().set("pipeline.name", flink.pipeline_job_name("normalize", args.events_topic))
     idle = f"{cfg.get('normalize.idle_timeout_s')} s"
     common = {"bootstrap_servers": cfg.get("kafka.bootstrap_servers"), "group_id": args.group_id}
     t_env.execute_sql(sql.render(

@@ -78,7 +78,7 @@ def register_partitions(cfg: Config, files: Iterable[dict], schema: str | None =
                        f"ARRAY['tenant', 'dt', 'hour'], ARRAY[{vals}])")
             added += 1
         except Exception as exc:  # the trino client raises its own error types
-            if "already exists" not in str(exc):
+            if getattr(exc, "error_name", None) != "ALREADY_EXISTS":  # a period earlier this hour
                 raise
     return added
 

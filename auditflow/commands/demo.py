@@ -65,12 +65,16 @@ def command(obj, tenant: str, background: int, period_s: int, retention_s: int) 
     demo.start_jobs(cfg, names, say)
 
     _step(4, "replay the corpus (raw topics, event-time order)")
-    records = demo_corpus.build(background=background)
+    try:
+        end, span_s = demo.corpus_window(cfg, names, say)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    records = demo_corpus.build(end, background=background, span_s=span_s)
     demo_corpus.write(cfg.path("stack.data_dir") / "demo" / "corpus", records)
     demo.replay(cfg, names, records, tenant, say)
 
     _step(5, "alerts as they fire (audit.alerts)")
-    alerts = demo.wait_for_alerts(cfg, names, tenant, demo_corpus.EXPECTED, say)
+    alerts = demo.wait_for_alerts(cfg, names, tenant, demo_corpus.EXPECTED, say, since=records[0][0])
     missing = {(e.rule_id, e.entity_value) for e in demo_corpus.EXPECTED} - {
         (a["rule_id"], a["entity_value"]) for a in alerts}
     if missing:

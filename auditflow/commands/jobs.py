@@ -23,6 +23,16 @@ def _job_file(name: str) -> Path:
     return path
 
 
+def _events_topic(cfg, job: str, job_args: tuple[str, ...]) -> str:
+    """The events topic a pipeline job will use: its --events-topic, else the configured one."""
+    for i, arg in enumerate(job_args):
+        if arg == "--events-topic" and i + 1 < len(job_args):
+            return job_args[i + 1]
+        if arg.startswith("--events-topic="):
+            return arg.split("=", 1)[1]
+    return cfg.section(job).get("events_topic", "audit.events") if job in cfg.values else "audit.events"
+
+
 def _rest_error(cfg, exc: Exception) -> click.ClickException:
     return click.ClickException(f"Flink REST at {cfg.get('flink.rest_url')} is not reachable ({exc}); "
                                 "start it with `auditflow stack up`")
@@ -37,15 +47,30 @@ def command() -> None:
 @click.argument("job")
 @click.argument("job_args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--restore-from", help="Checkpoint or savepoint path to resume from.")
+@click.option("--allow-duplicate", is_flag=True,
+              help="Submit even if the same job already runs on the same events topic.")
 @click.pass_obj
-def start(obj, job: str, job_args: tuple[str, ...], restore_from: str | None) -> None:
+def start(obj, job: str, job_args: tuple[str, ...], restore_from: str | None, allow_duplicate: bool) -> None:
     """Submit JOB (normalize, detect, archive, or a .py path) detached; the rest of the
     arguments go to the job (see `python jobs/<job>.py --help`).
 
+    A pipeline job that already runs on the same events topic is not submitted twice (two
+    copies would write every event or alert twice) unless --allow-duplicate is given.
+
     \b
       auditflow jobs start normalize
-      auditflow jobs start detect --rules BF-001,LT-001
+      auditflow jobs start detect --rules AUTH-001,PRIV-001
     """
+    if job in PIPELINE and not allow_duplicate:
+        name = flink.pipeline_job_name(job, _events_topic(obj.cfg, job, job_args))
+        try:
+            jid = flink.running_job(obj.cfg, name)
+        except requests.RequestException as exc:
+            raise _rest_error(obj.cfg, exc) from exc
+        if jid:
+            raise click.ClickException(
+                f"{name!r} is already running as {jid}; a second copy would write its output twice. "
+                f"Stop it first (`auditflow jobs stop {jid}`) or pass --allow-duplicate.")
     job_id = flink.start(obj.cfg, _job_file(job), list(job_args), restore_from=restore_from, say=click.echo)
     state = flink.wait_for_status(obj.cfg, job_id, {"RUNNING"})
     click.echo(f"{job}: {job_id} {state}")
