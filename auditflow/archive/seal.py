@@ -314,7 +314,7 @@ class Sealer:
     def _upload(self, key: str, data: bytes, sha: str, retain: dt.datetime) -> str | None:
         if self.worm.exists(key):
             if dg.sha256(self.worm.get(key)) == sha:
-                return None  # uploaded before a crash; identical bytes
+                return self.worm.version_id(key)  # uploaded before a crash; identical bytes
             raise SealError(f"{key} already exists in the WORM store with other content; refusing to "
                             "seal over it (was staging changed after a crash?)")
         return self.worm.put(key, data, retain_until=retain, metadata={"sha256": sha})

@@ -26,7 +26,8 @@ class Store(Protocol):
     url: str
 
     def list(self, prefix: str = "") -> list[Obj]: ...
-    def get(self, key: str) -> bytes: ...
+    def get(self, key: str, version_id: str | None = None) -> bytes: ...
+    def version_id(self, key: str) -> str | None: ...
     def put(self, key: str, data: bytes, retain_until: dt.datetime | None = None,
             metadata: dict[str, str] | None = None) -> str | None: ...
     def delete(self, key: str) -> None: ...
@@ -52,8 +53,13 @@ class LocalStore:
                     out.append(Obj(key, st.st_size, dt.datetime.fromtimestamp(st.st_mtime, dt.UTC)))
         return sorted(out, key=lambda o: o.key)
 
-    def get(self, key: str) -> bytes:
+    def get(self, key: str, version_id: str | None = None) -> bytes:
+        if version_id is not None:
+            raise ValueError(f"{self.url} is a directory: it has no object versions")
         return (self.root / key).read_bytes()
+
+    def version_id(self, key: str) -> str | None:
+        return None
 
     def put(self, key: str, data: bytes, retain_until: dt.datetime | None = None,
             metadata: dict[str, str] | None = None) -> str | None:
@@ -88,8 +94,14 @@ class S3Store:
                 out.append(Obj(o["Key"][len(self.prefix):], o["Size"], o["LastModified"]))
         return sorted(out, key=lambda o: o.key)
 
-    def get(self, key: str) -> bytes:
-        return self.s3.get_object(Bucket=self.bucket, Key=self.prefix + key)["Body"].read()
+    def get(self, key: str, version_id: str | None = None) -> bytes:
+        extra = {"VersionId": version_id} if version_id else {}
+        return self.s3.get_object(Bucket=self.bucket, Key=self.prefix + key, **extra)["Body"].read()
+
+    def version_id(self, key: str) -> str | None:
+        """The current version's id (None in an unversioned bucket)."""
+        vid = self.s3.head_object(Bucket=self.bucket, Key=self.prefix + key).get("VersionId")
+        return None if vid in (None, "null") else vid
 
     def put(self, key: str, data: bytes, retain_until: dt.datetime | None = None,
             metadata: dict[str, str] | None = None) -> str | None:

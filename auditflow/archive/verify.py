@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from auditflow.archive import digest as dg
 from auditflow.archive import layout
 from auditflow.archive.seal import from_iso
@@ -26,7 +28,7 @@ from udfs import chain, merkle
 @dataclass
 class Problem:
     kind: str  # modified, missing, reordered, extra, duplicate, wrong_prev_hash, unchained,
-    #            digest mismatch, bad signature
+    #            overwritten, digest mismatch, bad signature
     message: str
     tenant: str | None = None
     sequence: int | None = None
@@ -153,6 +155,11 @@ class Verifier:
                 recs = layout.to_records(table)
                 events.extend(recs)
             if dg.sha256(data) != f["sha256"]:
+                if self._sealed_version_intact(key, f):
+                    return Problem("overwritten", f"overwritten: {key} has a newer version than the one "
+                                   f"digest {doc['period']['id']} sealed ({f['version_id']}, still intact "
+                                   "and locked); queries read the newer version, which is not the sealed "
+                                   "record", tenant=f["tenant"])
                 if f["kind"] == "events":  # name the event if the chain shows which one
                     brk = self._chains(events, heads, doc, tenant)
                     if brk:
@@ -178,6 +185,16 @@ class Verifier:
                                f"events of period {doc['period']['id']} is {root[:16]}..., the digest signs "
                                f"{m['merkle_root'][:16]}... over {m['tree_size']}")
         return None
+
+    def _sealed_version_intact(self, key: str, f: dict) -> bool:
+        """Whether the version the digest pinned still holds the sealed bytes (an S3 overwrite
+        only adds a version on top of a locked one)."""
+        if not f.get("version_id"):
+            return False
+        try:
+            return dg.sha256(self.worm.get(key, f["version_id"])) == f["sha256"]
+        except (ValueError, ClientError):  # a local copy has no versions; the version is gone
+            return False
 
     def _chains(self, events: list[dict], heads: dict[str, chain.ChainState], doc: dict,
                 tenant: str | None) -> Problem | None:

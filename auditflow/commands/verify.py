@@ -36,8 +36,8 @@ def command(obj, tenant: str | None, start: str | None, end: str | None, worm: s
 
     \b
     Prints OK with counts, or the first broken point: which tenant, which sequence and what
-    kind (modified, missing, reordered, extra, duplicate, wrong_prev_hash, digest mismatch,
-    bad signature). Exit code 1 when broken.
+    kind (modified, missing, reordered, extra, duplicate, wrong_prev_hash, overwritten,
+    digest mismatch, bad signature). Exit code 1 when broken.
 
     \b
     Examples:
