@@ -143,6 +143,11 @@ class Verifier:
                                tenant=f["tenant"])
             data = self.worm.get(key)
             rep.files += 1
+            if dg.sha256(data) != f["sha256"] and self._sealed_version_intact(key, f):
+                return Problem("overwritten", f"overwritten: {key} has a newer version than the one "
+                               f"digest {doc['period']['id']} sealed ({f['version_id']}, still intact "
+                               "and locked); queries read the newer version, which is not the sealed "
+                               "record", tenant=f["tenant"])
             try:
                 table = layout.read_parquet(data)
             except (OSError, ValueError) as exc:  # not Parquet any more
@@ -155,11 +160,6 @@ class Verifier:
                 recs = layout.to_records(table)
                 events.extend(recs)
             if dg.sha256(data) != f["sha256"]:
-                if self._sealed_version_intact(key, f):
-                    return Problem("overwritten", f"overwritten: {key} has a newer version than the one "
-                                   f"digest {doc['period']['id']} sealed ({f['version_id']}, still intact "
-                                   "and locked); queries read the newer version, which is not the sealed "
-                                   "record", tenant=f["tenant"])
                 if f["kind"] == "events":  # name the event if the chain shows which one
                     brk = self._chains(events, heads, doc, tenant)
                     if brk:
