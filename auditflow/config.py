@@ -10,6 +10,7 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,7 +18,10 @@ from typing import Any
 
 DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
 ENV_PREFIX = "AUDITFLOW_"
-SECRET_WORDS = ("secret", "password", "token", "sasl.password", "private_key")
+SECRET_WORDS = ("secret", "password", "token", "private_key", "routing_key", "authorization",
+                "api_key", "apikey", "credential")
+# URLs that are credentials themselves (whoever has one can post)
+SECRET_URLS = ("https://hooks.slack.com/", "https://outlook.office.com/webhook/")
 
 
 class ConfigError(ValueError):
@@ -68,8 +72,13 @@ class Config:
 def _redact(key: str, value: Any) -> Any:
     if isinstance(value, dict):
         return {k: _redact(k, v) for k, v in value.items()}
-    if value and any(w in key.lower() for w in SECRET_WORDS):
+    if not value or not isinstance(value, str) or re.fullmatch(r"\$\{[A-Za-z_][A-Za-z0-9_]*\}", value):
+        return value  # empty, or a ${ENV} reference: it names the secret, it is not one
+    if any(w in key.lower() for w in SECRET_WORDS):
         return "****"
+    for prefix in SECRET_URLS:
+        if value.startswith(prefix):
+            return prefix + "****"
     return value
 
 

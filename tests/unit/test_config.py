@@ -1,3 +1,5 @@
+import json
+
 import pytest
 
 from auditflow import config
@@ -39,6 +41,23 @@ def test_secrets_are_hidden():
     assert shown["registry"]["password"] == "****"
     assert shown["s3"]["access_key"] == "auditflow"
     assert "hunter2" not in repr(shown)
+
+
+def test_alert_destination_secrets_are_hidden_and_env_references_shown():
+    dest = {"slack": {"type": "slack", "url": "https://hooks.slack.com/services/T0/B0/XYZSECRET"},
+            "pd": {"type": "pagerduty", "routing_key": "R0UTINGKEY"},
+            "siem": {"type": "webhook", "url": "https://siem.example.com/hook",
+                     "headers": {"Authorization": "Bearer T0KEN"}},
+            "ref": {"type": "pagerduty", "routing_key": "${PD_ROUTING_KEY}"}}
+    cfg = config.load(overrides=[f"alerts.destinations={json.dumps(dest)}"], environ={})
+    shown = cfg.redacted()["alerts"]["destinations"]
+    assert shown["slack"]["url"] == "https://hooks.slack.com/****"
+    assert shown["pd"]["routing_key"] == "****"
+    assert shown["siem"]["headers"]["Authorization"] == "****"
+    assert shown["siem"]["url"] == "https://siem.example.com/hook"
+    assert shown["ref"]["routing_key"] == "${PD_ROUTING_KEY}"
+    for secret in ("XYZSECRET", "R0UTINGKEY", "T0KEN"):
+        assert secret not in repr(shown)
 
 
 def test_unknown_profile_names_the_fix(tmp_path):
