@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from auditflow import demo_corpus, detect, flink, kafka, registry
+from auditflow import demo_corpus, detect, kafka, pipeline, registry
 from auditflow.config import Config
 from connectors.ingest.producer import RawProducer
 
@@ -86,17 +86,17 @@ def job_args(names: Names) -> dict[str, list[str]]:
 
 
 def start_jobs(cfg: Config, names: Names, say: Callable[[str], None]) -> dict[str, str]:
-    """Submit the three jobs, leaving one alone that already runs under the same name."""
+    """Submit the three jobs, leaving one alone that already runs on the same topics, and
+    resuming one that ran before from its checkpoint (see auditflow.pipeline)."""
     started: dict[str, str] = {}
     for job, args in job_args(names).items():
         args = [a.replace("{bucket}", cfg.get("s3.staging_bucket")) for a in args]
-        if jid := flink.running_job(cfg, flink.pipeline_job_name(job, names.events)):
+        if jid := pipeline.running(cfg, job, args):
             say(f"{job}: already running ({jid})")
-            started[job] = jid
-            continue
-        say(f"{job}: flink run -d -py jobs/{job}.py {' '.join(args)}")
-        started[job] = flink.start(cfg, REPO / "jobs" / f"{job}.py", args, say=lambda _m: None)
-        flink.wait_for_status(cfg, started[job], {"RUNNING"})
+        else:
+            say(f"{job}: flink run -d -py jobs/{job}.py {' '.join(args)}")
+            jid = pipeline.start(cfg, job, args, lambda m: None if m.startswith("$ ") else say(m))
+        started[job] = jid
     return started
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -155,6 +156,31 @@ def list_jobs(cfg: Config) -> list[dict]:
     r = requests.get(cfg.get("flink.rest_url") + "/jobs/overview", timeout=5)
     r.raise_for_status()
     return r.json()["jobs"]
+
+
+def _submissions(cfg: Config) -> Path:
+    return cfg.path("stack.data_dir") / "flink" / "submissions.jsonl"
+
+
+def record_submission(cfg: Config, name: str, job_id: str, job_args: list[str]) -> None:
+    """Remember which job id ran under which name and arguments, so a later start can find
+    its checkpoints after the JobManager has forgotten it (a `stack down`, a crash)."""
+    path = _submissions(cfg)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("a") as f:
+        f.write(json.dumps({"name": name, "jid": job_id, "args": job_args, "at": time.time()}) + "\n")
+
+
+def resumable_checkpoint(cfg: Config, name: str, job_args: list[str]) -> str | None:
+    """The newest completed checkpoint (retained on cancel and on crash) of an earlier job
+    submitted here under this name with these arguments, or None."""
+    path, root = _submissions(cfg), cfg.path("stack.data_dir") / "flink" / "checkpoints"
+    if not path.exists():
+        return None
+    jids = {r["jid"] for r in map(json.loads, path.read_text().splitlines())
+            if r["name"] == name and r["args"] == job_args}
+    done = [chk for jid in jids for chk in (root / jid).glob("chk-*") if (chk / "_metadata").is_file()]
+    return str(max(done, key=lambda c: (c / "_metadata").stat().st_mtime)) if done else None
 
 
 def pipeline_job_name(job: str, events_topic: str) -> str:

@@ -9,28 +9,16 @@ from pathlib import Path
 import click
 import requests
 
-from auditflow import flink
-
-JOBS_DIR = Path(__file__).resolve().parents[2] / "jobs"
-PIPELINE = ("normalize", "detect", "archive")
+from auditflow import flink, pipeline
+from auditflow.stack.process import StackError
 
 
 def _job_file(name: str) -> Path:
-    path = Path(name) if name.endswith(".py") else JOBS_DIR / f"{name}.py"
+    path = Path(name) if name.endswith(".py") else pipeline.JOBS_DIR / f"{name}.py"
     if not path.is_file():
-        known = ", ".join(p.stem for p in sorted(JOBS_DIR.glob("*.py")) if p.stem != "__init__")
+        known = ", ".join(p.stem for p in sorted(pipeline.JOBS_DIR.glob("*.py")) if p.stem != "__init__")
         raise click.ClickException(f"no job {name!r}; jobs: {known}")
     return path
-
-
-def _events_topic(cfg, job: str, job_args: tuple[str, ...]) -> str:
-    """The events topic a pipeline job will use: its --events-topic, else the configured one."""
-    for i, arg in enumerate(job_args):
-        if arg == "--events-topic" and i + 1 < len(job_args):
-            return job_args[i + 1]
-        if arg.startswith("--events-topic="):
-            return arg.split("=", 1)[1]
-    return cfg.section(job).get("events_topic", "audit.events") if job in cfg.values else "audit.events"
 
 
 def _rest_error(cfg, exc: Exception) -> click.ClickException:
@@ -47,33 +35,47 @@ def command() -> None:
 @click.argument("job")
 @click.argument("job_args", nargs=-1, type=click.UNPROCESSED)
 @click.option("--restore-from", help="Checkpoint or savepoint path to resume from.")
+@click.option("--fresh", is_flag=True,
+              help="Start without state, even if an earlier run left a checkpoint (normalize: new chains).")
 @click.option("--allow-duplicate", is_flag=True,
               help="Submit even if the same job already runs on the same events topic.")
 @click.pass_obj
-def start(obj, job: str, job_args: tuple[str, ...], restore_from: str | None, allow_duplicate: bool) -> None:
+def start(obj, job: str, job_args: tuple[str, ...], restore_from: str | None, fresh: bool,
+          allow_duplicate: bool) -> None:
     """Submit JOB (normalize, detect, archive, or a .py path) detached; the rest of the
     arguments go to the job (see `python jobs/<job>.py --help`).
 
-    A pipeline job that already runs on the same events topic is not submitted twice (two
-    copies would write every event or alert twice) unless --allow-duplicate is given.
+    A pipeline job resumes from the newest checkpoint of its last run with the same arguments
+    (kept when it was stopped, and when the cluster went down), so the normalize job's chains
+    continue; --fresh starts without it. One that already runs on the same events topic is not
+    submitted twice (two copies would write their output twice) unless --allow-duplicate.
 
     \b
       auditflow jobs start normalize
       auditflow jobs start detect --rules AUTH-001,PRIV-001
+      auditflow jobs start archive --restore-from ~/.local/share/auditflow/flink/savepoints/sp-1
     """
-    if job in PIPELINE and not allow_duplicate:
-        name = flink.pipeline_job_name(job, _events_topic(obj.cfg, job, job_args))
-        try:
-            jid = flink.running_job(obj.cfg, name)
-        except requests.RequestException as exc:
-            raise _rest_error(obj.cfg, exc) from exc
-        if jid:
-            raise click.ClickException(
-                f"{name!r} is already running as {jid}; a second copy would write its output twice. "
-                f"Stop it first (`auditflow jobs stop {jid}`) or pass --allow-duplicate.")
-    job_id = flink.start(obj.cfg, _job_file(job), list(job_args), restore_from=restore_from, say=click.echo)
-    state = flink.wait_for_status(obj.cfg, job_id, {"RUNNING"})
-    click.echo(f"{job}: {job_id} {state}")
+    cfg, args = obj.cfg, list(job_args)
+    if job not in pipeline.JOBS:
+        job_id = flink.start(cfg, _job_file(job), args, restore_from=restore_from, say=click.echo)
+        click.echo(f"{job}: {job_id} {flink.wait_for_status(cfg, job_id, {'RUNNING'})}")
+        return
+    try:
+        jid = None if allow_duplicate else pipeline.running(cfg, job, args)
+    except requests.RequestException as exc:
+        raise _rest_error(cfg, exc) from exc
+    if jid:
+        raise click.ClickException(
+            f"{pipeline.name(cfg, job, args)!r} is already running as {jid}; a second copy would write its "
+            f"output twice. Stop it first (`auditflow jobs stop {jid}`) or pass --allow-duplicate.")
+    try:
+        job_id = pipeline.start(cfg, job, args, click.echo, restore_from=restore_from, fresh=fresh)
+    except StackError as exc:
+        hint = "" if fresh or restore_from else (
+            "\nIf it failed restoring an earlier checkpoint (changed job code or arguments), "
+            "`--fresh` starts it without state.")
+        raise click.ClickException(f"{exc}{hint}") from exc
+    click.echo(f"{job}: {job_id} RUNNING")
 
 
 @command.command("list")
@@ -95,7 +97,8 @@ def list_jobs(obj, show_all: bool) -> None:
 @click.argument("job_ids", nargs=-1, required=True)
 @click.pass_obj
 def stop(obj, job_ids: tuple[str, ...]) -> None:
-    """Cancel jobs; their last checkpoint is kept, for `jobs restart` or `jobs start --restore-from`."""
+    """Cancel jobs; their last checkpoint is kept: a later `jobs start` with the same arguments
+    resumes from it (or give it to `jobs start --restore-from`)."""
     for job_id in job_ids:
         flink.cancel(obj.cfg, job_id)
         flink.wait_for_status(obj.cfg, job_id, {"CANCELED"}, timeout_s=60)

@@ -1,11 +1,14 @@
 """`auditflow jobs start|list|stop` on the real session cluster: one running copy per job and
-events topic, since a second archive (or normalize, or detect) would write its output twice."""
+events topic, since a second archive (or normalize, or detect) would write its output twice;
+and a job started again resumes from its last checkpoint, so the chains continue."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
 import uuid
 
-from auditflow import demo, flink, kafka
+from auditflow import demo, flink, kafka, registry
 
 
 def test_start_refuses_a_second_copy_of_a_running_pipeline_job(cfg, stack):
@@ -33,3 +36,57 @@ def test_start_refuses_a_second_copy_of_a_running_pipeline_job(cfg, stack):
         stopped = demo.cli([], "jobs", "stop", jid)
     assert stopped.returncode == 0, stopped.stderr
     assert flink.running_job(cfg, flink.pipeline_job_name("archive", events)) is None
+
+
+def _app_events(path, first: int, n: int) -> None:
+    now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    lines = [json.dumps({"id": f"resume-{i:05d}", "timestamp": (now + dt.timedelta(seconds=i)).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"), "app": "billing", "action": "invoice.view", "outcome": "success",
+        "actor": {"id": "u-bob", "name": "bob"}, "target": {"id": f"inv-{i}", "type": "invoice"},
+        "source_ip": "10.1.2.3"}) for i in range(first, first + n)]
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_a_restarted_normalize_job_resumes_its_chains_from_the_last_checkpoint(cfg, stack, tmp_path):
+    run = f"resume{uuid.uuid4().hex[:6]}"
+    raw = f"audit.raw.app.{run}"
+    out = {k: f"it.{run}.{k}" for k in ("events", "dlq", "filtered", "users")}
+    specs = [kafka.TopicSpec(t, 2, 1) for t in (raw, out["events"], out["dlq"], out["filtered"])]
+    kafka.apply_topics(cfg, [*specs, kafka.TopicSpec(out["users"], 1, 1, {"cleanup.policy": "compact"})])
+    args = ["normalize", "--raw-topics", raw, "--events-topic", out["events"], "--dlq-topic", out["dlq"],
+            "--filtered-topic", out["filtered"], "--users-topic", out["users"], "--group-id", run]
+
+    def ingest_and_reconcile(first: int, n: int) -> dict:
+        _app_events(tmp_path / f"{first}.jsonl", first, n)
+        r = demo.cli([], "ingest", "app", str(tmp_path / f"{first}.jsonl"), "--tenant", "acme",
+                     "--topic", raw, "--dlq-topic", out["dlq"])
+        assert r.returncode == 0, r.stdout + r.stderr
+        r = demo.cli([], "reconcile", "--raw-topics", raw, "--events-topic", out["events"], "--dlq-topic",
+                     out["dlq"], "--filtered-topic", out["filtered"], "--json", "--wait", "180")
+        report = json.loads(r.stdout)
+        assert r.returncode == 0 and report["balanced"], r.stdout + r.stderr
+        return report
+
+    first = demo.cli([], "jobs", "start", *args)
+    assert first.returncode == 0, first.stdout + first.stderr
+    assert "resuming" not in first.stdout
+    jid = flink.running_job(cfg, flink.pipeline_job_name("normalize", out["events"]))
+    ingest_and_reconcile(0, 20)
+    stopped = demo.cli([], "jobs", "stop", jid)
+    assert stopped.returncode == 0 and "last checkpoint" in stopped.stdout, stopped.stdout + stopped.stderr
+
+    # the same command again picks the chains up where the stopped job left them
+    again = demo.cli([], "jobs", "start", *args)
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert f"normalize: resuming from {cfg.path('stack.data_dir') / 'flink' / 'checkpoints' / jid}" \
+        in again.stdout, again.stdout
+    jid2 = flink.running_job(cfg, flink.pipeline_job_name("normalize", out["events"]))
+    try:
+        ingest_and_reconcile(20, 20)
+        check = demo.cli([], "verify-stream", "--topic", out["events"])
+        assert check.returncode == 0 and "OK" in check.stdout, check.stdout + check.stderr
+        decode = registry.Decoder(cfg, "audit_event")
+        seqs = sorted(decode(m.value())["chain"]["sequence"] for m in kafka.read_topic(cfg, out["events"]))
+        assert seqs == list(range(1, 41))
+    finally:
+        demo.cli([], "jobs", "stop", jid2)
