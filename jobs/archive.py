@@ -43,6 +43,8 @@ def main(argv: list[str]) -> None:
     env = TableEnvironment.create(EnvironmentSettings.in_streaming_mode())
     conf = env.get_config()
     conf.set("execution.checkpointing.interval", f"{cfg.get('flink.checkpoint_interval_ms')} ms")
+    # keep the last checkpoint when the job is cancelled: `auditflow jobs start` resumes from it
+    conf.set("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
     conf.set("table.local-time-zone", "UTC")  # partition dates and hours are UTC
     statements = env.create_statement_set()
     topics = {"events": args.events_topic or arch["events_topic"],

@@ -20,7 +20,7 @@ import pickle
 import sys
 import time
 
-from pyflink.common import Row, Types
+from pyflink.common import Configuration, Row, Types
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
@@ -138,7 +138,11 @@ def main(argv: list[str]) -> None:
     if not selected:
         sys.exit("no detection rules enabled: check [detect] rules / disabled or --rules")
 
-    env = StreamExecutionEnvironment.get_execution_environment()
+    flink_conf = Configuration()
+    # keep the last checkpoint when the job is cancelled: `auditflow jobs start` resumes from it
+    flink_conf.set_string("execution.checkpointing.externalized-checkpoint-retention",
+                          "RETAIN_ON_CANCELLATION")
+    env = StreamExecutionEnvironment.get_execution_environment(flink_conf)
     env.enable_checkpointing(int(cfg.get("detect.checkpoint_interval_ms")))
     t_env = StreamTableEnvironment.create(env)
     detect.configure(t_env)

@@ -56,13 +56,14 @@ def raw_source(topic: str) -> str:
 
 def raw_record(*, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
                timestamp_ms: int, headers: dict[str, bytes] | None) -> RawRecord:
-    """A RawRecord from Kafka coordinates."""
-    source = raw_source(topic)
-    tenant = bytes(key).decode("utf-8", "replace") if key else None
+    """A RawRecord from Kafka coordinates. The tenant is the `tenant` header when there is one
+    (Kafka Connect sources keep their own key, e.g. Debezium's primary key, and add the tenant
+    with an InsertHeader transform), else the key (`auditflow ingest` keys by tenant)."""
+    text = {k: bytes(v).decode("utf-8", "replace") for k, v in (headers or {}).items()}
+    tenant = text.get("tenant") or (bytes(key).decode("utf-8", "replace") if key else None)
     return RawRecord(
-        source=source, value=bytes(value or b""), tenant_id=tenant or None, topic=topic,
-        partition=partition, offset=offset, timestamp_ms=timestamp_ms,
-        headers={k: bytes(v).decode("utf-8", "replace") for k, v in (headers or {}).items()},
+        source=raw_source(topic), value=bytes(value or b""), tenant_id=tenant or None, topic=topic,
+        partition=partition, offset=offset, timestamp_ms=timestamp_ms, headers=text,
     )
 
 

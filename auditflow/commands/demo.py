@@ -82,7 +82,8 @@ def command(obj, tenant: str, background: int, period_s: int, retention_s: int) 
                                    "see `auditflow rules status` and `auditflow jobs list`")
 
     _step(6, "reconcile: raw = events + dead letters + filtered")
-    say(_check(demo.cli(obj.cli_args, "reconcile", "--tenant", tenant, "--wait", "120"), "reconcile"))
+    say(_check(demo.cli(obj.cli_args, "reconcile", "--raw-topics", ",".join(names.raw.values()),
+                        "--tenant", tenant, "--wait", "120"), "reconcile"))
 
     _step(7, f"seal closed {period_s}s periods into the WORM bucket (waits for the last to close)")
     time.sleep(period_s + 20)

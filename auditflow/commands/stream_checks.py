@@ -20,9 +20,16 @@ console = Console(stderr=True)
 out = Console()
 
 
-def _raw_topics(cfg, pattern: str) -> list[str]:
+def _raw_topics(cfg, patterns: str) -> list[str]:
     topics = kafka.admin(cfg).list_topics(timeout=10).topics
-    return sorted(t for t in topics if fnmatch.fnmatchcase(t, pattern))
+    wanted = [p.strip() for p in patterns.split(",") if p.strip()]
+    return sorted(t for t in topics if any(fnmatch.fnmatchcase(t, p) for p in wanted))
+
+
+def _tenant(m) -> str:
+    """As the normalize job reads it (udfs.normalize.raw_record): the `tenant` header, else the key."""
+    header = next((v for k, v in (m.headers() or []) if k == "tenant" and v), None)
+    return (header or m.key() or b"").decode("utf-8", "replace")
 
 
 def _collect(cfg, raw_topics: list[str], events_topic: str, dlq_topic: str,
@@ -30,7 +37,7 @@ def _collect(cfg, raw_topics: list[str], events_topic: str, dlq_topic: str,
     rec = reconcile.Reconciler()
     for topic in raw_topics:
         for m in kafka.read_topic(cfg, topic, say=console.print):
-            rec.add_raw(m.topic(), m.partition(), m.offset(), (m.key() or b"").decode("utf-8", "replace"))
+            rec.add_raw(m.topic(), m.partition(), m.offset(), _tenant(m))
     decode_event = registry.Decoder(cfg, "audit_event")
     for m in kafka.read_topic(cfg, events_topic, say=console.print):
         lin = decode_event(m.value()).get("lineage") or {}
@@ -61,7 +68,8 @@ def _table(report: reconcile.Report, tenant: str | None) -> Table:
 
 @click.command("reconcile")
 @click.option("--raw-topics", default="audit.raw.*", show_default=True,
-              help="Raw topics: a name or a glob pattern.")
+              help="Raw topics: names or glob patterns, comma-separated (as the normalize "
+                   "job's --raw-topics).")
 @click.option("--events-topic", default="audit.events", show_default=True)
 @click.option("--dlq-topic", default="audit.dlq", show_default=True)
 @click.option("--filtered-topic", default="audit.filtered", show_default=True)

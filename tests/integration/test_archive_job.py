@@ -1,8 +1,8 @@
-"""Archive end to end on the real stack: chained Avro events in audit.events -> jobs/archive.py
+"""Archive end to end on the real stack: chained Avro events in an events topic -> jobs/archive.py
 (flink run) -> staging Parquet -> `auditflow seal` -> WORM with Object Lock -> `auditflow verify`,
 Trino and DuckDB counts, tampered copies, WORM refusals, and an inclusion proof for an alert's
-evidence event. Uses its own tenant and prefixes; other tenants' events that arrive meanwhile
-are archived too, so checks are per tenant."""
+evidence event. Uses its own topics, tenant and prefixes, so nothing of it reaches the
+pipeline's own audit.events (and a demo archive)."""
 
 from __future__ import annotations
 
@@ -45,8 +45,10 @@ def archived(stack, tmp_path_factory):
     run = uuid.uuid4().hex[:8]
     tenant, prefix, schema = f"it-archive-{run}", f"it/{run}/", f"it_{run}"
     start_ms = int(time.time() * 1000) - 1000
+    topics = {"events": f"it.{run}.events", "alerts": f"it.{run}.alerts"}
+    kafka.apply_topics(cfg, [kafka.TopicSpec(t, 2, 1) for t in topics.values()])
     job_id = flink.start(cfg, JOB, ["--staging", f"s3://{cfg.get('s3.staging_bucket')}/{prefix}",
-                                    "--startup", "timestamp", "--startup-timestamp-ms", str(start_ms),
+                                    "--events-topic", topics["events"], "--alerts-topic", topics["alerts"],
                                     "--group-id", f"it-archive-{run}"], say=print)
     try:
         flink.wait_for_status(cfg, job_id, {"RUNNING"}, 180)
@@ -60,8 +62,8 @@ def archived(stack, tmp_path_factory):
             "first_seen": start_ms, "last_seen": start_ms, "mitre": ["T1110"], "compliance": None,
             "dedup_key": f"IT-001|{tenant}|alice", "created_at": start_ms + 1,
         }
-        produce(cfg, "audit.events", "audit_event", tenant, events)
-        produce(cfg, "audit.alerts", "alert", tenant, [alert])
+        produce(cfg, topics["events"], "audit_event", tenant, events)
+        produce(cfg, topics["alerts"], "alert", tenant, [alert])
         staged = wait_for_staging(cfg, prefix, tenant, N)
         # seal until every staged file of ours is in the WORM archive
         deadline = time.monotonic() + 300

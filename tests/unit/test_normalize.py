@@ -77,3 +77,13 @@ def test_bad_input_becomes_a_dead_letter_with_its_reason_and_raw_bytes():
     assert letter["raw"] == b"{not json" and letter["error_class"]
     assert letter["raw_topic"] == "audit.raw.cloudtrail" and letter["raw_offset"] == 5
     assert wire.decode(data, wire.plain_schema(normalize.load_schema("dead_letter")))[0] == 8
+
+
+def test_tenant_comes_from_the_tenant_header_before_the_key():
+    # a Kafka Connect source (Debezium) keeps the row's primary key as the Kafka key and adds
+    # the tenant with an InsertHeader transform (connectors/debezium-postgres.json)
+    connect = normalize.raw_record(topic="audit.raw.debezium", partition=0, offset=0, key=b'{"id":1}',
+                                   value=b"{}", timestamp_ms=0, headers={"tenant": b"acme", "source": b"x"})
+    assert connect.tenant_id == "acme"
+    assert record(b"x", 0).tenant_id == "acme"  # auditflow ingest: the key
+    assert record(b"x", 0, key=None).tenant_id is None
