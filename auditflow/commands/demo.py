@@ -47,7 +47,8 @@ def command(obj, tenant: str, background: int, period_s: int, retention_s: int) 
     flags = [*obj.cli_args, *demo.cfg_flags(names, period_s, 15, retention_s)]
     t0 = time.monotonic()
 
-    _step(1, "stack: Kafka, registry, S3 (Object Lock), Flink, Trino")
+    trino = ", Trino" if cfg.get("stack.trino") else ""
+    _step(1, f"stack: Kafka, registry, S3 (Object Lock), Flink{trino}")
     lifecycle.up(lifecycle.context(cfg, say))
     kafka.apply_topics(cfg, kafka.load_topics())
     registered = _check(demo.cli(obj.cli_args, "schemas", "register"), "schemas register")
