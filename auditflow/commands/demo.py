@@ -72,6 +72,7 @@ def command(obj, tenant: str, background: int, period_s: int, retention_s: int) 
         raise click.ClickException(str(exc)) from exc
     records = demo_corpus.build(end, background=background, span_s=span_s)
     demo_corpus.write(cfg.path("stack.data_dir") / "demo" / "corpus", records)
+    demo.mark_replay(cfg, names, records)
     demo.replay(cfg, names, records, tenant, say)
 
     _step(5, "alerts as they fire (audit.alerts)")
