@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, Message, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 from confluent_kafka.admin import (
     AdminClient,
     AlterConfigOpType,
@@ -109,6 +109,27 @@ def apply_topics(cfg: Config, specs: list[TopicSpec], timeout_s: float = 30) -> 
     return changes
 
 
+def end_offsets(consumer: Consumer, topic: str, last: int | None = None) -> dict[int, tuple[int, int]]:
+    """Per partition of `topic`, where a read of it starts (the beginning, or `last` offsets
+    before the end) and the end it must reach. Raises if the topic does not exist."""
+    meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
+    if meta is None or meta.error is not None or not meta.partitions:
+        raise KafkaException(f"topic {topic!r} does not exist; create it with `auditflow topics apply`")
+    spans = {}
+    for p in meta.partitions:
+        low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
+        spans[p] = (low if last is None else max(low, high - last), high)
+    return spans
+
+
+def drop_caught_up(consumer: Consumer, topic: str, ends: dict[int, int]) -> None:
+    """Remove from `ends` the partitions whose position has reached their end. The position, not
+    the last record's offset: it also steps over transaction markers, which are never delivered."""
+    for tp in consumer.position([TopicPartition(topic, p) for p in list(ends)]):
+        if tp.offset >= ends[tp.partition]:
+            del ends[tp.partition]
+
+
 def read_topic(cfg: Config, topic: str, idle_s: float = 5.0, say=None,
                last: int | None = None) -> Iterator[Message]:
     """Every committed record of `topic` from the beginning (or the `last` offsets of each
@@ -121,16 +142,9 @@ def read_topic(cfg: Config, topic: str, idle_s: float = 5.0, say=None,
         "isolation.level": "read_committed", "enable.partition.eof": False,
     }))
     try:
-        meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
-        if meta is None or meta.error is not None or not meta.partitions:
-            raise KafkaException(f"topic {topic!r} does not exist on {cfg.get('kafka.bootstrap_servers')}")
-        ends = {}
-        for p in meta.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            if high > low:
-                ends[p] = high
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING if last is None else max(0, high - last))
-                         for p, high in ends.items()])
+        spans = {p: span for p, span in end_offsets(consumer, topic, last).items() if span[1] > span[0]}
+        ends = {p: high for p, (_, high) in spans.items()}
+        consumer.assign([TopicPartition(topic, p, start) for p, (start, _) in spans.items()])
         last_progress = time.monotonic()
         while ends:
             msg = consumer.poll(0.5)
@@ -139,9 +153,7 @@ def read_topic(cfg: Config, topic: str, idle_s: float = 5.0, say=None,
                     raise KafkaException(msg.error())
                 last_progress = time.monotonic()
                 yield msg
-            for tp in consumer.position([TopicPartition(topic, p) for p in list(ends)]):
-                if tp.offset >= ends[tp.partition]:
-                    del ends[tp.partition]
+            drop_caught_up(consumer, topic, ends)
             if ends and time.monotonic() - last_progress > idle_s:
                 if say:
                     say(f"{topic}: partitions {sorted(ends)} stop short of their end "

@@ -19,7 +19,8 @@ SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
 
 def client(cfg: Config) -> SchemaRegistryClient:
     reg = cfg.section("registry")
-    conf = {"url": reg["url"]}
+    # without a timeout the client (httpx) waits forever on a registry that stopped answering
+    conf = {"url": reg["url"], "timeout": float(reg.get("timeout_s", 30))}
     if reg.get("username"):
         conf["basic.auth.user.info"] = f"{reg['username']}:{reg['password']}"
     return SchemaRegistryClient(conf)

@@ -8,7 +8,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from confluent_kafka import Consumer, KafkaError, TopicPartition
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
@@ -45,47 +45,49 @@ def line(alert: Mapping[str, Any]) -> str:
 
 def read(cfg: Config, topic: str, *, from_beginning: bool, follow: bool, last: int,
          on_alert: Callable[[dict[str, Any]], None], on_bad: Callable[[str], None],
-         stop: Callable[[], bool] = lambda: False, timeout_s: float | None = None) -> int:
+         stop: Callable[[], bool] = lambda: False, timeout_s: float | None = None,
+         idle_s: float = 5.0) -> int:
     """Call ``on_alert`` for each alert: all of them (from_beginning), or the last ``last`` per
     partition; then, with ``follow``, new ones until ``stop()``. Returns how many were shown.
-    Without follow, the alerts are handed over in created_at order once the end is reached."""
+    The alerts already on the topic are handed over in created_at order once their end is
+    reached: every partition's position at its end offset, or no progress for ``idle_s`` (an
+    open transaction holds a partition), which ``on_bad`` reports."""
     c = Consumer(kafka.client_conf(cfg, **{
         "group.id": f"auditflow-tail-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
-        "isolation.level": "read_committed", "enable.partition.eof": True}))
+        "isolation.level": "read_committed"}))
     de = AvroDeserializer(registry.client(cfg))
     shown = 0
     try:
-        meta = c.list_topics(topic, timeout=10).topics.get(topic)
-        if meta is None or meta.error is not None:
-            raise RuntimeError(f"topic {topic} does not exist; create it with `auditflow topics apply`")
-        parts = []
         # 3 * last records per partition: transaction markers (exactly-once producers) take offsets too
-        for p in meta.partitions:
-            low, high = c.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
-            parts.append(TopicPartition(topic, p, low if from_beginning else max(low, high - 3 * last)))
-        c.assign(parts)
-        pending = {tp.partition for tp in parts}
-        backlog: list[dict[str, Any]] = []
-        t0 = time.monotonic()
+        spans = kafka.end_offsets(c, topic, None if from_beginning else 3 * last)
+        c.assign([TopicPartition(topic, p, start) for p, (start, _) in spans.items()])
+        pending = {p: high for p, (start, high) in spans.items() if high > start}
+        backlog: list[dict[str, Any]] | None = []
+        t0 = last_progress = time.monotonic()
         while not stop():
             if timeout_s is not None and time.monotonic() - t0 > timeout_s:
                 break
-            if not pending and backlog is not None:
-                # caught up: show the backlog in time order, then stream (or stop)
-                backlog.sort(key=lambda a: a["created_at"])
-                for alert in backlog if from_beginning else backlog[-last:]:
-                    on_alert(alert)
-                    shown += 1
-                backlog = None  # type: ignore[assignment]
-                if not follow:
-                    break
+            if backlog is not None:
+                kafka.drop_caught_up(c, topic, pending)
+                if pending and time.monotonic() - last_progress > idle_s:
+                    on_bad(f"{topic}: partitions {sorted(pending)} stop short of their end "
+                           "(an open transaction?); showing what is committed")
+                    pending.clear()
+                if not pending:
+                    # caught up: show the backlog in time order, then stream (or stop)
+                    backlog.sort(key=lambda a: a["created_at"])
+                    for alert in backlog if from_beginning else backlog[-last:]:
+                        on_alert(alert)
+                        shown += 1
+                    backlog = None
+                    if not follow:
+                        break
             msg = c.poll(0.5)
             if msg is None:
                 continue
+            last_progress = time.monotonic()
             if msg.error():
-                if msg.error().code() == KafkaError._PARTITION_EOF:
-                    pending.discard(msg.partition())
-                elif msg.error().fatal():
+                if msg.error().fatal():
                     raise RuntimeError(f"consuming {topic}: {msg.error().str()}")
                 continue
             try:
