@@ -69,6 +69,12 @@ class Chain(KeyedBroadcastProcessFunction):
     The watermark only moves when records arrive, so at the end of a burst the newest events
     would wait for the next record: when the watermark has not moved for `flush_after_s`
     (processing time) everything waiting is linked, still in sorted order.
+
+    PyFlink can leave out of a checkpoint the timers registered by the bundle it flushes for
+    that checkpoint, while keeping that bundle's state (reproduced here on Flink 2.2.1). So the
+    stall timer's due time is kept in state and every waiting event registers it again: a timer
+    from an earlier bundle survives, and a tenant whose timers were all lost is re-armed by its
+    next record.
     """
 
     def __init__(self, settings: dict):
@@ -81,6 +87,8 @@ class Chain(KeyedBroadcastProcessFunction):
             MapStateDescriptor("pending", Types.LONG(), Types.PICKLED_BYTE_ARRAY()))
         # the watermark seen when the stall timer was last armed (None = timer not armed)
         self.stall_mark = runtime_context.get_state(ValueStateDescriptor("stall_mark", Types.LONG()))
+        # when that timer is due (processing time)
+        self.stall_due = runtime_context.get_state(ValueStateDescriptor("stall_due", Types.LONG()))
         self.flush_after_ms = int(float(self.settings["normalize"]["flush_after_s"]) * 1000)
 
     def process_element(self, value: Row, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext):
@@ -97,24 +105,41 @@ class Chain(KeyedBroadcastProcessFunction):
         waiting = self.pending.get(ts) or []
         waiting.append((value["order"], value["payload"]))
         self.pending.put(ts, waiting)
-        ctx.timer_service().register_event_time_timer(ts)
-        if self.stall_mark.value() is None:
+        timers = ctx.timer_service()
+        timers.register_event_time_timer(ts)
+        due = self.stall_due.value()
+        if self.stall_mark.value() is None or due is None \
+                or timers.current_processing_time() > due + self.flush_after_ms:
+            # not armed, or armed but its timer never fired (not restored with the checkpoint)
             self._arm_stall_timer(ctx, watermark)
+        else:
+            # the same timer again: the timer service keeps one per key and time
+            timers.register_processing_time_timer(due)
 
     def _arm_stall_timer(self, ctx, watermark: int) -> None:
-        self.stall_mark.update(watermark)
         timers = ctx.timer_service()
-        timers.register_processing_time_timer(timers.current_processing_time() + self.flush_after_ms)
+        due = timers.current_processing_time() + self.flush_after_ms
+        self.stall_mark.update(watermark)
+        self.stall_due.update(due)
+        timers.register_processing_time_timer(due)
+
+    def _disarm_stall_timer(self) -> None:
+        self.stall_mark.clear()
+        self.stall_due.clear()
 
     def on_timer(self, timestamp: int, ctx: KeyedBroadcastProcessFunction.OnTimerContext):
         watermark = ctx.timer_service().current_watermark()
         if ctx.time_domain() == TimeDomain.PROCESSING_TIME:
             if self.stall_mark.value() is None:
                 return
+            due = self.stall_due.value()
+            if due is not None and timestamp < due \
+                    and ctx.timer_service().current_processing_time() <= due + self.flush_after_ms:
+                return  # an earlier timer; the current one is still to come
             if watermark > self.stall_mark.value():  # still moving: look again later
                 self._arm_stall_timer(ctx, watermark)
                 return
-            self.stall_mark.clear()
+            self._disarm_stall_timer()
             timestamp = max(self.pending.keys(), default=watermark)  # noqa: SIM118 (MapState)
         due = sorted(ts for ts in self.pending.keys() if ts <= timestamp)  # noqa: SIM118 (MapState)
         for ts in due:
@@ -122,7 +147,7 @@ class Chain(KeyedBroadcastProcessFunction):
             self.pending.remove(ts)
             yield from self._link(waiting, ctx, watermark)
         if self.pending.is_empty():
-            self.stall_mark.clear()
+            self._disarm_stall_timer()
 
     def _link(self, items: list, ctx, watermark: int):
         users = ctx.get_broadcast_state(USERS)

@@ -50,6 +50,8 @@ from auditflow.alerts import deliver, route
 from auditflow.config import Config
 
 ASSIGN_TIMEOUT_S = 90.0
+# with --once, how long without a record before the end offsets are checked directly
+END_CHECK_S = 3.0
 
 
 class RouterError(RuntimeError):
@@ -331,7 +333,7 @@ class Router:
         def on_revoke(_c: Consumer, parts: list[TopicPartition]) -> None:
             assigned.difference_update(p.partition for p in parts)
 
-        last_progress = time.monotonic()
+        last_progress = last_end_check = time.monotonic()
         consumer.subscribe([self.s.topic], on_assign=on_assign, on_revoke=on_revoke)
         handled = 0
         try:
@@ -348,6 +350,12 @@ class Router:
                 if assigned and idle_timeout_s is not None and idle > idle_timeout_s:
                     self.say(f"no new alert for {idle_timeout_s:.0f}s; stopping")
                     break
+                if once and assigned and not assigned <= at_end and idle > END_CHECK_S \
+                        and time.monotonic() - last_end_check > END_CHECK_S:
+                    # EOF events are the quick way to see the end; this is the sure one
+                    at_end |= kafka.reached_end(consumer, self.s.topic, assigned - at_end,
+                                                self.s.auto_offset_reset)
+                    last_end_check = time.monotonic()
                 if once and assigned and assigned <= at_end:
                     self.say(f"caught up with {self.s.topic}")
                     break

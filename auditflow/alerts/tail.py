@@ -50,8 +50,8 @@ def read(cfg: Config, topic: str, *, from_beginning: bool, follow: bool, last: i
     """Call ``on_alert`` for each alert: all of them (from_beginning), or the last ``last`` per
     partition; then, with ``follow``, new ones until ``stop()``. Returns how many were shown.
     The alerts already on the topic are handed over in created_at order once their end is
-    reached: every partition's position at its end offset, or no progress for ``idle_s`` (an
-    open transaction holds a partition), which ``on_bad`` reports."""
+    reached: every partition's position at its end offset (the last stable offset), or no
+    progress for ``idle_s``, which ``on_bad`` reports."""
     c = Consumer(kafka.client_conf(cfg, **{
         "group.id": f"auditflow-tail-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
         "isolation.level": "read_committed"}))
@@ -71,7 +71,7 @@ def read(cfg: Config, topic: str, *, from_beginning: bool, follow: bool, last: i
                 kafka.drop_caught_up(c, topic, pending)
                 if pending and time.monotonic() - last_progress > idle_s:
                     on_bad(f"{topic}: partitions {sorted(pending)} stop short of their end "
-                           "(an open transaction?); showing what is committed")
+                           f"(no progress for {idle_s:.0f}s); showing what was read")
                     pending.clear()
                 if not pending:
                     # caught up: show the backlog in time order, then stream (or stop)
