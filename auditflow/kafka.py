@@ -109,7 +109,7 @@ def apply_topics(cfg: Config, specs: list[TopicSpec], timeout_s: float = 30) -> 
     return changes
 
 
-def end_offsets(consumer: Consumer, topic: str, last: int | None = None) -> dict[int, tuple[int, int]]:
+def read_spans(consumer: Consumer, topic: str, last: int | None = None) -> dict[int, tuple[int, int]]:
     """Per partition of `topic`, where a read of it starts (the beginning, or `last` offsets
     before the end) and the end it must reach. Raises if the topic does not exist."""
     meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
@@ -161,7 +161,7 @@ def read_topic(cfg: Config, topic: str, idle_s: float = 5.0, say=None,
         "isolation.level": "read_committed", "enable.partition.eof": False,
     }))
     try:
-        spans = {p: span for p, span in end_offsets(consumer, topic, last).items() if span[1] > span[0]}
+        spans = {p: span for p, span in read_spans(consumer, topic, last).items() if span[1] > span[0]}
         ends = {p: high for p, (_, high) in spans.items()}
         consumer.assign([TopicPartition(topic, p, start) for p, (start, _) in spans.items()])
         last_progress = time.monotonic()

@@ -107,9 +107,8 @@ class Chain(KeyedBroadcastProcessFunction):
         self.pending.put(ts, waiting)
         timers = ctx.timer_service()
         timers.register_event_time_timer(ts)
-        due = self.stall_due.value()
-        if self.stall_mark.value() is None or due is None \
-                or timers.current_processing_time() > due + self.flush_after_ms:
+        due = self.stall_due.value()  # set and cleared with stall_mark
+        if due is None or timers.current_processing_time() > due + self.flush_after_ms:
             # not armed, or armed but its timer never fired (not restored with the checkpoint)
             self._arm_stall_timer(ctx, watermark)
         else:

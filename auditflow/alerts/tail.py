@@ -59,7 +59,7 @@ def read(cfg: Config, topic: str, *, from_beginning: bool, follow: bool, last: i
     shown = 0
     try:
         # 3 * last records per partition: transaction markers (exactly-once producers) take offsets too
-        spans = kafka.end_offsets(c, topic, None if from_beginning else 3 * last)
+        spans = kafka.read_spans(c, topic, None if from_beginning else 3 * last)
         c.assign([TopicPartition(topic, p, start) for p, (start, _) in spans.items()])
         pending = {p: high for p, (start, high) in spans.items() if high > start}
         backlog: list[dict[str, Any]] | None = []
