@@ -118,10 +118,24 @@ def _lifecycle_ctx(obj: Ctx):
 
 
 @stack.command("fetch")
+@click.option("--update-lock", is_flag=True,
+              help="Resolve the poms in auditflow/stack/maven afresh (transitive jars included) and "
+                   "rewrite auditflow/stack/artifacts.lock with every file's SHA-256, then fetch.")
 @pass_ctx
-def stack_fetch(obj: Ctx) -> None:
-    """Download every artifact (Maven Central, Go module proxy) without starting anything."""
+def stack_fetch(obj: Ctx, update_lock: bool) -> None:
+    """Download every artifact (Maven Central, Go module proxy) without starting anything.
+
+    Every file is checked against the SHA-256 pinned in auditflow/stack/artifacts.lock; a
+    mismatch stops with the artifact and both hashes. A normal fetch never rewrites the lock:
+    after editing a pom, run it with --update-lock and review the lock's diff before committing.
+    """
     lifecycle, ctx = _lifecycle_ctx(obj)
+    if update_lock:
+        from auditflow.stack import artifacts
+
+        for group, (added, removed, changed) in artifacts.update_lock(say).items():
+            click.echo(f"{group:18} +{added} -{removed} ~{changed}")
+        click.echo(f"wrote {artifacts.LOCK_FILE}")
     lifecycle.fetch(ctx)
     for name, path in sorted(ctx.paths.items()):
         click.echo(f"{name:18} {path}")

@@ -16,7 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEFAULTS_FILE = Path(__file__).with_name("defaults.toml")
+from auditflow import paths
+
+DEFAULTS_FILE = paths.DEFAULTS_FILE
 ENV_PREFIX = "AUDITFLOW_"
 SECRET_WORDS = ("secret", "password", "token", "private_key", "routing_key", "authorization",
                 "api_key", "apikey", "credential")

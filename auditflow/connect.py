@@ -16,9 +16,10 @@ from typing import Any
 
 import requests
 
+from auditflow import paths
 from auditflow.stack.process import StackError
 
-CONNECTORS_DIR = Path(__file__).resolve().parents[1] / "connectors"
+CONNECTORS_DIR = paths.CONNECTORS
 PLUGINS = ("debezium-postgres",)
 
 

@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from auditflow import demo_corpus, detect, kafka, pipeline, registry
+from auditflow import demo_corpus, detect, kafka, paths, pipeline, registry
 from auditflow.config import Config
 from connectors.ingest.producer import RawProducer
 
-REPO = Path(__file__).resolve().parents[1]
 FORMATS = ("syslog", "cloudtrail", "k8s-audit", "app")
 ALL_SOURCES = ("syslog", "cloudtrail", "k8s-audit", "auditd", "app", "debezium")
 DEMO_USERS = """uid,name,display_name,department,title,manager,privileged,valid_from
@@ -68,7 +67,7 @@ class Names:
 def cli(cfg_args: list[str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """`auditflow ...` as a person would type it, with the caller's --config/--set flags."""
     return subprocess.run([sys.executable, "-m", "auditflow.cli", *cfg_args, *args],
-                          capture_output=True, text=True, timeout=timeout, cwd=REPO)
+                          capture_output=True, text=True, timeout=timeout, cwd=paths.ROOT)
 
 
 def job_args(names: Names) -> dict[str, list[str]]:

@@ -15,11 +15,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from auditflow import sql
+from auditflow import paths, sql
 from udfs import rules as R
 
-RULES_DIR = sql.SQL_DIR / "detections"
-REFERENCE_DIR = RULES_DIR / "reference"
+RULES_DIR = paths.DETECTIONS
+REFERENCE_DIR = paths.REFERENCE
 EVIDENCE_TYPE = "ARRAY<ROW<event_id STRING, chain_id STRING, `sequence` BIGINT, event_hash STRING>>"
 # Fixture events are written in time order; a positive bound keeps events that share a timestamp
 # on time (CEP treats an event at exactly the watermark as late).

@@ -15,13 +15,11 @@ from urllib.parse import urlparse
 
 import requests
 
+from auditflow import paths
 from auditflow.config import Config
 from auditflow.stack.process import StackError
 
 PYFLINK_HOME = Path(__import__("pyflink").__file__).parent
-REPO = Path(__file__).resolve().parents[1]
-# what the Python workers import: the packages and the data files they read (schemas, SQL)
-SHIPPED = ("auditflow", "udfs", "jobs", "connectors", "schemas", "sql")
 
 
 def cli_env(cfg: Config) -> dict[str, str]:
@@ -54,8 +52,8 @@ def job_files(cfg: Config) -> Path:
         if time.time() - old.stat().st_mtime > 3600:
             shutil.rmtree(old, ignore_errors=True)
     dest = Path(tempfile.mkdtemp(prefix="auditflow-", dir=root))
-    for name in SHIPPED:
-        shutil.copytree(REPO / name, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
+    for name in paths.PYFS:
+        shutil.copytree(paths.ROOT / name, dest / name, ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     return dest
 
 
@@ -83,7 +81,7 @@ def start(cfg: Config, job: Path, job_args: list[str], restore_from: str | None 
     say("$ " + " ".join(["flink", *cmd[1:]]))
     try:
         proc = subprocess.run(
-            cmd, env=cli_env(cfg), capture_output=True, text=True, timeout=timeout_s, cwd=REPO
+            cmd, env=cli_env(cfg), capture_output=True, text=True, timeout=timeout_s, cwd=paths.ROOT
         )
     except subprocess.TimeoutExpired as exc:
         raise StackError(f"flink run {job.name} was not accepted within {timeout_s:.0f}s") from exc
@@ -142,7 +140,7 @@ def submit(cfg: Config, job: Path, job_args: list[str], say=print, timeout_s: fl
     say("$ " + " ".join(["flink", *cmd[1:]]))
     try:
         proc = subprocess.run(
-            cmd, env=cli_env(cfg), capture_output=True, text=True, timeout=timeout_s, cwd=REPO
+            cmd, env=cli_env(cfg), capture_output=True, text=True, timeout=timeout_s, cwd=paths.ROOT
         )
     except subprocess.TimeoutExpired as exc:
         raise StackError(f"flink run {job.name} did not finish within {timeout_s:.0f}s") from exc

@@ -20,9 +20,10 @@ from confluent_kafka.admin import (
     NewTopic,
 )
 
+from auditflow import paths
 from auditflow.config import Config
 
-DEFAULT_TOPICS_FILE = Path(__file__).parent / "stack" / "topics.toml"
+DEFAULT_TOPICS_FILE = paths.TOPICS_FILE
 
 
 def client_conf(cfg: Config, **extra: Any) -> dict[str, Any]:

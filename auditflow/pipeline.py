@@ -11,13 +11,12 @@ name and arguments (checkpoints are retained on cancel and survive a killed clus
 from __future__ import annotations
 
 from collections.abc import Callable
-from pathlib import Path
 
-from auditflow import flink
+from auditflow import flink, paths
 from auditflow.config import Config
 
 JOBS = ("normalize", "detect", "archive")
-JOBS_DIR = Path(__file__).resolve().parents[1] / "jobs"
+JOBS_DIR = paths.JOBS
 
 
 def events_topic(cfg: Config, job: str, job_args: list[str]) -> str:

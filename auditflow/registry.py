@@ -5,16 +5,16 @@ from __future__ import annotations
 import io
 import json
 import struct
-from pathlib import Path
 from typing import Any
 
 import fastavro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
+from auditflow import paths
 from auditflow.config import Config
 from udfs import wire
 
-SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+SCHEMAS = paths.SCHEMAS
 
 
 def client(cfg: Config) -> SchemaRegistryClient:

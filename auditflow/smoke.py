@@ -12,7 +12,6 @@ import hashlib
 import time
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import duckdb
 import pyarrow.dataset as ds
@@ -24,11 +23,11 @@ from confluent_kafka.admin import NewTopic
 from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from auditflow import flink, kafka, registry, s3
+from auditflow import flink, kafka, paths, registry, s3
 from auditflow.config import Config
 from auditflow.stack.process import StackError
 
-JOB = Path(__file__).resolve().parents[1] / "jobs" / "smoke_archive.py"
+JOB = paths.JOBS / "smoke_archive.py"
 
 
 @dataclass

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from string import Template
 
-SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+from auditflow import paths
+
+SQL_DIR = paths.SQL
 
 
 def render(relative: str, **values: object) -> str:

@@ -15,14 +15,14 @@ from __future__ import annotations
 import json
 import traceback
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
+from auditflow import paths
 from udfs import chain, mask, users, validate, wire
 from udfs.geo import GeoIP
 from udfs.parse import SOURCE_SYSTEMS, ParseError, RawRecord, parse
 
-SCHEMAS = Path(__file__).resolve().parents[1] / "schemas"
+SCHEMAS = paths.SCHEMAS
 JOB_NAME = "auditflow-normalize"
 JOB_VERSION = "0.1.0"
 RAW_PREFIX = "audit.raw."

@@ -25,14 +25,15 @@ import io
 import json
 import re
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote, unquote
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-SCHEMAS = Path(__file__).resolve().parents[2] / "schemas"
+from auditflow import paths
+
+SCHEMAS = paths.SCHEMAS
 KINDS = {"events": "audit_event", "alerts": "alert"}
 PARTITION_KEYS = ("tenant", "dt", "hour")
 PARQUET_OPTIONS = {"compression": "zstd", "row_group_size": 131072}

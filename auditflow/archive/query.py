@@ -12,13 +12,13 @@ import io
 import json
 from collections.abc import Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
+from auditflow import paths
 from auditflow.archive import layout
 from auditflow.config import Config
 
-VIEWS = Path(__file__).resolve().parents[2] / "sql" / "trino"
+VIEWS = paths.TRINO_VIEWS
 
 
 @dataclass
