@@ -213,16 +213,28 @@ def fetch_maven_groups(groups: list[str], cache_dir: Path, say: Say,
     union = {a.coords: a for g in stale for a in wanted[g]}
     if len({a.file for a in union.values()}) != len(union):
         raise StackError(f"{LOCK_FILE.name}: two artifacts of {', '.join(stale)} share a file name")
+    # Maven keeps one version of an artifact per pom (groups may lock different ones), so the
+    # files are split into as few flat poms as that allows: usually one or two Maven runs
+    layers: list[dict[tuple[str, ...], Locked]] = []
+    for a in union.values():
+        g, art, t, classifier, _version = a.parts()
+        key = (g, art, t, classifier)
+        layer = next((x for x in layers if key not in x), None)
+        if layer is None:
+            layers.append(layer := {})
+        layer[key] = a
     say(f"fetching {', '.join(stale)} from Maven Central (mvn): {len(union)} files")
     download = cache_dir / "maven" / ".download"
     shutil.rmtree(download, ignore_errors=True)
     download.mkdir(parents=True)
-    pom = download / "pom.xml"
-    pom.write_text(flat_pom("locked", list(union.values())))
-    cmd = ["mvn", "-B", "-c", "-f", str(pom), f"{DEPENDENCY_PLUGIN}:copy-dependencies",
-           f"-DoutputDirectory={download}", "-DincludeScope=runtime"]
     what = f"Maven artifacts of {', '.join(stale)} ({', '.join(g + '.pom.xml' for g in stale)})"
-    _run_client(cmd, what, "mvn", say)
+    pom = download / "pom.xml"
+    for layer in layers:
+        pom.write_text(flat_pom("locked", list(layer.values())))
+        cmd = ["mvn", "-B", "-c", "-f", str(pom), f"{DEPENDENCY_PLUGIN}:copy-dependencies",
+               f"-DoutputDirectory={download}", "-DincludeScope=runtime"]
+        _run_client(cmd, what, "mvn", say)
+    pom.unlink()
     for a in union.values():
         check_file(download / a.file, a, remedy=(
             "the registry served other bytes than the lock pins; Maven's copy is under "
