@@ -92,15 +92,15 @@ def receiver():
 
 # ---------------------------------------------------------------- per-run topics and alerts
 @pytest.fixture
-def run(stack, cfg) -> dict:
-    rid = uuid.uuid4().hex[:8]
+def run(topics) -> dict:
+    rid = topics.run
     names = {"topic": f"it.alerts.{rid}", "delivered": f"it.alerts.{rid}.delivered",
              "dlq": f"it.alerts.{rid}.dlq", "group": f"it-alerts-{rid}", "rid": rid}
-    kafka.apply_topics(cfg, [
+    topics.create(
         kafka.TopicSpec(names["topic"], 3, 1),
         kafka.TopicSpec(names["delivered"], 1, 1, {"cleanup.policy": "compact,delete"}),
         kafka.TopicSpec(names["dlq"], 1, 1),
-    ])
+    )
     return names
 
 
@@ -177,6 +177,8 @@ def wait_for(cond, timeout_s: float, what: str, proc: subprocess.Popen | None = 
 
 
 # ---------------------------------------------------------------- the test
+# the router's own deadlines: first run 90 s, three --once runs 150 s each, two tails 60 s each
+@pytest.mark.timeout(900)
 def test_route_delivers_each_alert_once_per_destination_across_a_kill_and_restarts(cfg, run, receiver):
     rid = run["rid"]
     tenant, other = f"acme-{rid}", f"globex-{rid}"

@@ -13,7 +13,6 @@ import io
 import json
 import shutil
 import time
-import uuid
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -32,6 +31,9 @@ from auditflow.cli import cli
 N = 300
 JOB = Path(__file__).resolve().parents[2] / "jobs" / "archive.py"
 SETS = ["--set", "archive.period_s=60", "--set", "archive.grace_s=15", "--set", "archive.retention_s=180"]
+# the first test to use `archived` runs it (see tests/integration/conftest.py): job start (600 s
+# submission, 180 s to RUNNING), staging (180 s), sealing three periods of 60 s (300 s)
+FIXTURE_TIMEOUTS = {"archived": 1500}
 
 
 def run_cli(*args: str) -> tuple[int, str]:
@@ -40,16 +42,18 @@ def run_cli(*args: str) -> tuple[int, str]:
 
 
 @pytest.fixture(scope="module")
-def archived(stack, tmp_path_factory):
+def archived(stack, module_topics, module_flink_jobs, tmp_path_factory):
     cfg = config.load(overrides=["archive.period_s=60", "archive.grace_s=15", "archive.retention_s=180"])
-    run = uuid.uuid4().hex[:8]
+    run = module_topics.run
     tenant, prefix, schema = f"it-archive-{run}", f"it/{run}/", f"it_{run}"
     start_ms = int(time.time() * 1000) - 1000
-    topics = {"events": f"it.{run}.events", "alerts": f"it.{run}.alerts"}
-    kafka.apply_topics(cfg, [kafka.TopicSpec(t, 2, 1) for t in topics.values()])
-    job_id = flink.start(cfg, JOB, ["--staging", f"s3://{cfg.get('s3.staging_bucket')}/{prefix}",
-                                    "--events-topic", topics["events"], "--alerts-topic", topics["alerts"],
-                                    "--group-id", f"it-archive-{run}"], say=print)
+    topics = {"events": module_topics.unique("events"), "alerts": module_topics.unique("alerts")}
+    # a submission that times out may still have started the job
+    module_flink_jobs.track_named(flink.pipeline_job_name("archive", topics["events"]))
+    job_id = module_flink_jobs.track(flink.start(
+        cfg, JOB, ["--staging", f"s3://{cfg.get('s3.staging_bucket')}/{prefix}",
+                   "--events-topic", topics["events"], "--alerts-topic", topics["alerts"],
+                   "--group-id", f"it-archive-{run}"], say=print))
     try:
         flink.wait_for_status(cfg, job_id, {"RUNNING"}, 180)
         events = list(sample.chained(tenant, N, start_ms, step_ms=10, seed=1))
@@ -81,8 +85,7 @@ def archived(stack, tmp_path_factory):
             time.sleep(10)
         yield {"cfg": cfg, "tenant": tenant, "prefix": prefix, "schema": schema, "events": events,
                "alert": alert, "staged": staged, "job_id": job_id}
-    finally:
-        flink.cancel(cfg, job_id)
+    finally:  # the job is cancelled, its topics and checkpoints deleted by the module fixtures
         drop_trino_schema(cfg, schema)
 
 

@@ -136,6 +136,9 @@ def end_offsets(cfg) -> list[TopicPartition]:
         c.close()
 
 
+# PostgreSQL (60 s) and the Connect worker (120 s) start, the slot activates (120 s), changes
+# arrive (90 s), both stop (30 s each)
+@pytest.mark.timeout(600)
 def test_debezium_postgres_insert_update_delete_arrive_as_three_change_events(
         cfg, stack, postgres, connect_worker, tmp_path):
     run = uuid.uuid4().hex[:8]

@@ -25,11 +25,9 @@ CLI = [sys.executable, "-m", "auditflow.cli"]
 
 
 @pytest.fixture
-def topics(stack, cfg) -> tuple[str, str]:
-    run = uuid.uuid4().hex[:8]
-    raw, dlq = f"it.ingest.{run}.raw", f"it.ingest.{run}.dlq"
-    kafka.apply_topics(cfg, [kafka.TopicSpec(raw, 3, 1), kafka.TopicSpec(dlq, 1, 1)])
-    return raw, dlq
+def raw_dlq(topics) -> tuple[str, str]:
+    """A raw and a dead-letter topic of the test's own, deleted after it."""
+    return topics.unique("ingest.raw", 3), topics.unique("ingest.dlq", 1)
 
 
 def consume_all(cfg, topic: str, expect: int, timeout_s: float = 30) -> list:
@@ -69,8 +67,8 @@ CASES = [
 
 
 @pytest.mark.parametrize("fmt,files,counts", CASES, ids=[c[0] for c in CASES])
-def test_every_family_lands_one_raw_record_per_input_record(cfg, topics, fmt, files, counts):
-    raw, dlq = topics
+def test_every_family_lands_one_raw_record_per_input_record(cfg, raw_dlq, fmt, files, counts):
+    raw, dlq = raw_dlq
     paths = [RAW / f for f in files]
     out = ingest(fmt, *paths, raw=raw, dlq=dlq)
     assert out.returncode == 0, out.stderr + out.stdout
@@ -92,8 +90,8 @@ def test_every_family_lands_one_raw_record_per_input_record(cfg, topics, fmt, fi
     assert consume_all(cfg, dlq, 0, timeout_s=3) == []
 
 
-def test_record_bytes_and_lines_are_the_source_records(cfg, topics):
-    raw, dlq = topics
+def test_record_bytes_and_lines_are_the_source_records(cfg, raw_dlq):
+    raw, dlq = raw_dlq
     ct = RAW / "cloudtrail" / "123456789012_CloudTrail_us-east-2_20250112T0630Z_Ab3dEf.json"
     assert ingest("cloudtrail", ct, raw=raw, dlq=dlq).returncode == 0
     assert ingest("auditd", RAW / "auditd" / "audit.log", raw=raw, dlq=dlq).returncode == 0
@@ -109,8 +107,8 @@ def test_record_bytes_and_lines_are_the_source_records(cfg, topics):
     assert syscall[-1] == "type=EOE msg=audit(1736663530.221:4391):"
 
 
-def test_rejects_are_reported_with_file_line_and_dead_lettered(cfg, topics):
-    raw, dlq = topics
+def test_rejects_are_reported_with_file_line_and_dead_lettered(cfg, raw_dlq):
+    raw, dlq = raw_dlq
     bad = RAW / "rejects" / "k8s-audit-with-bad-lines.log"
     out = ingest("k8s-audit", bad, raw=raw, dlq=dlq, tenant="globex")
     assert out.returncode == 0, out.stderr
@@ -145,8 +143,8 @@ def test_missing_topic_is_a_clear_error(stack):
     assert "do not exist" in out.stderr and "auditflow topics apply" in out.stderr
 
 
-def test_stdin(cfg, topics):
-    raw, dlq = topics
+def test_stdin(cfg, raw_dlq):
+    raw, dlq = raw_dlq
     data = (RAW / "app" / "events.jsonl").read_bytes()
     out = subprocess.run([*CLI, "ingest", "app", "-", "--tenant", "acme", "--topic", raw, "--dlq-topic", dlq],
                          input=data, capture_output=True, timeout=60)
@@ -156,8 +154,8 @@ def test_stdin(cfg, topics):
     assert {dict(m.headers())["file"] for m in msgs} == {b"-"}
 
 
-def test_follow_survives_rotation_and_stops_on_ctrl_c(cfg, topics, tmp_path):
-    raw, dlq = topics
+def test_follow_survives_rotation_and_stops_on_ctrl_c(cfg, raw_dlq, tmp_path):
+    raw, dlq = raw_dlq
     log = tmp_path / "auth.log"
     log.write_text("<38>Jan 12 06:00:00 h sshd[1]: already there, not sent\n")
     proc = subprocess.Popen([*CLI, "ingest", "follow", str(log), "--tenant", "acme", "--topic", raw,

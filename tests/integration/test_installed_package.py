@@ -7,7 +7,7 @@ site-packages (a plain path: the .pth files there, the checkout's editable finde
 are not run), so the install itself is `--no-deps` and takes seconds, while nothing of the
 checkout is importable: every test checks where the code it ran came from.
 
-Needs no local stack (`smoke` is not run here).
+The last test runs `auditflow smoke` from the install against the test stack.
 """
 
 from __future__ import annotations
@@ -50,12 +50,13 @@ class Installed:
         drop = ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV", "PYTHONSTARTUP")
         return {k: v for k, v in os.environ.items() if k not in drop and not k.startswith("AUDITFLOW_")}
 
-    def run(self, *cmd: str, timeout: float = 300) -> subprocess.CompletedProcess:
+    def run(self, *cmd: str, timeout: float = 300, env: dict | None = None) -> subprocess.CompletedProcess:
         return subprocess.run(list(cmd), capture_output=True, text=True, timeout=timeout,
-                              cwd=self.workdir, env=self.env())
+                              cwd=self.workdir, env=env or self.env())
 
-    def auditflow(self, *args: str) -> subprocess.CompletedProcess:
-        r = self.run(str(self.bin / "auditflow"), *args)
+    def auditflow(self, *args: str, timeout: float = 300,
+                  env: dict | None = None) -> subprocess.CompletedProcess:
+        r = self.run(str(self.bin / "auditflow"), *args, timeout=timeout, env=env)
         assert r.returncode == 0, (f"auditflow {' '.join(args)} failed ({r.returncode}):\n"
                                    f"{r.stdout}\n{r.stderr}")
         return r
@@ -147,3 +148,18 @@ def test_config_show_reads_the_shipped_defaults(installed):
     r = installed.auditflow("config", "show")
     assert "defaults (defaults.toml)" in r.stdout
     assert "[stack]" in r.stdout
+
+
+@pytest.fixture
+def smoke_run(topics, flink_jobs):
+    topics.adopt_new("audit.smoke.")
+    flink_jobs.track_named("auditflow-smoke audit.smoke.", prefix=True)
+
+
+# `flink run` of the bounded job may take up to its own 900 s limit (auditflow.flink.submit)
+@pytest.mark.timeout(1200)
+def test_smoke_from_the_install(installed, stack, smoke_run):
+    # the test stack's settings (ports, data dir) come from the AUDITFLOW_ environment
+    env = {**installed.env(), **{k: v for k, v in os.environ.items() if k.startswith("AUDITFLOW_")}}
+    r = installed.auditflow("smoke", "-n", "40", timeout=1100, env=env)
+    assert "OK: all counts equal 40" in r.stdout + r.stderr

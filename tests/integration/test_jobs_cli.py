@@ -6,17 +6,21 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import uuid
+
+import pytest
 
 from auditflow import demo, flink, kafka, registry
 
 
-def test_start_refuses_a_second_copy_of_a_running_pipeline_job(cfg, stack):
-    run = f"jobs-{uuid.uuid4().hex[:8]}"
+# a job start (submission and RUNNING, typically under a minute), a refused second start, a stop
+@pytest.mark.timeout(900)
+def test_start_refuses_a_second_copy_of_a_running_pipeline_job(cfg, topics, flink_jobs):
+    run = f"jobs-{topics.run}"
     events, alerts = f"{run}.events", f"{run}.alerts"
-    kafka.apply_topics(cfg, [kafka.TopicSpec(events, 1, 1), kafka.TopicSpec(alerts, 1, 1)])
+    topics.create(kafka.TopicSpec(events, 1, 1), kafka.TopicSpec(alerts, 1, 1))
     args = ["archive", "--events-topic", events, "--alerts-topic", alerts, "--group-id", run,
             "--staging", f"s3://{cfg.get('s3.staging_bucket')}/{run}/"]
+    flink_jobs.track_named(flink.pipeline_job_name("archive", events))  # started by the CLI
     first = demo.cli([], "jobs", "start", *args)
     assert first.returncode == 0, first.stderr
     jid = flink.running_job(cfg, flink.pipeline_job_name("archive", events))
@@ -47,12 +51,17 @@ def _app_events(path, first: int, n: int) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def test_a_restarted_normalize_job_resumes_its_chains_from_the_last_checkpoint(cfg, stack, tmp_path):
-    run = f"resume{uuid.uuid4().hex[:6]}"
+# two job starts, two ingest + reconcile rounds (each waits up to 180 s), a stop, a verify
+@pytest.mark.timeout(1200)
+def test_a_restarted_normalize_job_resumes_its_chains_from_the_last_checkpoint(cfg, topics, flink_jobs,
+                                                                                tmp_path):
+    run = f"resume{topics.run}"
     raw = f"audit.raw.app.{run}"
     out = {k: f"it.{run}.{k}" for k in ("events", "dlq", "filtered", "users")}
     specs = [kafka.TopicSpec(t, 2, 1) for t in (raw, out["events"], out["dlq"], out["filtered"])]
-    kafka.apply_topics(cfg, [*specs, kafka.TopicSpec(out["users"], 1, 1, {"cleanup.policy": "compact"})])
+    topics.create(*specs, kafka.TopicSpec(out["users"], 1, 1, {"cleanup.policy": "compact"}))
+    # both copies, started by the CLI; their checkpoints are deleted at teardown
+    flink_jobs.track_named(flink.pipeline_job_name("normalize", out["events"]))
     args = ["normalize", "--raw-topics", raw, "--events-topic", out["events"], "--dlq-topic", out["dlq"],
             "--filtered-topic", out["filtered"], "--users-topic", out["users"], "--group-id", run]
 

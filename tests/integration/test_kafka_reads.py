@@ -14,10 +14,8 @@ from auditflow import kafka
 
 
 @pytest.fixture
-def topic(stack, cfg) -> str:
-    name = f"it.reads.{uuid.uuid4().hex[:8]}"
-    kafka.apply_topics(cfg, [kafka.TopicSpec(name, 2, 1)])
-    return name
+def topic(topics) -> str:
+    return topics.unique("reads", 2)
 
 
 def produce(cfg, topic: str, values: list[str], partition: int = 0,

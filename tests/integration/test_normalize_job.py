@@ -35,6 +35,9 @@ PLANTED = ["4111111111111111", "4111 1111 1111 1111", "5500-0000-0000-0004", "55
            "&3 set", "abcd1234secret", "sk_live_51HxYzAbCdEfGhIjKlMnOpQr", "123-45-6789"]
 # an address: its domain labels hold letters (an RFC 5424 SD-ID like exampleSDID@32473 is no e-mail)
 EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@(?:[A-Za-z0-9-]*[A-Za-z][A-Za-z0-9-]*\.)+[A-Za-z]{2,}\b")
+# the first test to use `pipeline` runs it (see tests/integration/conftest.py): eight ingests, the
+# job's start (600 s submission, 120 s to RUNNING) and a reconcile that waits up to 180 s
+FIXTURE_TIMEOUTS = {"pipeline": 1200}
 
 
 def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
@@ -42,15 +45,16 @@ def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 class Run:
-    """One isolated pipeline: its own raw topics, outputs, consumer group and users topic."""
+    """One isolated pipeline: its own raw topics, outputs, consumer group and users topic, made
+    through the `topics` fixture (deleted after the test)."""
 
-    def __init__(self, cfg, name: str):
+    def __init__(self, cfg, topics, name: str):
         self.cfg, self.id = cfg, f"{name}{uuid.uuid4().hex[:6]}"
         self.raw = {fmt: f"audit.raw.{fmt}.{self.id}" for fmt in SAMPLES}
         self.out = {k: f"it.{self.id}.{k}" for k in ("events", "dlq", "filtered", "users")}
         specs = [kafka.TopicSpec(t, 2, 1) for t in [*self.raw.values(), *self.out.values()]]
         specs[-1].config = {"cleanup.policy": "compact"}
-        kafka.apply_topics(cfg, specs)
+        topics.create(*specs)
 
     def job_args(self, group: str | None = None, out: dict | None = None) -> list[str]:
         out = out or self.out
@@ -84,8 +88,8 @@ def stop(cfg, job_id: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def pipeline(stack, cfg, tmp_path_factory):
-    run = Run(cfg, "nz")
+def pipeline(stack, cfg, module_topics, module_flink_jobs, tmp_path_factory):
+    run = Run(cfg, module_topics, "nz")
     r = cli("users", "load", str(FIXTURES / "normalize" / "users.csv"), "--topic", run.out["users"])
     assert r.returncode == 0, r.stdout + r.stderr
     for fmt, (file, tenant) in SAMPLES.items():
@@ -95,7 +99,8 @@ def pipeline(stack, cfg, tmp_path_factory):
     garbage.write_text("this line has no syslog header at all\n")
     run.ingest("syslog", garbage, "acme")
 
-    job_id = flink.start(cfg, JOB, run.job_args(), say=lambda _m: None)
+    module_flink_jobs.track_named(flink.pipeline_job_name("normalize", run.out["events"]))
+    job_id = module_flink_jobs.track(flink.start(cfg, JOB, run.job_args(), say=lambda _m: None))
     try:
         flink.wait_for_status(cfg, job_id, {"RUNNING"})
         report = run.reconcile()
@@ -169,13 +174,18 @@ def _produce_half(run: Run, tmp: Path, half: int, lines: list[str]) -> None:
         run.ingest("syslog", f, tenant)
 
 
-def test_restart_from_checkpoint_loses_and_duplicates_nothing(stack, cfg, tmp_path):
-    run = Run(cfg, "ft")
+# three runs of the job (each: 600 s submission, 120 s to RUNNING), a first committed event and
+# checkpoint (180 s), two reconciles (180 s each)
+@pytest.mark.timeout(1800)
+def test_restart_from_checkpoint_loses_and_duplicates_nothing(stack, cfg, topics, flink_jobs, tmp_path):
+    run = Run(cfg, topics, "ft")
+    # every copy of the job on these topics (the third one writes to `clean`)
+    flink_jobs.track_named(flink.pipeline_job_name("normalize", run.out["events"]))
     lines = [ln for ln in (FIXTURES / "parse" / "syslog.log").read_text().splitlines()
              if ln.strip() and not ln.startswith("#")] * 4
     _produce_half(run, tmp_path, 1, lines)
 
-    job_id = flink.start(cfg, JOB, run.job_args(), say=lambda _m: None)
+    job_id = flink_jobs.track(flink.start(cfg, JOB, run.job_args(), say=lambda _m: None))
     try:
         flink.wait_for_status(cfg, job_id, {"RUNNING"})
         deadline = time.monotonic() + 180
@@ -193,7 +203,8 @@ def test_restart_from_checkpoint_loses_and_duplicates_nothing(stack, cfg, tmp_pa
         raise
     checkpoint = flink.latest_checkpoint(cfg, job_id)
     assert checkpoint is not None
-    restarted = flink.start(cfg, JOB, run.job_args(), restore_from=checkpoint[1], say=lambda _m: None)
+    restarted = flink_jobs.track(flink.start(cfg, JOB, run.job_args(), restore_from=checkpoint[1],
+                                             say=lambda _m: None))
     try:
         flink.wait_for_status(cfg, restarted, {"RUNNING"})
         # traffic goes on after a restart. It also re-arms a tenant whose waiting events lost
@@ -206,8 +217,10 @@ def test_restart_from_checkpoint_loses_and_duplicates_nothing(stack, cfg, tmp_pa
 
     # the same input, uninterrupted, into other outputs
     clean = {k: f"{v}.clean" for k, v in run.out.items() if k != "users"}
-    kafka.apply_topics(cfg, [kafka.TopicSpec(t, 2, 1) for t in clean.values()])
-    baseline = flink.start(cfg, JOB, run.job_args(group=f"it-{run.id}-clean", out=clean), say=lambda _m: None)
+    topics.create(*(kafka.TopicSpec(t, 2, 1) for t in clean.values()))
+    flink_jobs.track_named(flink.pipeline_job_name("normalize", clean["events"]))
+    baseline = flink_jobs.track(flink.start(cfg, JOB, run.job_args(group=f"it-{run.id}-clean", out=clean),
+                                            say=lambda _m: None))
     try:
         flink.wait_for_status(cfg, baseline, {"RUNNING"})
         run.reconcile(out=clean)

@@ -22,6 +22,11 @@ from auditflow import demo, demo_corpus, flink, kafka
 from auditflow.archive import query
 
 SEAL = ["--set", "archive.period_s=60", "--set", "archive.grace_s=15", "--set", "archive.retention_s=180"]
+# the first test to use `pipeline` runs the whole pipeline (see tests/integration/conftest.py):
+# three job starts (each up to 600 s to submit, 120 s to RUNNING; typically under a minute),
+# alerts (300 s), reconcile (180 s), two router runs, and sealing until Trino counts every event
+# (420 s): about ten minutes when all goes well
+FIXTURE_TIMEOUTS = {"pipeline": 2400}
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -49,17 +54,21 @@ def rows(out: str) -> list[dict]:
 
 
 @pytest.fixture(scope="module")
-def pipeline(stack, cfg, tmp_path_factory):
+def pipeline(stack, cfg, module_topics, module_flink_jobs, tmp_path_factory):
     run = f"e2e{uuid.uuid4().hex[:6]}"
     names, tenant, schema = demo.Names.isolated(run), f"tenant-{run}", f"it_{run}"
-    kafka.apply_topics(cfg, [*names.topic_specs(), kafka.TopicSpec(f"{run}.delivered", 1, 1,
-                             {"cleanup.policy": "compact"}), kafka.TopicSpec(f"{run}.alerts-dlq", 1, 1)])
+    module_topics.create(*names.topic_specs(), kafka.TopicSpec(f"{run}.delivered", 1, 1,
+                         {"cleanup.policy": "compact"}), kafka.TopicSpec(f"{run}.alerts-dlq", 1, 1))
     tmp = tmp_path_factory.mktemp("e2e")
     users = tmp / "users.csv"
     users.write_text(demo.DEMO_USERS)
     run_cli([], "users", "load", str(users), "--topic", names.users)
 
+    for job in demo.job_args(names):  # also a job whose start failed half-way, or a later one's
+        module_flink_jobs.track_named(flink.pipeline_job_name(job, names.events))
     jobs = demo.start_jobs(cfg, names, say=print)
+    for job_id in jobs.values():
+        module_flink_jobs.track(job_id)
     try:
         records = demo_corpus.build(background=40)
         demo.replay(cfg, names, records, tenant, say=print)
@@ -95,9 +104,7 @@ def pipeline(stack, cfg, tmp_path_factory):
         yield {"names": names, "tenant": tenant, "schema": schema, "alerts": alerts, "report": report,
                "events": events, "archived": archived, "flags": flags, "received": list(Receiver.received),
                "tmp": tmp}
-    finally:
-        for job_id in jobs.values():
-            flink.cancel(cfg, job_id)
+    finally:  # the jobs are cancelled, their topics and checkpoints deleted by the module fixtures
         for kind in ("events", "alerts"):
             query.run_trino(cfg, f"DROP TABLE IF EXISTS {kind}", schema)
         for view, _sql in query.view_sql("trino"):
@@ -131,6 +138,8 @@ def test_archive_holds_every_event_and_verifies(pipeline):
     assert "OK" in out and "BROKEN" not in out
 
 
+# a Trino query, then `auditflow prove` and `verify-proof` for every evidence event
+@pytest.mark.timeout(600)
 def test_alert_evidence_is_archived_with_inclusion_proofs(pipeline):
     evidence = {(ev["event_id"], ev["event_hash"]) for a in pipeline["alerts"] for ev in a["evidence"]}
     sql = (f"SELECT event_id, alert_event_hash, hash_matches FROM alert_evidence "
@@ -145,6 +154,8 @@ def test_alert_evidence_is_archived_with_inclusion_proofs(pipeline):
         assert "OK" in run_cli([], "verify-proof", str(proof))
 
 
+# the demo rules over the archive on Flink's local mini-cluster (`rules backfill`, up to 600 s)
+@pytest.mark.timeout(900)
 def test_backfill_over_the_archive_raises_the_streaming_alerts(pipeline):
     def iso(ms: int) -> str:
         return datetime.fromtimestamp(ms / 1000, UTC).isoformat()

@@ -105,11 +105,10 @@ def test_register_refuses_an_incompatible_version(cfg, stack, tmp_path):
     assert "field 'b' was added without a default" in out.stdout
 
 
-def test_old_consumer_reads_data_written_with_the_new_schema(prefix, cfg, tmp_path):
+def test_old_consumer_reads_data_written_with_the_new_schema(prefix, cfg, topics, tmp_path):
     """Producer on v2 (an added optional field), consumer with the v1 reader schema, through a
     real topic; the registry holds both versions under FULL_TRANSITIVE."""
-    topic = f"it.schemas.{uuid.uuid4().hex[:8]}"
-    kafka.apply_topics(cfg, [kafka.TopicSpec(topic, 1, 1)])
+    topic = topics.unique("schemas", 1)
     subject = f"{topic}-value"
     client = registry.client(cfg)
     v1 = json.dumps(EVENT)

@@ -1,14 +1,26 @@
-"""The end-to-end smoke path, as a user runs it with `auditflow smoke`."""
+"""The end-to-end smoke path, as a user runs it with `auditflow smoke`.
+
+`auditflow smoke` names its own topic (audit.smoke.<run>) and runs a bounded Flink job; the
+fixtures delete the topics and the job's checkpoint folder that appear during each test."""
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 
 from auditflow import smoke
 from auditflow.cli import cli
 
 
-def test_smoke_counts_match_end_to_end(stack, cfg):
+@pytest.fixture
+def smoke_run(topics, flink_jobs):
+    topics.adopt_new("audit.smoke.")
+    flink_jobs.track_named("auditflow-smoke audit.smoke.", prefix=True)
+
+
+# `flink run` of the bounded job may take up to its own 900 s limit (auditflow.flink.submit)
+@pytest.mark.timeout(1200)
+def test_smoke_counts_match_end_to_end(stack, cfg, smoke_run):
     result = smoke.run(cfg, 500, print)
     assert result.problems == []
     assert result.counts["produced (acked)"] == 500
@@ -17,7 +29,8 @@ def test_smoke_counts_match_end_to_end(stack, cfg):
     assert result.counts["worm refusals"] == "delete and retention shortening refused"
 
 
-def test_smoke_command_prints_matching_counts(stack):
+@pytest.mark.timeout(1200)
+def test_smoke_command_prints_matching_counts(stack, smoke_run):
     out = CliRunner().invoke(cli, ["smoke", "-n", "50"])
     assert out.exit_code == 0, out.output
     assert "OK: all counts equal 50" in out.output

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 import socket
 import subprocess
+from urllib.parse import urlparse
 
 import pytest
 import requests
@@ -80,8 +81,9 @@ def test_staging_bucket_is_versioned(stack, cfg):
 
 
 def test_flink_list_answers(stack, cfg):
+    rest = urlparse(cfg.get("flink.rest_url"))  # the configured port (scripts/test moves every port)
     cmd = [str(flink.PYFLINK_HOME / "bin" / "flink"), "list",
-           f"-Drest.address={cfg.get('stack.host')}", "-Drest.port=8081"]
+           f"-Drest.address={rest.hostname}", f"-Drest.port={rest.port}"]
     proc = subprocess.run(cmd, env=flink.cli_env(cfg), capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "Waiting for response" in proc.stdout or "No running jobs" in proc.stdout
