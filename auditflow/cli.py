@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import logging
 import os
@@ -15,6 +14,19 @@ from rich.console import Console
 from rich.table import Table
 
 from auditflow import config as config_mod
+from auditflow.commands import (
+    alerts,
+    demo,
+    ingest,
+    jobs,
+    query,
+    reconcile,
+    rules,
+    schemas,
+    seal,
+    users,
+    verify,
+)
 from auditflow.stack.process import StackError
 
 console = Console(stderr=True, soft_wrap=True)
@@ -269,27 +281,14 @@ def smoke(obj: Ctx, count: int) -> None:
 
 
 # ---------------------------------------------------------------- task groups
-# Each module below defines `command` (a click group or command) for one user task, or a
-# `commands` list when it holds several top-level commands.
-COMMAND_MODULES: list[str] = [
-    "auditflow.commands.alerts",
-    "auditflow.commands.demo",
-    "auditflow.commands.ingest",
-    "auditflow.commands.jobs",
-    "auditflow.commands.prove",
-    "auditflow.commands.query",
-    "auditflow.commands.rules",
-    "auditflow.commands.schemas",
-    "auditflow.commands.seal",
-    "auditflow.commands.stream_checks",
-    "auditflow.commands.users",
-    "auditflow.commands.verify",
-    "auditflow.commands.verify_proof",
+# One module per user task, each with its click group or commands (auditflow/commands/).
+TASK_COMMANDS: list[click.Command] = [
+    alerts.command, demo.command, ingest.command, jobs.command, query.command,
+    reconcile.command, rules.command, schemas.command, seal.command, users.command,
+    *verify.commands,
 ]
-for _name in COMMAND_MODULES:
-    _module = importlib.import_module(_name)
-    for _command in getattr(_module, "commands", [getattr(_module, "command", None)]):
-        cli.add_command(_command)
+for _command in TASK_COMMANDS:
+    cli.add_command(_command)
 
 
 def main() -> None:

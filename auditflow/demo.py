@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from auditflow import demo_corpus, detect, kafka, paths, pipeline, registry
+from auditflow import demo_corpus, ingest, kafka, paths, pipeline, registry, rules_runner
 from auditflow.config import Config
 from connectors.ingest.producer import RawProducer
 
@@ -102,7 +102,9 @@ def start_jobs(cfg: Config, names: Names, say: Callable[[str], None]) -> dict[st
 def replay(cfg: Config, names: Names, records: list[demo_corpus.Record], tenant: str,
            say: Callable[[str], None]) -> int:
     """Produce the corpus to the raw topics in event-time order, as `auditflow ingest` does."""
-    producers = {fmt: RawProducer(cfg, fmt, tenant, names.raw[fmt], dlq_topic=names.dlq) for fmt in FORMATS}
+    clients = ingest.clients(cfg)
+    producers = {fmt: RawProducer(clients, fmt, tenant, names.raw[fmt], dlq_topic=names.dlq)
+                 for fmt in FORMATS}
     for fmt, p in producers.items():
         p.set_file(f"demo-corpus/{fmt}")
     last_ms = 0
@@ -177,7 +179,7 @@ def wait_for_alerts(cfg: Config, names: Names, tenant: str, expected: list[demo_
     promise: then the earlier alert stands for it, and the fold is shown."""
     decode = registry.Decoder(cfg, "alert")
     since_ms = int(since.timestamp() * 1000) if since else 0
-    rules = detect.enabled_rules(cfg, sorted({e.rule_id for e in expected}))
+    rules = rules_runner.enabled_rules(cfg, sorted({e.rule_id for e in expected}))
     dedup_ms = {r.id: r.dedup_window_ms for r in rules}
     want = {(e.rule_id, e.entity_value) for e in expected}
     deadline, settle, seen, folded = time.monotonic() + timeout_s, None, {}, {}

@@ -22,23 +22,26 @@ from auditflow.stack.process import StackError
 PYFLINK_HOME = Path(__import__("pyflink").__file__).parent
 
 
-def cli_env(cfg: Config) -> dict[str, str]:
-    """PyFlink's bin/flink with the local stack's lib/ (connector jars) and conf/."""
-    home = cfg.path("stack.data_dir") / "flink"
-    env = {
-        **os.environ,
+def install_env(data_dir: Path) -> dict[str, str]:
+    """Points PyFlink's own bin/ scripts at the stack's assembled lib, plugins and conf."""
+    home = data_dir / "flink"
+    return {
         "FLINK_HOME": str(PYFLINK_HOME),
         "FLINK_LIB_DIR": str(home / "lib"),
         "FLINK_PLUGINS_DIR": str(home / "plugins"),
         "FLINK_CONF_DIR": str(home / "conf"),
         "FLINK_LOG_DIR": str(home / "log"),
         "PYFLINK_PYTHON": sys.executable,
-        # jobs load exactly the configuration this command runs with
-        **cfg.as_environment(),
     }
-    if not (home / "lib").is_dir():
-        raise StackError(f"{home / 'lib'} is missing: run `auditflow stack up` first")
-    return env
+
+
+def cli_env(cfg: Config) -> dict[str, str]:
+    """PyFlink's bin/flink with the local stack's lib/ (connector jars) and conf/."""
+    data_dir = cfg.path("stack.data_dir")
+    if not (data_dir / "flink" / "lib").is_dir():
+        raise StackError(f"{data_dir / 'flink' / 'lib'} is missing: run `auditflow stack up` first")
+    # jobs load exactly the configuration this command runs with
+    return {**os.environ, **install_env(data_dir), **cfg.as_environment()}
 
 
 def job_files(cfg: Config) -> Path:
@@ -181,11 +184,41 @@ def resumable_checkpoint(cfg: Config, name: str, job_args: list[str]) -> str | N
     return str(max(done, key=lambda c: (c / "_metadata").stat().st_mtime)) if done else None
 
 
+def job_prefix(job: str) -> str:
+    """What the names of every copy of jobs/<job>.py start with."""
+    return f"auditflow-{job}"
+
+
 def pipeline_job_name(job: str, events_topic: str) -> str:
     """The name jobs/<job>.py gives itself: one running copy per job and events topic."""
-    return f"auditflow-{job} {events_topic}"
+    return f"{job_prefix(job)} {events_topic}"
 
 
 def running_job(cfg: Config, name: str) -> str | None:
     """The id of a RUNNING job with exactly this name, if any."""
     return next((j["jid"] for j in list_jobs(cfg) if j["name"] == name and j["state"] == "RUNNING"), None)
+
+
+def job_late_metrics(rest_url: str, job_id: str, attempts: int = 4) -> dict[str, int]:
+    """numRecordsIn of each `late_rule_*` sink writer in the running job (Flink REST metrics).
+
+    The JobManager fetches metrics lazily (every 10 s by default): the first request after a
+    quiet spell may list none yet, so retry a few times before answering."""
+    for attempt in range(attempts):
+        out: dict[str, int] = {}
+        job = requests.get(f"{rest_url}/jobs/{job_id}", timeout=5).json()
+        for vertex in job.get("vertices", []):
+            base = f"{rest_url}/jobs/{job_id}/vertices/{vertex['id']}/metrics"
+            names = [m["id"] for m in requests.get(base, timeout=5).json()
+                     if "late_rule_" in m["id"] and m["id"].endswith("Writer.numRecordsIn")]
+            if not names:
+                continue
+            for m in requests.get(base, params={"get": ",".join(names)}, timeout=5).json():
+                # e.g. 0.late_rule_auth_001[20]__Writer.numRecordsIn (subtask 0)
+                rule = m["id"].split("late_rule_", 1)[1].split("[", 1)[0].split(":", 1)[0]
+                rule = rule.upper().replace("_", "-", 1)
+                out[rule] = out.get(rule, 0) + int(float(m["value"]))
+        if out or attempt == attempts - 1:
+            return out
+        time.sleep(5)
+    return {}

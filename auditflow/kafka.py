@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 import tomllib
 import uuid
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -110,12 +111,16 @@ def apply_topics(cfg: Config, specs: list[TopicSpec], timeout_s: float = 30) -> 
     return changes
 
 
+class TopicMissing(KafkaException):
+    """The topic does not exist (yet)."""
+
+
 def read_spans(consumer: Consumer, topic: str, last: int | None = None) -> dict[int, tuple[int, int]]:
     """Per partition of `topic`, where a read of it starts (the beginning, or `last` offsets
     before the end) and the end it must reach. Raises if the topic does not exist."""
     meta = consumer.list_topics(topic, timeout=10).topics.get(topic)
     if meta is None or meta.error is not None or not meta.partitions:
-        raise KafkaException(f"topic {topic!r} does not exist; create it with `auditflow topics apply`")
+        raise TopicMissing(f"topic {topic!r} does not exist; create it with `auditflow topics apply`")
     spans = {}
     for p in meta.partitions:
         low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)
@@ -149,35 +154,96 @@ def reached_end(consumer: Consumer, topic: str, partitions: set[int], reset: str
     return done
 
 
-def read_topic(cfg: Config, topic: str, idle_s: float = 5.0, say=None,
-               last: int | None = None) -> Iterator[Message]:
+def read_topic(cfg: Config, topic: str, idle_s: float = 5.0, say=None, last: int | None = None, *,
+               strict: bool = False, follow: bool = False, on_end: Callable[[], None] | None = None,
+               stop: Callable[[], bool] = lambda: False, timeout_s: float | None = None,
+               ) -> Iterator[Message]:
     """Every committed record of `topic` from the beginning (or the `last` offsets of each
-    partition) to its current end, then stop.
+    partition) to its current end, then stop; with `follow`, go on with new records until
+    `stop()` (or `timeout_s`). `on_end()` is called once the end is reached.
 
     read_committed, so aborted transactions never show, and the end of a partition is its last
-    stable offset (a transaction still open is not waited for). A partition that makes no
-    progress towards its end for `idle_s` anyway is reported through `say`, not waited on."""
+    stable offset (a transaction still open is not waited for): a partition is done when the
+    consumer's position reaches it, which also steps over transaction markers. A partition that
+    makes no progress towards its end for `idle_s` is reported through `say` and not waited on,
+    or, `strict`, raises: a caller that must have every record (the router's delivered log)."""
     consumer = Consumer(client_conf(cfg, **{
         "group.id": f"auditflow-reader-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
         "isolation.level": "read_committed", "enable.partition.eof": False,
     }))
     try:
-        spans = {p: span for p, span in read_spans(consumer, topic, last).items() if span[1] > span[0]}
-        ends = {p: high for p, (_, high) in spans.items()}
+        spans = read_spans(consumer, topic, last)
+        ends = {p: high for p, (start, high) in spans.items() if high > start}
         consumer.assign([TopicPartition(topic, p, start) for p, (start, _) in spans.items()])
-        last_progress = time.monotonic()
-        while ends:
+        t0 = last_progress = time.monotonic()
+        reading_to_end = True
+        while not stop() and (timeout_s is None or time.monotonic() - t0 <= timeout_s):
+            if reading_to_end:
+                drop_caught_up(consumer, topic, ends)
+                if ends and time.monotonic() - last_progress > idle_s:
+                    stalled = f"{topic}: partitions {sorted(ends)} stop short of their end " \
+                              f"(no progress for {idle_s:.0f}s)"
+                    if strict:
+                        raise KafkaException(f"could not read {stalled}")
+                    if say:
+                        say(f"{stalled}; read what was there")
+                    ends.clear()
+                if not ends:
+                    reading_to_end = False
+                    if on_end:
+                        on_end()
+                    if not follow:
+                        break
             msg = consumer.poll(0.5)
-            if msg is not None:
-                if msg.error():
+            if msg is None:
+                continue
+            if msg.error():
+                if msg.error().fatal() or not follow:
                     raise KafkaException(msg.error())
-                last_progress = time.monotonic()
-                yield msg
-            drop_caught_up(consumer, topic, ends)
-            if ends and time.monotonic() - last_progress > idle_s:
-                if say:
-                    say(f"{topic}: partitions {sorted(ends)} stop short of their end "
-                        f"(no progress for {idle_s:.0f}s); read what was there")
-                break
+                continue  # librdkafka recovers from the others by itself while following
+            last_progress = time.monotonic()
+            yield msg
     finally:
         consumer.close()
+
+
+def key_counts(cfg: Config, topic: str, timeout_s: float = 10) -> Counter:
+    """Records per key on `topic` (read_committed, from the beginning to now); none if it is missing."""
+    counts: Counter = Counter()
+    try:
+        for msg in read_topic(cfg, topic, idle_s=timeout_s):
+            counts[(msg.key() or b"?").decode()] += 1
+    except TopicMissing:
+        pass
+    return counts
+
+
+def event_producer(cfg: Config, topic: str):
+    """(produce(event dict, key bytes), flush() -> undelivered) of AuditEvent records to `topic`,
+    serialized by the registry's AvroSerializer (schemas/audit_event.avsc)."""
+    from confluent_kafka import Producer
+    from confluent_kafka.schema_registry.avro import AvroSerializer
+    from confluent_kafka.serialization import MessageField, SerializationContext
+
+    from auditflow import registry
+
+    serializer = AvroSerializer(registry.client(cfg), registry.load_schema("audit_event").schema_str)
+    prod = Producer(producer_conf(cfg, **{"linger.ms": 5}))
+    ctx = SerializationContext(topic, MessageField.VALUE)
+    errors: list[str] = []
+
+    def on_delivery(err, _msg) -> None:
+        if err is not None:
+            errors.append(str(err))
+
+    def produce(event: dict[str, Any], key: bytes) -> None:
+        prod.produce(topic, key=key, value=serializer(event, ctx), on_delivery=on_delivery)
+        prod.poll(0)
+
+    def flush(timeout_s: float = 60) -> int:
+        left = prod.flush(timeout_s)
+        if errors:
+            raise RuntimeError(f"produce to {topic} failed: {errors[:3]}")
+        return left
+
+    return produce, flush

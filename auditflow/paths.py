@@ -16,14 +16,18 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "auditflow"
 DEFAULTS_FILE = PACKAGE / "defaults.toml"
 STACK = PACKAGE / "stack"
-TOPICS_FILE = STACK / "topics.toml"
 MAVEN = STACK / "maven"
 
 SQL = ROOT / "sql"
 DETECTIONS = SQL / "detections"
 REFERENCE = DETECTIONS / "reference"
-TRINO_VIEWS = SQL / "trino"
+TRINO_VIEWS = SQL / "views" / "trino"
+# DuckDB's form of a view, by the same file name, where its SQL differs from Trino's
+DUCKDB_VIEWS = SQL / "views" / "duckdb"
 SCHEMAS = ROOT / "schemas"
+# the contracts: the pipeline's Kafka topics, and the Avro subjects with their compatibility
+TOPICS_FILE = SCHEMAS / "topics.toml"
+SUBJECTS_FILE = SCHEMAS / "subjects.toml"
 JOBS = ROOT / "jobs"
 CONNECTORS = ROOT / "connectors"
 

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
 import json
-import struct
-from typing import Any
+import tomllib
+from dataclasses import dataclass
 
-import fastavro
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
 from auditflow import paths
@@ -26,26 +24,34 @@ def client(cfg: Config) -> SchemaRegistryClient:
     return SchemaRegistryClient(conf)
 
 
+@dataclass(frozen=True)
+class Contract:
+    """One Avro contract of schemas/subjects.toml: a schema file, its topic, its compatibility."""
+
+    file: str
+    topic: str
+    compatibility: str
+
+    @property
+    def subject(self) -> str:          # TopicNameStrategy
+        return f"{self.topic}-value"
+
+
+def contracts() -> list[Contract]:
+    data = tomllib.loads(paths.SUBJECTS_FILE.read_text())
+    return [Contract(s["schema"], s["topic"], s["compatibility"]) for s in data["subject"]]
+
+
 def load_schema(name: str) -> Schema:
     """A schema from schemas/, e.g. load_schema('audit_event')."""
     return Schema((SCHEMAS / f"{name}.avsc").read_text(), schema_type="AVRO")
 
 
-class Decoder:
-    """Decodes Confluent-wire Avro with the writer's schema (fetched once per id from the
-    registry) into the current schema in schemas/, so records written before a compatible
-    change still read. Timestamps stay int millis, as they are hashed."""
+class Decoder(wire.Decoder):
+    """Confluent-wire Avro read into the current schema in schemas/ (``reader_schema``), each
+    writer schema fetched once from the registry."""
 
     def __init__(self, cfg: Config, reader_schema: str):
-        self.client = client(cfg)
-        self.reader = wire.plain_schema(json.loads(load_schema(reader_schema).schema_str))
-        self.writers: dict[int, Any] = {}
-
-    def __call__(self, data: bytes) -> dict:
-        if len(data) < 5 or data[0] != wire.MAGIC:
-            raise ValueError("not in Confluent wire format (magic byte 0 + schema id)")
-        (schema_id,) = struct.unpack(">I", data[1:5])
-        if schema_id not in self.writers:
-            self.writers[schema_id] = wire.plain_schema(
-                json.loads(self.client.get_schema(schema_id).schema_str))
-        return fastavro.schemaless_reader(io.BytesIO(data[5:]), self.writers[schema_id], self.reader)
+        registry = client(cfg)
+        super().__init__(lambda schema_id: registry.get_schema(schema_id).schema_str,
+                         reader=wire.plain_schema(json.loads(load_schema(reader_schema).schema_str)))

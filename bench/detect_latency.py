@@ -35,8 +35,9 @@ import requests
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.schema_registry import Schema
 
-from auditflow import config, detect, flink, kafka, registry
+from auditflow import config, flink, kafka, registry, rules_runner
 from udfs import wire
+from udfs.detect import fixtures
 
 REPO = Path(__file__).resolve().parents[1]
 MARKER_RULE = """-- id: BENCH-001
@@ -80,8 +81,8 @@ class Load:
 
     def _event(self, tenant: str, now: int, **flat) -> None:
         seq = self.seq[tenant] = self.seq.get(tenant, 0) + 1
-        event = detect.avro_event({"event_id": f"{tenant}-{seq}", "tenant_id": tenant, "event_time": now,
-                                   **flat}, seq)
+        event = fixtures.avro_event({"event_id": f"{tenant}-{seq}", "tenant_id": tenant, "event_time": now,
+                                     **flat}, seq)
         value = wire.encode(self.schema_id, self.schema, event)
         self.producer.produce(self.topic, key=tenant.encode(), value=value)
         self.sent += 1
@@ -233,7 +234,8 @@ def main() -> None:
         baseline_dir = Path(tmp) / "baseline"
         all_dir = Path(tmp) / "all"
         baseline_dir.mkdir()
-        shutil.copytree(detect.RULES_DIR, all_dir, ignore=shutil.ignore_patterns("reference", "README.md"))
+        shutil.copytree(rules_runner.RULES_DIR, all_dir,
+                        ignore=shutil.ignore_patterns("reference", "README.md"))
         for d in (baseline_dir, all_dir):
             (d / "BENCH-001_marker.sql").write_text(MARKER_RULE)
         results = [measure(cfg, "baseline (1 trivial rule)", baseline_dir, args.rate, args.seconds, False),

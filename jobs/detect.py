@@ -6,10 +6,11 @@ Reads `audit.events` (Avro, registry) into the `events` view, registers every en
 (`[detect] rules` / `disabled`, or --rules) from sql/detections/ and validates each (parse and
 plan) before anything is submitted: one bad rule stops the submission with its file and line.
 All rules run in one job: their matches are unioned, keyed by rule + dedup key, and folded by
-the rule's dedup window (udfs.rules.Suppressor) so a storm gives one alert and one rollup with
-the total count. Alerts go exactly once (Kafka transactions on checkpoints) to `audit.alerts` as
-Confluent-wire Avro (schemas/alert.avsc). Events that arrive behind the watermark, which windows,
-patterns and temporal joins no longer take, are written per rule to `[detect] late_topic`.
+the rule's dedup window (udfs.detect.suppress.Suppressor) so a storm gives one alert and one
+rollup with the total count. Alerts go exactly once (Kafka transactions on checkpoints) to
+`audit.alerts` as Confluent-wire Avro (schemas/alert.avsc). Events that arrive behind the
+watermark, which windows, patterns and temporal joins no longer take, are written per rule to
+`[detect] late_topic`.
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 from pyflink.table import StreamTableEnvironment
 
-from auditflow import config, detect, flink, sql
-from udfs import rules, wire
+from auditflow import config, flink, rules_runner, sql
+from udfs import wire
+from udfs.detect import rules as R
+from udfs.detect import suppress as S
 
-JOB_NAME = "auditflow-detect"
+JOB_NAME = flink.job_prefix("detect")
 OUT_TYPE = Types.ROW_NAMED(["key", "value"],
                            [Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.PRIMITIVE_ARRAY(Types.BYTE())])
 
@@ -51,15 +54,15 @@ class Suppress(KeyedProcessFunction):
         self.alerts_counter = group.counter("alerts")
         self.folded_counter = group.counter("folded_matches")
 
-    def _suppressor(self, rule_id: str) -> rules.Suppressor:
-        sup = rules.Suppressor(self.metas[rule_id], self.settings["max_evidence"])
+    def _suppressor(self, rule_id: str) -> S.Suppressor:
+        sup = S.Suppressor(self.metas[rule_id], self.settings["max_evidence"])
         blob = self.state.value()
         if blob is not None:
             key, suppression = pickle.loads(blob)
             sup.state[key] = suppression
         return sup
 
-    def _save(self, sup: rules.Suppressor) -> None:
+    def _save(self, sup: S.Suppressor) -> None:
         if sup.state:
             self.state.update(pickle.dumps(next(iter(sup.state.items()))))
         else:
@@ -71,7 +74,7 @@ class Suppress(KeyedProcessFunction):
             yield Row(key=alert["dedup_key"].encode(), value=wire.encode(self.schema_id, self.schema, alert))
 
     def process_element(self, value: Row, ctx: KeyedProcessFunction.Context):
-        match = rules.as_match(dict(zip(detect.MATCH_COLUMNS, list(value), strict=True)))
+        match = S.as_match(dict(zip(R.MATCH_COLUMNS, list(value), strict=True)))
         sup = self._suppressor(match["rule_id"])
         alerts = sup.admit(match, int(time.time() * 1000))
         if alerts:  # a new dedup period opened: wake up at its end to emit the rollup, if any
@@ -106,7 +109,23 @@ def options(argv: list[str]) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
-def job_settings(cfg: config.Config, selected: list[rules.Rule], alerts_topic: str) -> dict:
+def kafka_source_options(cfg: config.Config, topic: str, group_id: str, startup_mode: str) -> dict[str, str]:
+    """The `events` source on audit.events (rules_runner.create_events' `options`)."""
+    return {
+        "connector": "kafka",
+        "topic": topic,
+        "properties.bootstrap.servers": cfg.get("kafka.bootstrap_servers"),
+        "properties.group.id": group_id,
+        "properties.isolation.level": "read_committed",
+        "scan.startup.mode": startup_mode,
+        "properties.auto.offset.reset": "earliest",
+        "scan.watermark.idle-timeout": f"{cfg.get('detect.idle_timeout_s')} s",
+        "value.format": "avro-confluent",
+        "value.avro-confluent.url": cfg.get("registry.url"),
+    }
+
+
+def job_settings(cfg: config.Config, selected: list[R.Rule], alerts_topic: str) -> dict:
     """Picklable settings for the workers; registers the alert schema once, on the client."""
     from confluent_kafka.schema_registry import Schema
 
@@ -134,7 +153,7 @@ def main(argv: list[str]) -> None:
     alerts_topic = args.alerts_topic or cfg.get("detect.alerts_topic")
     late_topic = args.late_topic or cfg.get("detect.late_topic")
     group_id = args.group_id or cfg.get("detect.group_id")
-    selected = detect.enabled_rules(cfg, [r for r in args.rules.split(",") if r])
+    selected = rules_runner.enabled_rules(cfg, [r for r in args.rules.split(",") if r])
     if not selected:
         sys.exit("no detection rules enabled: check [detect] rules / disabled or --rules")
 
@@ -145,26 +164,26 @@ def main(argv: list[str]) -> None:
     env = StreamExecutionEnvironment.get_execution_environment(flink_conf)
     env.enable_checkpointing(int(cfg.get("detect.checkpoint_interval_ms")))
     t_env = StreamTableEnvironment.create(env)
-    detect.configure(t_env)
+    rules_runner.configure(t_env)
     t_env.get_config().set("pipeline.name", flink.pipeline_job_name("detect", events_topic))
     # Python operators hand on their output per bundle; the 1 s default would add up to a
     # second to every alert (they see only matches, so small bundles cost little)
     t_env.get_config().set("python.fn-execution.bundle.time", "100")
-    detect.create_events(t_env, detect.kafka_source_options(cfg, events_topic, group_id, args.startup_mode),
-                         int(cfg.get("detect.out_of_orderness_ms")))
+    rules_runner.create_events(t_env, kafka_source_options(cfg, events_topic, group_id, args.startup_mode),
+                               int(cfg.get("detect.out_of_orderness_ms")))
     # reference tables are watched, not read once (see create_reference_tables), and go idle
     idle_s = int(cfg.get("detect.idle_timeout_s"))
     t_env.get_config().set("table.exec.source.idle-timeout", f"{idle_s} s")
-    detect.create_reference_tables(t_env, monitor_s=60)
+    rules_runner.create_reference_tables(t_env, monitor_s=60)
 
     # validate every rule before submitting anything: a broken rule must not half-deploy
     selects, errors = [], []
     for rule in selected:
         try:
-            columns = detect.register_rule(t_env, rule)
-            detect.validate_select(t_env, rule, columns)
-            selects.append(detect.wrapped_select(rule, columns))
-        except rules.RuleError as exc:
+            columns = rules_runner.register_rule(t_env, rule)
+            rules_runner.validate_select(t_env, rule, columns)
+            selects.append(R.wrapped_select(rule, columns))
+        except R.RuleError as exc:
             errors.append(str(exc))
     if errors:
         sys.exit("detection rules failed validation, nothing submitted:\n" + "\n".join(errors))
@@ -177,7 +196,7 @@ def main(argv: list[str]) -> None:
     metas = settings["rules"]
 
     def flink_key(row: Row) -> str:  # the rule's dedup key: one key's state is one Suppression
-        return rules.dedup_key(metas[row[0]], dict(zip(detect.MATCH_COLUMNS, row, strict=True)))
+        return S.dedup_key(metas[row[0]], dict(zip(R.MATCH_COLUMNS, row, strict=True)))
 
     alerts = (
         matches.key_by(flink_key, key_type=Types.STRING())
@@ -196,7 +215,7 @@ def main(argv: list[str]) -> None:
         t_env.execute_sql(sql.render("ddl/detect_late_sink.sql", name=name, topic=late_topic,
                                      bootstrap_servers=bootstrap,
                                      transactional_id_prefix=f"{group_id}-{name}"))
-        statements.add_insert_sql(f"INSERT INTO {name} {detect.late_select(rule)}")
+        statements.add_insert_sql(f"INSERT INTO {name} {R.late_select(rule)}")
     statements.execute()
 
 

@@ -18,17 +18,19 @@ import json
 import pickle
 import sys
 import uuid
+from typing import Any
 
+from confluent_kafka.schema_registry import Schema
 from pyflink.common import Configuration, Row, Types
 from pyflink.datastream import StreamExecutionEnvironment, TimeDomain
 from pyflink.datastream.functions import KeyedBroadcastProcessFunction, MapFunction, RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 from pyflink.table import StreamTableEnvironment
 
-from auditflow import config, flink, sql
+from auditflow import config, flink, registry, sql
 from udfs import normalize
 
-JOB_NAME = "auditflow-normalize"
+JOB_NAME = normalize.JOB_NAME
 RAW_SOURCES = ("syslog", "cloudtrail", "k8s-audit", "auditd", "app", "debezium")
 OUT_TYPE = Types.ROW_NAMED(
     ["kind", "key", "value"],
@@ -172,6 +174,31 @@ class Chain(KeyedBroadcastProcessFunction):
                 state.put(key, record)
 
 
+def load_schema(name: str) -> dict:
+    """A schema from schemas/ as parsed JSON, e.g. load_schema('audit_event')."""
+    return json.loads(registry.load_schema(name).schema_str)
+
+
+def job_settings(cfg: config.Config, events_topic: str, dlq_topic: str) -> dict[str, Any]:
+    """Picklable settings for the workers (udfs.normalize.Normalizer): registers the schemas
+    once, on the client, and hands the workers each schema with the id it was registered as."""
+    client = registry.client(cfg)
+    schemas = {"event": load_schema("audit_event"), "dlq": load_schema("dead_letter")}
+    ids = {
+        kind: client.register_schema(f"{topic}-value", Schema(json.dumps(schemas[kind]), "AVRO"))
+        for kind, topic in (("event", events_topic), ("dlq", dlq_topic))
+    }
+    return {
+        "schema_ids": ids,
+        "schemas": schemas,
+        "normalize": dict(cfg.section("normalize")),
+        "limits": dict(cfg.values.get("limits", {})),
+        "filter": dict(cfg.values.get("filter", {})),
+        "mask": dict(cfg.values.get("mask", {})),
+        "job_version": normalize.JOB_VERSION,
+    }
+
+
 def options(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--raw-topics", default=",".join(f"audit.raw.{s}" for s in RAW_SOURCES),
@@ -188,7 +215,7 @@ def options(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> None:
     args = options(argv)
     cfg = config.load(args.profile)
-    settings = normalize.job_settings(cfg, args.events_topic, args.dlq_topic)
+    settings = job_settings(cfg, args.events_topic, args.dlq_topic)
     # choose the job id here so each event's lineage can name the job that linked it
     settings["flink_job_id"] = uuid.uuid4().hex
     flink_conf = Configuration()

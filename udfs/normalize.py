@@ -8,6 +8,9 @@ and, keyed by tenant, `Normalizer.finish` adds the user profile valid at the eve
 lineage (job, version, lateness) and the SHA-256 chain link. `encode` turns each into the bytes
 its topic holds: Confluent-framed Avro for events and dead letters, JSON for filter notes.
 Nothing here raises on bad input: every record ends in exactly one of the three topics.
+
+The settings come from the job (jobs/normalize.py `job_settings`): the registered schemas and
+their ids, and the policies from the configuration.
 """
 
 from __future__ import annotations
@@ -17,12 +20,10 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from auditflow import paths
 from udfs import chain, mask, users, validate, wire
 from udfs.geo import GeoIP
 from udfs.parse import SOURCE_SYSTEMS, ParseError, RawRecord, parse
 
-SCHEMAS = paths.SCHEMAS
 JOB_NAME = "auditflow-normalize"
 JOB_VERSION = "0.1.0"
 RAW_PREFIX = "audit.raw."
@@ -67,12 +68,11 @@ def raw_record(*, topic: str, partition: int, offset: int, key: bytes | None, va
     )
 
 
-def load_schema(name: str) -> dict:
-    return json.loads((SCHEMAS / f"{name}.avsc").read_text())
-
-
 class Normalizer:
-    """Holds the policies and open resources (geo database) of one worker."""
+    """Holds the policies and open resources (geo database) of one worker.
+
+    `settings["schemas"]` holds the Avro schemas (parsed JSON) that `settings["schema_ids"]`
+    were registered for, both under "event" and "dlq"; the other sections are config tables."""
 
     def __init__(self, settings: dict[str, Any]):
         self.settings = settings
@@ -83,8 +83,8 @@ class Normalizer:
         self.mask_policy = mask.MaskPolicy.from_dict(settings.get("mask"))
         self.geo = GeoIP(norm.get("geo_city_db") or None, norm.get("geo_asn_db") or None)
         self.job_version = settings.get("job_version", JOB_VERSION)
-        self._event_schema = wire.plain_schema(load_schema("audit_event"))
-        self._dlq_schema = wire.plain_schema(load_schema("dead_letter"))
+        self._event_schema = wire.plain_schema(settings["schemas"]["event"])
+        self._dlq_schema = wire.plain_schema(settings["schemas"]["dlq"])
 
     # -- stateless half ---------------------------------------------------------------------
     def prepare(self, record: RawRecord) -> tuple[str, str, dict]:
@@ -162,26 +162,3 @@ class Normalizer:
         if kind == "dlq":
             return wire.encode(ids["dlq"], self._dlq_schema, payload)
         return json.dumps(payload, sort_keys=True).encode()
-
-
-def job_settings(cfg: Any, events_topic: str, dlq_topic: str) -> dict[str, Any]:
-    """Picklable settings for the workers; registers the schemas once, on the client."""
-    from confluent_kafka.schema_registry import Schema
-
-    from auditflow import registry
-
-    client = registry.client(cfg)
-    ids = {
-        "event": client.register_schema(f"{events_topic}-value",
-                                        Schema(json.dumps(load_schema("audit_event")), "AVRO")),
-        "dlq": client.register_schema(f"{dlq_topic}-value",
-                                      Schema(json.dumps(load_schema("dead_letter")), "AVRO")),
-    }
-    return {
-        "schema_ids": ids,
-        "normalize": dict(cfg.section("normalize")),
-        "limits": dict(cfg.values.get("limits", {})),
-        "filter": dict(cfg.values.get("filter", {})),
-        "mask": dict(cfg.values.get("mask", {})),
-        "job_version": JOB_VERSION,
-    }

@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields
 from typing import Any
 from urllib.parse import urlsplit
 
-from udfs.parse.base import RULE_KEY, ParseError, RawRecord
+from udfs.record import RULE_KEY, ParseError, RawRecord
 
 DAY_MS = 86_400_000
 Y2000_MS = 946_684_800_000  # 2000-01-01T00:00:00Z

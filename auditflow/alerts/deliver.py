@@ -1,4 +1,4 @@
-"""HTTP layer of alert routing: POST one request with retries, as ``route.next_wait`` decides."""
+"""HTTP layer of alert routing: POST one request with retries, as ``destinations.next_wait`` decides."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import requests
 
-from auditflow.alerts.route import Request, RetryPolicy, classify, next_wait, redacted_url
+from auditflow.alerts.destinations import Request, RetryPolicy, classify, next_wait, redacted_url
 
 MAX_BODY_IN_REASON = 300
 

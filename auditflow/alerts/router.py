@@ -21,7 +21,6 @@ import signal
 import socket
 import threading
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -31,7 +30,6 @@ from typing import Any
 
 import requests
 from confluent_kafka import (
-    OFFSET_BEGINNING,
     Consumer,
     KafkaError,
     KafkaException,
@@ -46,7 +44,7 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from auditflow import kafka, registry
-from auditflow.alerts import deliver, route
+from auditflow.alerts import deliver, destinations
 from auditflow.config import Config
 
 ASSIGN_TIMEOUT_S = 90.0
@@ -73,17 +71,17 @@ class Settings:
     dlq_topic: str
     auto_offset_reset: str
     instance_id: str
-    policy: route.RetryPolicy
-    destinations: list[route.Destination]
+    policy: destinations.RetryPolicy
+    destinations: list[destinations.Destination]
 
     @classmethod
     def from_config(cls, config: Config, topic: str | None = None,
                     group_id: str | None = None) -> Settings:
         a = config.section("alerts")
         try:
-            dests = route.parse_destinations(a.get("destinations", {}))
-            policy = route.retry_policy(a)
-        except route.DestinationError as exc:
+            dests = destinations.parse_destinations(a.get("destinations", {}))
+            policy = destinations.retry_policy(a)
+        except destinations.DestinationError as exc:
             raise RouterError(str(exc)) from exc
         return cls(topic=topic or a["topic"], group_id=group_id or a["group_id"],
                         delivered_topic=a["delivered_topic"], dlq_topic=a["dlq_topic"],
@@ -125,31 +123,13 @@ class DeliveredLog:
         self.keys: set[str] = set()
 
     def load(self, timeout_s: float = 30) -> int:
-        c = Consumer(kafka.client_conf(self.cfg, **{
-            "group.id": f"auditflow-delivered-reader-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
-            "enable.partition.eof": True}))
+        """Every (alert, destination) pair already delivered: the whole topic, or an error."""
         try:
-            meta = c.list_topics(self.topic, timeout=10).topics[self.topic]
-            parts = [TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in meta.partitions]
-            pending = {tp.partition for tp in parts
-                       if c.get_watermark_offsets(tp, timeout=10)[1] > 0}
-            c.assign(parts)
-            deadline = time.monotonic() + timeout_s
-            while pending:
-                if time.monotonic() > deadline:
-                    raise RouterError(f"could not read {self.topic} to its end within {timeout_s:.0f}s")
-                msg = c.poll(0.5)
-                if msg is None:
-                    continue
-                if msg.error():
-                    if msg.error().code() == KafkaError._PARTITION_EOF:
-                        pending.discard(msg.partition())
-                        continue
-                    raise RouterError(f"reading {self.topic}: {msg.error().str()}")
+            for msg in kafka.read_topic(self.cfg, self.topic, idle_s=timeout_s, strict=True):
                 if msg.key() is not None and msg.value() is not None:
                     self.keys.add(msg.key().decode())
-        finally:
-            c.close()
+        except KafkaException as exc:
+            raise RouterError(f"reading {self.topic}: {exc}") from exc
         return len(self.keys)
 
     def __contains__(self, key: str) -> bool:
@@ -222,14 +202,14 @@ class Router:
     def _source(self, msg: Message) -> dict[str, Any]:
         return {"topic": msg.topic(), "partition": msg.partition(), "offset": msg.offset()}
 
-    def _one(self, dest: route.Destination, alert: dict[str, Any], msg: Message) -> str:
+    def _one(self, dest: destinations.Destination, alert: dict[str, Any], msg: Message) -> str:
         """Deliver to one destination; returns a short word for the progress line, or 'aborted'."""
-        key = route.idempotency_key(alert, dest.name)
+        key = destinations.idempotency_key(alert, dest.name)
         if key in self.delivered:
             with self._stats_lock:
                 self.stats.already[dest.name] += 1
             return "already done"
-        req = route.build_request(dest, alert, self.user_agent)
+        req = destinations.build_request(dest, alert, self.user_agent)
 
         def on_retry(attempt: int, reason: str, wait: float) -> None:
             with self._stats_lock:
@@ -249,7 +229,7 @@ class Router:
             return f"ok ({out.attempts} attempts)" if out.attempts > 1 else "ok"
         self._dead_letter(key, {
             "alert": alert, "destination": dest.name, "destination_type": dest.kind,
-            "url": route.redacted_url(dest.url), "status": out.status, "attempts": out.attempts,
+            "url": destinations.redacted_url(dest.url), "status": out.status, "attempts": out.attempts,
             "permanent": out.permanent, "reason": out.reason, "idempotency_key": key,
             "source": self._source(msg), "time": now, "router": {"group_id": self.s.group_id,
                                                                  "version": version()},
@@ -287,19 +267,19 @@ class Router:
             return True
         if raw is None:
             return True
-        alert = route.normalize_alert(raw)
+        alert = destinations.normalize_alert(raw)
         self.stats.alerts += 1
-        dests = [d for d in self.s.destinations if route.matches(d, alert)]
+        dests = [d for d in self.s.destinations if destinations.matches(d, alert)]
         label = (f"{alert.get('rule_id')} {alert.get('severity')} {alert.get('tenant_id')} "
-                 f"{route.entity_text(alert)}")
+                 f"{destinations.entity_text(alert)}")
         if not dests:
             self.stats.unmatched += 1
             self.say(f"{label} → no matching destination")
             return True
         if self.dry_run:
             for d in dests:
-                req = route.build_request(d, alert, self.user_agent)
-                self.say(f"{label} → {d.name} ({d.kind}) {route.redacted_url(d.url)}\n"
+                req = destinations.build_request(d, alert, self.user_agent)
+                self.say(f"{label} → {d.name} ({d.kind}) {destinations.redacted_url(d.url)}\n"
                          + json.dumps(req.body, indent=2, default=str))
             return False
         with ThreadPoolExecutor(max_workers=len(dests)) as pool:

@@ -25,13 +25,16 @@ import io
 import json
 import re
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, unquote
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 
 from auditflow import paths
+
+if TYPE_CHECKING:
+    from auditflow.archive.store import Store
 
 SCHEMAS = paths.SCHEMAS
 KINDS = {"events": "audit_event", "alerts": "alert"}
@@ -178,3 +181,28 @@ def event_hashes(tables: Iterable[pa.Table]) -> list[tuple[bytes, int, str, str]
             if c:
                 out.append((c["chain_id"].encode(), c["sequence"], c["event_hash"], eid))
     return out
+
+
+def archived_events(store: Store, tenant: str | None, start_ms: int, end_ms: int) -> list[dict]:
+    """Sealed events with start_ms <= time < end_ms, read from the WORM archive's partitions."""
+    out: list[dict] = []
+    for obj in store.list("events/"):
+        part = parse_partition(obj.key)
+        if not obj.key.endswith(".parquet") or part is None or (tenant and part[0] != tenant):
+            continue
+        for e in to_records(read_parquet(store.get(obj.key))):
+            e = _millis(e)
+            if start_ms <= e["time"] < end_ms:
+                out.append(e)
+    return out
+
+
+def _millis(value):
+    """Archived timestamps read back as UTC datetimes; the events view takes epoch millis."""
+    if isinstance(value, dict):
+        return {k: _millis(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_millis(v) for v in value]
+    if isinstance(value, dt.datetime):
+        return int(value.timestamp() * 1000)
+    return value

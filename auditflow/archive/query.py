@@ -1,7 +1,7 @@
 """Auditor queries over the sealed archive: Trino (Hive connector) when configured, embedded
 DuckDB over the same Parquet files otherwise. Both see tables `events` and `alerts`
-(partition columns tenant, dt, hour) and the views in sql/trino/ (DuckDB uses
-sql/trino/duckdb/<view>.sql where its SQL differs)."""
+(partition columns tenant, dt, hour) and the views in sql/views/trino/ (DuckDB uses
+sql/views/duckdb/<view>.sql where its SQL differs)."""
 
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ class Result:
 def view_sql(engine: str) -> list[tuple[str, str]]:
     out = []
     for p in sorted(VIEWS.glob("*.sql")):
-        alt = VIEWS / "duckdb" / p.name
+        alt = paths.DUCKDB_VIEWS / p.name
         out.append((p.stem, (alt if engine == "duckdb" and alt.exists() else p).read_text()))
     return out
 

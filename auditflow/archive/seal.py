@@ -23,13 +23,11 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
-import struct
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import fastavro
 import pyarrow.parquet as pq
 
 from auditflow.archive import digest as dg
@@ -61,25 +59,13 @@ def align(t: dt.datetime, period_s: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts - ts % period_s, dt.UTC)
 
 
-class AvroDecoder:
-    """Confluent-wire Avro -> dict, timestamps as int millis, writer schema fetched once per id.
-
-    A writer schema with a field the archive's columns lack (schemas/*.avsc older than the
-    producer) is refused: sealing it would drop that field and break the event's hash."""
+class AvroDecoder(wire.Decoder):
+    """Staged Confluent-wire Avro -> dict, timestamps as int millis, writer schema fetched once
+    per id. A writer schema with a field the archive's columns lack (schemas/*.avsc older than
+    the producer) is refused: sealing it would drop that field and break the event's hash."""
 
     def __init__(self, fetch_schema: Callable[[int], str]):
-        self.fetch = fetch_schema
-        self.parsed: dict[int, Any] = {}
-
-    def __call__(self, data: bytes) -> dict:
-        if len(data) < 5 or data[0] != wire.MAGIC:
-            raise ValueError("staged value is not Confluent-wire Avro (magic byte 0 + schema id)")
-        (sid,) = struct.unpack(">I", data[1:5])
-        if sid not in self.parsed:
-            writer = json.loads(self.fetch(sid))
-            _check_archivable(sid, writer)
-            self.parsed[sid] = wire.plain_schema(writer)
-        return fastavro.schemaless_reader(io.BytesIO(data[5:]), self.parsed[sid])
+        super().__init__(fetch_schema, check_writer=_check_archivable, what="staged value")
 
 
 def field_paths(schema: Any, prefix: str = "", names: dict[str, Any] | None = None) -> set[str]:

@@ -137,14 +137,3 @@ class S3Store:
                 return False
             raise
 
-
-def open_store(url: str, cfg: Any = None) -> Store:
-    """`s3://bucket/prefix/` (credentials from config) or a local directory path."""
-    if url.startswith("s3://"):
-        from auditflow import s3
-
-        bucket, _, prefix = url[5:].partition("/")
-        if prefix and not prefix.endswith("/"):
-            prefix += "/"
-        return S3Store(s3.client(cfg), bucket, prefix)
-    return LocalStore(url)

@@ -13,7 +13,7 @@ from confluent_kafka import KafkaException
 from rich.console import Console
 from rich.table import Table
 
-from auditflow.alerts import route
+from auditflow.alerts import destinations
 from auditflow.alerts.router import Router, RouterError, Settings, preflight
 
 console = Console(stderr=True, soft_wrap=True, highlight=False)
@@ -122,7 +122,7 @@ def route_cmd(obj, once: bool, max_alerts: int | None, idle_timeout: float | Non
 @click.option("--topic", help="Alert topic (default: alerts.topic).")
 @click.option("--tenant", multiple=True, help="Only these tenants (glob, repeatable).")
 @click.option("--rule", multiple=True, help="Only these rule ids (glob, repeatable).")
-@click.option("--min-severity", type=click.Choice(route.SEVERITIES), default="informational")
+@click.option("--min-severity", type=click.Choice(destinations.SEVERITIES), default="informational")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per alert (for scripts).")
 @click.option("--timeout", "timeout_s", type=float, help="Stop after this many seconds.")
 @click.pass_obj
@@ -139,12 +139,12 @@ def tail_cmd(obj, from_beginning: bool, follow: bool, last: int, topic: str | No
     from auditflow.alerts import tail
 
     topic = topic or obj.cfg.get("alerts.topic")
-    wanted = route.Destination(name="tail", kind="webhook", url="http://-", min_severity=min_severity,
+    wanted = destinations.Destination(name="tail", kind="webhook", url="http://-", min_severity=min_severity,
                                rule_ids=rule, tenants=tenant)
     table = Table(*tail.COLUMNS, title=f"alerts on {topic}", title_justify="left")
 
     def show(alert: dict) -> None:
-        if not route.matches(wanted, alert):
+        if not destinations.matches(wanted, alert):
             return
         if as_json:
             click.echo(json.dumps(alert, default=str))
@@ -204,7 +204,7 @@ def destinations_cmd(obj) -> None:
         rules = ", ".join(d.rule_ids) or "all"
         if d.exclude_rule_ids:
             rules += " except " + ", ".join(d.exclude_rule_ids)
-        table.add_row(d.name, d.kind, route.redacted_url(d.url), d.min_severity, rules,
+        table.add_row(d.name, d.kind, destinations.redacted_url(d.url), d.min_severity, rules,
                       ", ".join(d.tenants) or "all")
     out.print(table)
     click.echo(f"retries: up to {s.policy.max_attempts} attempts, backoff {s.policy.base_s}s doubling to "

@@ -1,6 +1,7 @@
 """`auditflow ingest`: put raw audit input into Kafka, one record per source record.
 
-The adapters live in connectors/ingest/ (framing, follow, producer); this module is the CLI.
+The adapters live in connectors/ingest/ (framing, follow, producer), wired to the configuration
+in auditflow/ingest.py; this module is the CLI.
 """
 
 from __future__ import annotations
@@ -13,8 +14,9 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColumn, TransferSpeedColumn
 
+from auditflow.ingest import check_topics, clients
 from connectors.ingest import framing
-from connectors.ingest.producer import DLQ_TOPIC, IngestError, RawProducer, check_topics, format_summary
+from connectors.ingest.producer import DLQ_TOPIC, IngestError, RawProducer, format_summary
 
 console = Console(stderr=True, soft_wrap=True, highlight=False)
 MAX_REJECTS_SHOWN = 20
@@ -60,7 +62,7 @@ def _open_producer(obj, fmt: str, tenant: str, topic: str | None, dlq_topic: str
     topic = topic or framing.raw_topic(fmt)
     dlq = None if no_dlq else dlq_topic
     check_topics(obj.cfg, [topic] + ([dlq] if dlq else []))
-    return RawProducer(obj.cfg, fmt, tenant, topic, dlq, on_reject=_Rejects())
+    return RawProducer(clients(obj.cfg), fmt, tenant, topic, dlq, on_reject=_Rejects())
 
 
 def _finish(producer: RawProducer, fail_on_reject: bool) -> None:

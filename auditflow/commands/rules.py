@@ -7,25 +7,24 @@ import json
 import sys
 import tempfile
 import time
-import uuid
-from collections import Counter
-from datetime import datetime
 from pathlib import Path
 
 import click
 from rich.console import Console
 from rich.table import Table
 
-from udfs import rules as R
+from auditflow import flink
+from udfs.detect import fixtures as F
+from udfs.detect import rules as R
 
-JOB_PREFIX = "auditflow-detect"
+JOB_PREFIX = flink.job_prefix("detect")
 
 
 def _selected(obj, names: tuple[str, ...]) -> list[R.Rule]:
-    from auditflow import detect
+    from auditflow import rules_runner
 
     try:
-        all_rules = R.discover(detect.rules_dir(obj.cfg))
+        all_rules = R.discover(rules_runner.rules_dir(obj.cfg))
         return R.select(all_rules, list(names)) if names else all_rules
     except R.RuleError as exc:
         raise click.ClickException(str(exc)) from None
@@ -85,13 +84,13 @@ def validate(obj, names: tuple[str, ...]) -> None:
     Example:
       auditflow rules validate PRIV-001
     """
-    from auditflow import detect
+    from auditflow import rules_runner
 
     rules = _selected(obj, names)
     failures = 0
     for rule in rules:
         try:
-            R.load_fixtures(rule)
+            F.load_fixtures(rule)
         except R.RuleError as exc:
             click.echo(f"FAIL {rule.id}  {exc}")
             failures += 1
@@ -99,12 +98,13 @@ def validate(obj, names: tuple[str, ...]) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         empty = Path(tmp) / "events.json"
         empty.write_text("")
-        t_env = detect.local_table_env()
-        detect.create_events(t_env, detect.fixture_source_options(empty), detect.FIXTURE_OUT_OF_ORDERNESS_MS)
-        detect.create_reference_tables(t_env)
+        t_env = rules_runner.local_table_env()
+        rules_runner.create_events(t_env, rules_runner.fixture_source_options(empty),
+                                   rules_runner.FIXTURE_OUT_OF_ORDERNESS_MS)
+        rules_runner.create_reference_tables(t_env)
         for rule in rules:
             try:
-                detect.validate(t_env, rule)
+                rules_runner.validate(t_env, rule)
                 click.echo(f"ok   {rule.id}  {rule.path.name}")
             except R.RuleError as exc:
                 click.echo(f"FAIL {rule.id}  {exc}")
@@ -129,11 +129,11 @@ def test(obj, names: tuple[str, ...], verbose: bool) -> None:
       auditflow rules test
       auditflow rules test AUTH-001 -v
     """
-    from auditflow import detect
+    from auditflow import rules_runner
 
     rules = _selected(obj, names)
     started = time.monotonic()
-    run = detect.run_fixtures(rules, _say, int(obj.cfg.get("detect.max_evidence")))
+    run = rules_runner.run_fixtures(rules, _say, int(obj.cfg.get("detect.max_evidence")))
     for err in run.errors:
         click.echo(f"ERROR {err}")
     for res in run.results:
@@ -150,34 +150,6 @@ def test(obj, names: tuple[str, ...], verbose: bool) -> None:
                f" {len(run.errors)} error(s), {time.monotonic() - started:.0f}s")
     if not run.ok:
         sys.exit(1)
-
-
-def archived_events(cfg, worm: str | None, tenant: str | None, start_ms: int, end_ms: int) -> list[dict]:
-    """Sealed events with start_ms <= time < end_ms, read from the WORM archive's partitions."""
-    from auditflow.archive import layout, wiring
-
-    store = wiring.worm_store(cfg, worm)
-    out: list[dict] = []
-    for obj in store.list("events/"):
-        part = layout.parse_partition(obj.key)
-        if not obj.key.endswith(".parquet") or part is None or (tenant and part[0] != tenant):
-            continue
-        for e in layout.to_records(layout.read_parquet(store.get(obj.key))):
-            e = _millis(e)
-            if start_ms <= e["time"] < end_ms:
-                out.append(e)
-    return out
-
-
-def _millis(value):
-    """Archived timestamps read back as UTC datetimes; the events view takes epoch millis."""
-    if isinstance(value, dict):
-        return {k: _millis(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_millis(v) for v in value]
-    if isinstance(value, datetime):
-        return int(value.timestamp() * 1000)
-    return value
 
 
 @command.command("backfill")
@@ -201,16 +173,17 @@ def backfill(obj, names: tuple[str, ...], start: str, end: str, tenant: str | No
       auditflow rules backfill AUTH-001 --from 2026-11-01 --to 2026-11-28
       auditflow rules backfill AUTH-001 PRIV-001 --from 2026-11-27T00:00Z --to 2026-11-28 --json
     """
-    from auditflow import detect
+    from auditflow import rules_runner
+    from auditflow.archive import layout, wiring
 
     rules = _selected(obj, names)
     try:
         start_ms, end_ms = R.parse_time(start, "--from"), R.parse_time(end, "--to")
     except R.RuleError as exc:
         raise click.ClickException(str(exc)) from None
-    events = archived_events(obj.cfg, worm, tenant, start_ms, end_ms)
+    events = layout.archived_events(wiring.worm_store(obj.cfg, worm), tenant, start_ms, end_ms)
     _say(f"{len(events)} archived events in [{start}, {end})" + (f" for tenant {tenant}" if tenant else ""))
-    alerts, errors = detect.backfill(rules, events, _say, int(obj.cfg.get("detect.max_evidence")))
+    alerts, errors = rules_runner.backfill(rules, events, _say, int(obj.cfg.get("detect.max_evidence")))
     for err in errors:
         click.echo(f"ERROR {err}", err=True)
     flat = [a for rule in rules for a in alerts.get(rule.id, [])]
@@ -224,69 +197,6 @@ def backfill(obj, names: tuple[str, ...], start: str, end: str, tenant: str | No
         click.echo(f"{len(flat)} alert(s) from {len(rules)} rule(s) over {len(events)} events", err=True)
     if errors:
         sys.exit(1)
-
-
-def late_counts(cfg, topic: str, timeout_s: float = 10) -> Counter:
-    """Late events per rule id on the late topic (read_committed, from the beginning to now)."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    from auditflow import kafka
-
-    consumer = Consumer(kafka.client_conf(cfg, **{
-        "group.id": f"auditflow-rules-status-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
-        "isolation.level": "read_committed", "auto.offset.reset": "earliest"}))
-    counts: Counter = Counter()
-    try:
-        meta = consumer.list_topics(topic, timeout=timeout_s).topics.get(topic)
-        if meta is None or meta.error is not None:
-            return counts
-        ends, parts = {}, []
-        for p in meta.partitions:
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)
-            if high > low:
-                ends[p] = high
-                parts.append(TopicPartition(topic, p, low))
-        if not parts:
-            return counts
-        consumer.assign(parts)
-        deadline = time.monotonic() + timeout_s
-        while ends and time.monotonic() < deadline:
-            msg = consumer.poll(0.5)
-            if msg is None or msg.error():
-                continue
-            counts[(msg.key() or b"?").decode()] += 1
-            if msg.offset() + 1 >= ends.get(msg.partition(), 0):
-                ends.pop(msg.partition(), None)
-    finally:
-        consumer.close()
-    return counts
-
-
-def job_late_metrics(rest_url: str, job_id: str, attempts: int = 4) -> dict[str, int]:
-    """numRecordsIn of each `late_rule_*` sink writer in the running job (Flink REST metrics).
-
-    The JobManager fetches metrics lazily (every 10 s by default): the first request after a
-    quiet spell may list none yet, so retry a few times before answering."""
-    import requests
-
-    for attempt in range(attempts):
-        out: dict[str, int] = {}
-        job = requests.get(f"{rest_url}/jobs/{job_id}", timeout=5).json()
-        for vertex in job.get("vertices", []):
-            base = f"{rest_url}/jobs/{job_id}/vertices/{vertex['id']}/metrics"
-            names = [m["id"] for m in requests.get(base, timeout=5).json()
-                     if "late_rule_" in m["id"] and m["id"].endswith("Writer.numRecordsIn")]
-            if not names:
-                continue
-            for m in requests.get(base, params={"get": ",".join(names)}, timeout=5).json():
-                # e.g. 0.late_rule_auth_001[20]__Writer.numRecordsIn (subtask 0)
-                rule = m["id"].split("late_rule_", 1)[1].split("[", 1)[0].split(":", 1)[0]
-                rule = rule.upper().replace("_", "-", 1)
-                out[rule] = out.get(rule, 0) + int(float(m["value"]))
-        if out or attempt == attempts - 1:
-            return out
-        time.sleep(5)
-    return {}
 
 
 @command.command("status")
@@ -305,7 +215,7 @@ def status(obj, as_json: bool) -> None:
     """
     import requests
 
-    from auditflow import flink
+    from auditflow import kafka
 
     cfg = obj.cfg
     rest = cfg.get("flink.rest_url")
@@ -316,9 +226,9 @@ def status(obj, as_json: bool) -> None:
         raise click.ClickException(f"Flink REST at {rest} is not reachable ({exc})") from None
     running: dict[str, int] = {}
     for job in jobs:
-        for rule, n in job_late_metrics(rest, job["jid"]).items():
+        for rule, n in flink.job_late_metrics(rest, job["jid"]).items():
             running[rule] = running.get(rule, 0) + n
-    totals = late_counts(cfg, cfg.get("detect.late_topic"))
+    totals = kafka.key_counts(cfg, cfg.get("detect.late_topic"))
     rules = _selected(obj, ())
     enabled = {r.id for r in R.select(rules, cfg.get("detect.rules"), cfg.get("detect.disabled"))}
     # rules without `input:` are filters that take late events: nothing to count

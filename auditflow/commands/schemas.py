@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 
 import click
@@ -14,28 +13,10 @@ from confluent_kafka.schema_registry.error import SchemaRegistryError
 
 from auditflow import registry, schema_compat
 
-
-@dataclass(frozen=True)
-class Contract:
-    file: str
-    topic: str
-    compatibility: str
-
-    @property
-    def subject(self) -> str:          # TopicNameStrategy
-        return f"{self.topic}-value"
+CONTRACTS = registry.contracts()
 
 
-# The event stream is read by every downstream job and by auditors years later: any schema
-# version must read any other. Alerts and dead letters only need new readers to read all old data.
-CONTRACTS = [
-    Contract("audit_event.avsc", "audit.events", "FULL_TRANSITIVE"),
-    Contract("alert.avsc", "audit.alerts", "BACKWARD_TRANSITIVE"),
-    Contract("dead_letter.avsc", "audit.dlq", "BACKWARD_TRANSITIVE"),
-]
-
-
-def contract_for(path: Path) -> Contract | None:
+def contract_for(path: Path) -> registry.Contract | None:
     return next((c for c in CONTRACTS if c.file == path.name), None)
 
 

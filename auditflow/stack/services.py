@@ -20,12 +20,12 @@ from urllib.parse import urlparse
 import requests
 import yaml
 
-from auditflow import kafka, s3
+from auditflow import flink, kafka, s3
 from auditflow.config import Config
 from auditflow.stack import artifacts
 from auditflow.stack.process import StackError, port_open
 
-PYFLINK_HOME = Path(__import__("pyflink").__file__).parent
+PYFLINK_HOME = flink.PYFLINK_HOME
 
 
 @dataclass
@@ -214,19 +214,6 @@ class SeaweedFS(Service):
             ctx.say(f"s3: {change}")
 
 
-def flink_env(ctx: Context) -> dict[str, str]:
-    """Environment that points PyFlink's own bin/ scripts at our assembled lib, plugins, conf."""
-    home = ctx.data_dir / "flink"
-    return {
-        "FLINK_HOME": str(PYFLINK_HOME),
-        "FLINK_LIB_DIR": str(home / "lib"),
-        "FLINK_PLUGINS_DIR": str(home / "plugins"),
-        "FLINK_CONF_DIR": str(home / "conf"),
-        "FLINK_LOG_DIR": str(home / "log"),
-        "PYFLINK_PYTHON": sys.executable,
-    }
-
-
 def flink_bin(name: str) -> Path:
     return PYFLINK_HOME / "bin" / name
 
@@ -313,7 +300,7 @@ class FlinkJobManager(Service):
         _write_flink_conf(ctx)
 
     def command(self, ctx: Context) -> tuple[list[str], dict[str, str]]:
-        return ["bash", str(flink_bin("jobmanager.sh")), "start-foreground"], flink_env(ctx)
+        return ["bash", str(flink_bin("jobmanager.sh")), "start-foreground"], flink.install_env(ctx.data_dir)
 
     def healthy(self, ctx: Context) -> bool:
         return _http_ok(ctx.cfg.get("flink.rest_url") + "/config")
@@ -330,7 +317,7 @@ class FlinkTaskManager(Service):
         _write_flink_conf(ctx)
 
     def command(self, ctx: Context) -> tuple[list[str], dict[str, str]]:
-        return ["bash", str(flink_bin("taskmanager.sh")), "start-foreground"], flink_env(ctx)
+        return ["bash", str(flink_bin("taskmanager.sh")), "start-foreground"], flink.install_env(ctx.data_dir)
 
     def healthy(self, ctx: Context) -> bool:
         try:

@@ -2,24 +2,25 @@
 
 Every record: key = tenant (one tenant's records stay in order within one partition), headers
 ``source`` (the format), ``file`` and ``line`` (where the record starts), producer settings from
-:func:`auditflow.kafka.producer_conf` (acks=all, idempotence, zstd). A reject is reported with
-file:line and written to the dead-letter topic as an Avro ``DeadLetter`` (schemas/dead_letter.avsc,
-Confluent wire format, subject ``<dlq-topic>-value``) carrying the raw bytes and the reason.
+the caller (acks=all, idempotence, zstd). A reject is reported with file:line and written to the
+dead-letter topic as an Avro ``DeadLetter`` (schemas/dead_letter.avsc, Confluent wire format,
+subject ``<dlq-topic>-value``) carrying the raw bytes and the reason.
+
+The Kafka settings and the registry come from the caller as :class:`Clients`, so this package
+imports nothing from auditflow (``auditflow.ingest.clients`` builds them from the config).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
 
-from confluent_kafka import KafkaException, Producer
+from confluent_kafka import Producer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from auditflow import kafka
-from auditflow.config import Config
 from connectors.ingest.framing import SOURCE_SYSTEM, Record, Reject
 
 DLQ_TOPIC = "audit.dlq"
@@ -29,6 +30,22 @@ MAX_ERRORS_KEPT = 50
 
 class IngestError(RuntimeError):
     """Ingest cannot start or finish; the message says what to do."""
+
+
+Serializer = Callable[[dict, SerializationContext], bytes]
+
+
+@dataclass(frozen=True)
+class Clients:
+    """The Kafka and registry side of an ingest run, as the caller configured it."""
+
+    # librdkafka settings of the producer (bootstrap.servers, acks, idempotence, compression, ...)
+    producer_conf: Mapping[str, Any]
+    # makes the Avro DeadLetter serializer (subject <dlq-topic>-value); called at the first reject
+    dead_letter_serializer: Callable[[], Serializer]
+    # where Kafka and the registry are, as messages name them
+    bootstrap_servers: str
+    registry_url: str
 
 
 @dataclass
@@ -65,43 +82,29 @@ def format_summary(s: Summary) -> str:
     return "\n".join(lines)
 
 
-def check_topics(cfg: Config, topics: list[str], timeout_s: float = 10) -> None:
-    try:
-        existing = kafka.admin(cfg, timeout_s).list_topics(timeout=timeout_s).topics
-    except KafkaException as exc:
-        raise IngestError(
-            f"Kafka at {cfg.get('kafka.bootstrap_servers')} is not reachable ({exc}); start it "
-            "with `auditflow stack up` or set kafka.bootstrap_servers"
-        ) from exc
-    missing = [t for t in topics if t not in existing]
-    if missing:
-        raise IngestError(
-            f"topic(s) {', '.join(missing)} do not exist on {cfg.get('kafka.bootstrap_servers')}; "
-            "create them with `auditflow topics apply` (or pass --topic/--dlq-topic)"
-        )
-
-
 class RawProducer:
     """Sends records and rejects of one ingest run; :meth:`close` flushes and returns the figures."""
 
-    def __init__(self, cfg: Config, fmt: str, tenant: str, topic: str,
+    def __init__(self, clients: Clients, fmt: str, tenant: str, topic: str,
                  dlq_topic: str | None = DLQ_TOPIC,
                  on_reject: Callable[[str], None] = lambda _msg: None,
                  **producer_overrides: Any) -> None:
-        self.cfg, self.fmt, self.tenant, self.topic, self.dlq_topic = cfg, fmt, tenant, topic, dlq_topic
+        self.clients, self.fmt, self.tenant = clients, fmt, tenant
+        self.topic, self.dlq_topic = topic, dlq_topic
         self.on_reject = on_reject
         self.summary = Summary()
-        conf = kafka.producer_conf(cfg, **{
+        conf = {
+            **clients.producer_conf,
             "linger.ms": 20, "batch.size": 1_000_000, "queue.buffering.max.messages": 500_000,
             # a callback only for failures: the hot path pays nothing per delivered record
             "delivery.report.only.error": True, "on_delivery": self._delivery_failed,
             **producer_overrides,
-        })
+        }
         self._producer = Producer(conf)
         self._key = tenant.encode()
         self._source = fmt.encode()
         self._file = b"-"
-        self._dlq_serializer: Any = None
+        self._dlq_serializer: Serializer | None = None
         self._since_poll = 0
         self._t0 = time.monotonic()
 
@@ -185,13 +188,7 @@ class RawProducer:
 
     def _dead_letter(self, item: Reject, where: str) -> bytes:
         if self._dlq_serializer is None:
-            from confluent_kafka.schema_registry.avro import AvroSerializer
-
-            from auditflow import registry
-            self._dlq_serializer = AvroSerializer(
-                registry.client(self.cfg), registry.load_schema("dead_letter").schema_str,
-                conf={"auto.register.schemas": True},
-            )
+            self._dlq_serializer = self.clients.dead_letter_serializer()
         record = {
             "source": SOURCE_SYSTEM[self.fmt], "raw": item.raw, "error_class": item.error_class,
             "error_message": f"{where}: {item.reason}", "stage": "frame",
@@ -204,7 +201,7 @@ class RawProducer:
         except Exception as exc:  # registry down or refusing the schema: say so, do not drop
             raise IngestError(
                 f"{where}: could not dead-letter a reject to {self.dlq_topic}: the registry at "
-                f"{self.cfg.get('registry.url')} failed ({exc}); fix the registry or rerun with "
+                f"{self.clients.registry_url} failed ({exc}); fix the registry or rerun with "
                 "--no-dlq to only report rejects"
             ) from exc
 
@@ -217,7 +214,7 @@ class RawProducer:
             self.summary.failed += left
             self.summary.errors.append(
                 f"{left} records still unacknowledged after {timeout_s:.0f}s; is Kafka at "
-                f"{self.cfg.get('kafka.bootstrap_servers')} up?")
+                f"{self.clients.bootstrap_servers} up?")
         self.summary.seconds = time.monotonic() - self._t0
         return self.summary
 

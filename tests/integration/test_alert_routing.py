@@ -25,7 +25,7 @@ from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from auditflow import kafka, registry
-from auditflow.alerts import route
+from auditflow.alerts import destinations
 
 CLI = [sys.executable, "-m", "auditflow.cli"]
 
@@ -109,7 +109,7 @@ def make_alert(rid: str, n: int, rule: str, severity: str, tenant: str, entity: 
     start = now - 120_000
     return {
         "alert_id": f"it-{rid}-{n}", "rule_id": rule, "title": f"Integration rule {rule}",
-        "severity": severity, "severity_id": route.severity_rank(severity), "tenant_id": tenant,
+        "severity": severity, "severity_id": destinations.severity_rank(severity), "tenant_id": tenant,
         "entity_type": "user", "entity_value": entity, "window_start": start, "window_end": start + 60_000,
         "event_count": 5 + n,
         "evidence": [{"event_id": f"ev-{rid}-{n}-{i}", "chain_id": tenant, "sequence": 100 * n + i,
@@ -190,14 +190,14 @@ def test_route_delivers_each_alert_once_per_destination_across_a_kill_and_restar
     a5 = make_alert(rid, 5, r1, "critical", tenant, "erin")     # slack, pd, hook; after the restart
     alerts = [a1, dict(a1), a2, a3, a4, a5]                     # a1 twice: a replay by the detect job
     by_id = {a["alert_id"]: a for a in alerts}
-    receiver.slack_blocked_key = route.idempotency_key(a4, "slack")
+    receiver.slack_blocked_key = destinations.idempotency_key(a4, "slack")
     produce(cfg, run["topic"], alerts)
 
     # first run: killed (SIGKILL, no clean-up) while Slack rate-limits a4, after the hook took a4
     cmd, env = router_cmd(run, receiver)
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
-        a4_hook = route.idempotency_key(a4, "hook")
+        a4_hook = destinations.idempotency_key(a4, "hook")
         wait_for(lambda: any(r["key"] == a4_hook for r in receiver.to("/hook"))
                  and len([r for r in receiver.to("/slack", ok_only=False)
                           if r["key"] == receiver.slack_blocked_key]) >= 2, 90, "a4 at the hook, 429s", proc)
@@ -220,7 +220,7 @@ def test_route_delivers_each_alert_once_per_destination_across_a_kill_and_restar
 
     def delivered(path: str, dest: str) -> dict[str, int]:
         """alert_id → successful requests to the destination, mapped back through the key."""
-        keys = {route.idempotency_key(a, dest): a["alert_id"] for a in alerts}
+        keys = {destinations.idempotency_key(a, dest): a["alert_id"] for a in alerts}
         counts: dict[str, int] = {}
         for r in receiver.to(path):
             counts[keys[r["key"]]] = counts.get(keys[r["key"]], 0) + 1
@@ -243,8 +243,10 @@ def test_route_delivers_each_alert_once_per_destination_across_a_kill_and_restar
     )}
     for path, name in (("/slack", "slack"), ("/pd", "pd"), ("/hook", "hook")):
         for r in receiver.to(path):
-            alert_id = next(a["alert_id"] for a in alerts if route.idempotency_key(a, name) == r["key"])
-            expected = route.build_request(route.Destination(**dests[name]), by_id[alert_id]).body
+            alert_id = next(a["alert_id"] for a in alerts
+                            if destinations.idempotency_key(a, name) == r["key"])
+            dest = destinations.Destination(**dests[name])
+            expected = destinations.build_request(dest, by_id[alert_id]).body
             assert r["body"] == expected, (name, alert_id)
     pd5 = next(r["body"] for r in receiver.to("/pd")
                if r["body"]["dedup_key"] == f"auditflow:{a5['alert_id']}")
@@ -265,7 +267,7 @@ def test_route_delivers_each_alert_once_per_destination_across_a_kill_and_restar
     assert d["destination"] == "broken" and d["status"] == 400 and d["permanent"] is True
     assert d["alert"]["alert_id"] == a3["alert_id"] and d["alert"]["rule_id"] == r2
     assert d["reason"].startswith("HTTP 400") and "invalid payload" in d["reason"]
-    assert d["idempotency_key"] == route.idempotency_key(a3, "broken")
+    assert d["idempotency_key"] == destinations.idempotency_key(a3, "broken")
 
     # a third run from the start of the group's offsets finds nothing to send
     before = len(receiver.requests)
@@ -337,4 +339,4 @@ def test_a_record_that_is_not_an_alert_is_dead_lettered_with_its_bytes(cfg, run,
     assert "cannot decode" in dlq[0]["reason"]
     # the good alert behind it still went out (the hook fails twice first, then takes it)
     keys = [r["key"] for r in receiver.to("/hook")]
-    assert keys == [route.idempotency_key(good, "hook")]
+    assert keys == [destinations.idempotency_key(good, "hook")]

@@ -25,8 +25,8 @@ from pathlib import Path
 import pytest
 from confluent_kafka import Consumer
 
-from auditflow import detect, flink, kafka, registry
-from auditflow.commands import rules as rules_cmd
+from auditflow import flink, kafka, registry
+from udfs.detect import fixtures
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -61,7 +61,7 @@ def test_detect_job_raises_exactly_the_expected_alerts(cfg, topics, flink_jobs):
     tenant = f"detect-it-{run}"
     topic = topics.unique("events", 3)
     alerts_topic, late_topic = topics.unique("alerts", 3), topics.unique("late", 3)
-    produce, flush = detect.producer(cfg, topic)
+    produce, flush = kafka.event_producer(cfg, topic)
     t0 = int(time.time() * 1000) - 120_000
     seq = iter(range(1, 10_000))
     sent: dict[str, dict] = {}
@@ -69,7 +69,7 @@ def test_detect_job_raises_exactly_the_expected_alerts(cfg, topics, flink_jobs):
     def send(event_id: str, offset_ms: int, **fields) -> None:
         flat = {"event_id": f"{tenant}-{event_id}", "tenant_id": tenant, "event_time": t0 + offset_ms,
                 **fields}
-        event = detect.avro_event(flat, next(seq))
+        event = fixtures.avro_event(flat, next(seq))
         sent[flat["event_id"]] = event
         produce(event, tenant.encode())
 
@@ -157,6 +157,6 @@ def test_detect_job_raises_exactly_the_expected_alerts(cfg, topics, flink_jobs):
     late_reader.close()
     assert "AUTH-001" in late
     deadline = time.monotonic() + 60  # Flink's metric store refreshes every 10 s
-    while (metrics := rules_cmd.job_late_metrics(rest, job_id)).get("AUTH-001", 0) < 1:
+    while (metrics := flink.job_late_metrics(rest, job_id)).get("AUTH-001", 0) < 1:
         assert time.monotonic() < deadline, f"late_rule_auth_001 metrics: {metrics}"
         time.sleep(5)

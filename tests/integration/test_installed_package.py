@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from udfs import rules as R
+from udfs.detect import rules as R
 
 REPO = Path(__file__).resolve().parents[2]
 

@@ -5,12 +5,20 @@ from pathlib import Path
 
 import fastavro
 
+from auditflow import paths
 from udfs import chain, normalize, users, wire
 
+
+def load_schema(name: str) -> dict:
+    return json.loads((paths.SCHEMAS / f"{name}.avsc").read_text())
+
+
 FIXTURES = Path(__file__).parents[1] / "fixtures" / "parse"
-SETTINGS = {"schema_ids": {"event": 7, "dlq": 8}, "normalize": {"keep_raw": True},
-            "mask": {"hmac_key_env": "NO_SUCH_VARIABLE"}}
-EVENT_SCHEMA = fastavro.parse_schema(normalize.load_schema("audit_event"))
+# what jobs/normalize.py `job_settings` hands the workers, without the registry
+SETTINGS = {"schema_ids": {"event": 7, "dlq": 8},
+            "schemas": {"event": load_schema("audit_event"), "dlq": load_schema("dead_letter")},
+            "normalize": {"keep_raw": True}, "mask": {"hmac_key_env": "NO_SUCH_VARIABLE"}}
+EVENT_SCHEMA = fastavro.parse_schema(load_schema("audit_event"))
 
 
 def record(line: bytes, offset: int, key: bytes | None = b"acme", topic="audit.raw.syslog"):
@@ -53,7 +61,7 @@ def test_events_are_masked_and_geo_enriched_and_encoded_for_the_registry():
     text = json.dumps(noted)
     assert "4111 1111 1111 1111" not in text and "bob@example.com" not in text
     assert "411111******1111" in noted["message"]
-    schema_id, back = wire.decode(data, wire.plain_schema(normalize.load_schema("audit_event")))
+    schema_id, back = wire.decode(data, wire.plain_schema(load_schema("audit_event")))
     assert schema_id == 7 and back["chain"] == event["chain"]
 
 
@@ -76,7 +84,7 @@ def test_bad_input_becomes_a_dead_letter_with_its_reason_and_raw_bytes():
     assert kind == "dlq" and tenant == "acme"
     assert letter["raw"] == b"{not json" and letter["error_class"]
     assert letter["raw_topic"] == "audit.raw.cloudtrail" and letter["raw_offset"] == 5
-    assert wire.decode(data, wire.plain_schema(normalize.load_schema("dead_letter")))[0] == 8
+    assert wire.decode(data, wire.plain_schema(load_schema("dead_letter")))[0] == 8
 
 
 def test_tenant_comes_from_the_tenant_header_before_the_key():

@@ -52,3 +52,19 @@ def test_failure_reason_is_one_telling_line():
     assert "\n" not in reason
     go_out = "go: github.com/x/y@v1: Get \"https://proxy/x\": dial tcp: lookup proxy: no such host\n"
     assert "no such host" in artifacts._reason(go_out)
+
+
+def test_every_subject_is_a_topic_and_a_schema_file():
+    from auditflow import paths, registry
+
+    topics = {s.name for s in kafka.load_topics()}
+    for c in registry.contracts():
+        assert c.topic in topics, c
+        assert (paths.SCHEMAS / c.file).is_file(), c
+        assert c.compatibility in {"BACKWARD", "BACKWARD_TRANSITIVE", "FORWARD", "FORWARD_TRANSITIVE",
+                                   "FULL", "FULL_TRANSITIVE", "NONE"}, c
+
+
+def test_the_late_events_topic_is_declared():
+    specs = {s.name: s for s in kafka.load_topics()}
+    assert "audit.detect.late" in specs

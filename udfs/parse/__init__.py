@@ -22,7 +22,8 @@ from collections.abc import Callable
 
 from udfs import validate
 from udfs.parse import app, auditd, cloudtrail, debezium, k8s_audit, syslog
-from udfs.parse.base import SOURCE_SYSTEMS, ParseError, RawRecord
+from udfs.parse.base import SOURCE_SYSTEMS
+from udfs.record import ParseError, RawRecord
 
 __all__ = ["PARSERS", "SOURCE_SYSTEMS", "ParseError", "RawRecord", "parse"]
 
@@ -37,15 +38,13 @@ PARSERS: dict[str, Callable[[RawRecord], dict]] = {
 }
 
 
-def parse(record: RawRecord, *, limits: validate.Limits | None = None,
+def parse(record: RawRecord, *, limits: validate.Limits = validate.DEFAULT_LIMITS,
           keep_raw: bool = True) -> dict:
     """One canonical event for `record`, or ParseError.
 
     `keep_raw=False` leaves `raw_data` None (schemas/README.md: kept only when the deployment's
     policy says so; when kept, the masking step masks it like every other text field).
     """
-    # resolved here, not as a default: udfs.validate imports this package (no import cycle)
-    limits = limits or validate.DEFAULT_LIMITS
     parser = PARSERS.get(record.source)
     if parser is None:
         raise ParseError(

@@ -16,9 +16,10 @@ from __future__ import annotations
 import ipaddress
 import json
 import uuid
-from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
+
+from udfs.record import RULE_KEY, ParseError, RawRecord
 
 # Fixed namespace for event_id (uuid5(NAMESPACE_URL, "https://auditflow/event")); never change it:
 # every archived event_id depends on it.
@@ -48,50 +49,7 @@ STATUS_UNKNOWN, STATUS_SUCCESS, STATUS_FAILURE = 0, 1, 2
 SEVERITY_INFORMATIONAL, SEVERITY_LOW = 1, 2
 ACTIVITY_OTHER = 99
 
-# Key in `unmapped` naming the parser pattern that produced the event (e.g. 'sshd.accepted',
-# 'syslog.generic'); filter policies (udfs/validate.py) and analysts select on it.
-RULE_KEY = "auditflow.parser"
-
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-
-
-@dataclass(frozen=True)
-class RawRecord:
-    """One Kafka record of an `audit.raw.<source>` topic, as the normalize job read it."""
-
-    source: str  # 'syslog' | 'cloudtrail' | 'k8s-audit' | 'auditd' | 'app' | 'debezium'
-    value: bytes  # the Kafka record value exactly as ingested
-    tenant_id: str | None  # from the Kafka key
-    topic: str
-    partition: int
-    offset: int
-    timestamp_ms: int  # Kafka record timestamp: lineage.ingest_time and 'now' for year inference
-    headers: dict[str, str] = field(default_factory=dict)  # e.g. file, line, tz
-
-
-class ParseError(ValueError):
-    """A raw record that cannot become an event; the job dead-letters it with these fields.
-
-    `error_class` is a short stable code ('syslog.unframed', 'json.invalid',
-    'validate.no_tenant', ...) to count and alert on; `str(error)` says what failed, with which
-    input, and what to do. `stage` is the DeadLetter stage ('decode', 'parse' or 'validate');
-    `tenant_id` is set when the tenant was known before the failure.
-    """
-
-    def __init__(self, error_class: str, message: str, *, stage: str = "parse",
-                 tenant_id: str | None = None):
-        super().__init__(message)
-        self.error_class = error_class
-        self.message = message
-        self.stage = stage
-        self.tenant_id = tenant_id
-
-    def __reduce__(self):  # picklable across Flink's Python workers
-        return (_rebuild_error, (self.error_class, self.message, self.stage, self.tenant_id))
-
-
-def _rebuild_error(error_class: str, message: str, stage: str, tenant_id: str | None) -> ParseError:
-    return ParseError(error_class, message, stage=stage, tenant_id=tenant_id)
 
 
 # --- decoding ---------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from email.utils import format_datetime
 import pytest
 import requests
 
-from auditflow.alerts import deliver, route, tail
+from auditflow.alerts import deliver, destinations, tail
 
 T0 = 1_764_340_000_000   # 2025-11-28T14:26:40Z
 
@@ -30,7 +30,7 @@ def alert(**over) -> dict:
 
 # ---------------------------------------------------------------- configuration
 def test_destinations_from_config_with_environment_references():
-    dests = route.parse_destinations({
+    dests = destinations.parse_destinations({
         "slack": {"type": "slack", "url": "${SLACK_URL}", "min_severity": "HIGH"},
         "pd": {"type": "pagerduty", "routing_key": "${PD_KEY}", "tenants": ["acme"]},
         "siem": {"type": "webhook", "url": "https://siem.example/hook", "rule_ids": "AUTH-*",
@@ -42,7 +42,7 @@ def test_destinations_from_config_with_environment_references():
     assert sorted(by) == ["pd", "siem", "slack"]
     assert by["slack"].url == "https://hooks.slack.com/services/T/B/secret"
     assert by["slack"].min_severity == "high"
-    assert by["pd"].url == route.PAGERDUTY_URL and by["pd"].routing_key == "k" * 32
+    assert by["pd"].url == destinations.PAGERDUTY_URL and by["pd"].routing_key == "k" * 32
     assert by["pd"].tenants == ("acme",)
     assert by["siem"].rule_ids == ("AUTH-*",) and by["siem"].timeout_s == 3.0
     assert dict(by["siem"].headers) == {"Authorization": "Bearer t0k"}
@@ -59,21 +59,21 @@ def test_destinations_from_config_with_environment_references():
     ({"type": "pagerduty", "routing_key": "k", "dedup_by": "rule"}, "dedup_by must be"),
 ])
 def test_destination_errors_name_the_setting(raw, message):
-    with pytest.raises(route.DestinationError) as err:
-        route.parse_destinations({"d1": raw}, environ={})
+    with pytest.raises(destinations.DestinationError) as err:
+        destinations.parse_destinations({"d1": raw}, environ={})
     assert "alerts.destinations.d1" in str(err.value) and message in str(err.value)
 
 
 def test_retry_policy_from_config_and_its_checks():
-    p = route.retry_policy({"max_attempts": 3, "backoff_base_s": 0.5, "backoff_max_s": 4})
-    assert p == route.RetryPolicy(3, 0.5, 4.0, 300.0)
-    with pytest.raises(route.DestinationError):
-        route.retry_policy({"max_attempts": 0})
+    p = destinations.retry_policy({"max_attempts": 3, "backoff_base_s": 0.5, "backoff_max_s": 4})
+    assert p == destinations.RetryPolicy(3, 0.5, 4.0, 300.0)
+    with pytest.raises(destinations.DestinationError):
+        destinations.retry_policy({"max_attempts": 0})
 
 
 # ---------------------------------------------------------------- filters and keys
-def dest(**over) -> route.Destination:
-    return route.Destination(**{"name": "d", "kind": "webhook", "url": "http://127.0.0.1/x", **over})
+def dest(**over) -> destinations.Destination:
+    return destinations.Destination(**{"name": "d", "kind": "webhook", "url": "http://127.0.0.1/x", **over})
 
 
 @pytest.mark.parametrize("over,a,expected", [
@@ -88,28 +88,29 @@ def dest(**over) -> route.Destination:
     ({"tenants": ("acme",)}, alert(tenant_id="initech"), False),
 ])
 def test_filter_matching(over, a, expected):
-    assert route.matches(dest(**over), a) is expected
+    assert destinations.matches(dest(**over), a) is expected
 
 
 def test_idempotency_key_is_stable_per_alert_and_destination():
     a = alert()
-    assert route.idempotency_key(a, "slack") == route.idempotency_key(dict(a), "slack")
-    assert route.idempotency_key(a, "slack") != route.idempotency_key(a, "pd")
-    assert route.idempotency_key(a, "slack") != route.idempotency_key(alert(alert_id="other"), "slack")
+    assert destinations.idempotency_key(a, "slack") == destinations.idempotency_key(dict(a), "slack")
+    assert destinations.idempotency_key(a, "slack") != destinations.idempotency_key(a, "pd")
+    key = destinations.idempotency_key
+    assert key(a, "slack") != key(alert(alert_id="other"), "slack")
     # only the alert's identity counts, not a re-emitted copy's processing time
-    assert route.idempotency_key(a, "slack") == route.idempotency_key(alert(created_at=T0 + 99_999), "slack")
+    assert key(a, "slack") == key(alert(created_at=T0 + 99_999), "slack")
     # without an alert id: rule + tenant + entity + window
     no_id = alert(alert_id="")
-    assert route.alert_basis(no_id) == f"AUTH-001|acme|user|alice|{T0}|{T0 + 60_000}"
+    assert destinations.alert_basis(no_id) == f"AUTH-001|acme|user|alice|{T0}|{T0 + 60_000}"
     later = alert(alert_id="", window_start=T0 + 1)
-    assert route.idempotency_key(no_id, "x") != route.idempotency_key(later, "x")
+    assert destinations.idempotency_key(no_id, "x") != destinations.idempotency_key(later, "x")
 
 
 def test_normalize_alert_turns_deserialized_datetimes_into_millis():
     a = alert(window_start=datetime.fromtimestamp(T0 / 1000, UTC), severity="HIGH")
-    n = route.normalize_alert(a)
+    n = destinations.normalize_alert(a)
     assert n["window_start"] == T0 and n["severity"] == "high"
-    assert route.idempotency_key(n, "d") == route.idempotency_key(alert(), "d")
+    assert destinations.idempotency_key(n, "d") == destinations.idempotency_key(alert(), "d")
 
 
 # ---------------------------------------------------------------- retries
@@ -119,35 +120,35 @@ def test_normalize_alert_turns_deserialized_datetimes_into_millis():
     (404, "permanent"), (410, "permanent"), (302, "permanent"),
 ])
 def test_classify(status, verdict):
-    assert route.classify(status) == verdict
+    assert destinations.classify(status) == verdict
 
 
 def test_backoff_is_exponential_capped_and_jittered_within_half_to_full():
-    p = route.RetryPolicy(max_attempts=10, base_s=1, max_s=10)
-    assert [route.backoff_delay(n, p, rand=lambda: 1.0) for n in range(1, 7)] == [1, 2, 4, 8, 10, 10]
-    assert [route.backoff_delay(n, p, rand=lambda: 0.0) for n in range(1, 5)] == [0.5, 1, 2, 4]
+    p = destinations.RetryPolicy(max_attempts=10, base_s=1, max_s=10)
+    assert [destinations.backoff_delay(n, p, rand=lambda: 1.0) for n in range(1, 7)] == [1, 2, 4, 8, 10, 10]
+    assert [destinations.backoff_delay(n, p, rand=lambda: 0.0) for n in range(1, 5)] == [0.5, 1, 2, 4]
 
 
 def test_next_wait_respects_retry_after_and_the_attempt_limit():
-    p = route.RetryPolicy(max_attempts=3, base_s=1, max_s=10, retry_after_max_s=30)
+    p = destinations.RetryPolicy(max_attempts=3, base_s=1, max_s=10, retry_after_max_s=30)
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    assert route.next_wait(1, 429, "7", p) == 7
-    assert route.next_wait(1, 503, format_datetime(now + timedelta(seconds=12), usegmt=True), p,
+    assert destinations.next_wait(1, 429, "7", p) == 7
+    assert destinations.next_wait(1, 503, format_datetime(now + timedelta(seconds=12), usegmt=True), p,
                            now=now) == pytest.approx(12)
-    assert route.next_wait(1, 429, "3600", p) == 30                     # capped
-    assert route.next_wait(2, 500, None, p, rand=lambda: 1.0) == 2
-    assert route.next_wait(2, 500, "soon", p, rand=lambda: 1.0) == 2    # unreadable: our schedule
-    assert route.next_wait(3, 500, None, p) is None                      # attempts used up
-    assert route.next_wait(1, 400, "5", p) is None                       # permanent
+    assert destinations.next_wait(1, 429, "3600", p) == 30                     # capped
+    assert destinations.next_wait(2, 500, None, p, rand=lambda: 1.0) == 2
+    assert destinations.next_wait(2, 500, "soon", p, rand=lambda: 1.0) == 2    # unreadable: our schedule
+    assert destinations.next_wait(3, 500, None, p) is None                      # attempts used up
+    assert destinations.next_wait(1, 400, "5", p) is None                       # permanent
 
 
 # ---------------------------------------------------------------- payloads
 def test_slack_payload_escapes_and_colours_by_severity():
-    body = route.slack_payload(alert(entity_value="<script>&", severity="critical"))
+    body = destinations.slack_payload(alert(entity_value="<script>&", severity="critical"))
     assert body["text"].startswith(
         "[CRITICAL] AUTH-001 Brute force against one user: user &lt;script&gt;&amp;")
     att = body["attachments"][0]
-    assert att["color"] == route.SLACK_COLOUR["critical"]
+    assert att["color"] == destinations.SLACK_COLOUR["critical"]
     header, section, context = att["blocks"]
     assert header["text"]["text"] == "CRITICAL: Brute force against one user"
     texts = [f["text"] for f in section["fields"]]
@@ -157,10 +158,10 @@ def test_slack_payload_escapes_and_colours_by_severity():
     assert "a1b2c3" in context["elements"][0]["text"]
 
 
-@pytest.mark.parametrize("sev,pd", list(route.PAGERDUTY_SEVERITY.items()))
+@pytest.mark.parametrize("sev,pd", list(destinations.PAGERDUTY_SEVERITY.items()))
 def test_pagerduty_trigger_event(sev, pd):
-    d = dest(kind="pagerduty", url=route.PAGERDUTY_URL, routing_key="R" * 32)
-    body = route.pagerduty_payload(alert(severity=sev), d)
+    d = dest(kind="pagerduty", url=destinations.PAGERDUTY_URL, routing_key="R" * 32)
+    body = destinations.pagerduty_payload(alert(severity=sev), d)
     assert body["event_action"] == "trigger" and body["routing_key"] == "R" * 32
     assert body["dedup_key"] == "auditflow:a1b2c3"
     p = body["payload"]
@@ -171,15 +172,15 @@ def test_pagerduty_trigger_event(sev, pd):
 
 def test_pagerduty_dedup_by_entity_and_long_keys():
     d = dest(kind="pagerduty", routing_key="R", dedup_by="entity")
-    assert route.pagerduty_dedup_key(alert(), d) == "AUTH-001|acme|alice"
-    long = route.pagerduty_dedup_key(alert(dedup_key="x" * 400), d)
+    assert destinations.pagerduty_dedup_key(alert(), d) == "AUTH-001|acme|alice"
+    long = destinations.pagerduty_dedup_key(alert(dedup_key="x" * 400), d)
     assert len(long) <= 255 and long.startswith("auditflow:")
 
 
 def test_webhook_request_carries_the_idempotency_key_and_configured_headers():
     d = dest(name="siem", headers=(("Authorization", "Bearer t"),), timeout_s=4)
-    req = route.build_request(d, alert(), user_agent="auditflow/9")
-    key = route.idempotency_key(alert(), "siem")
+    req = destinations.build_request(d, alert(), user_agent="auditflow/9")
+    key = destinations.idempotency_key(alert(), "siem")
     assert req.headers == {"User-Agent": "auditflow/9", "Idempotency-Key": key, "Authorization": "Bearer t"}
     assert req.body["idempotency_key"] == key and req.body["alert"]["rule_id"] == "AUTH-001"
     assert req.body["alert"]["window_start"] == T0
@@ -188,8 +189,8 @@ def test_webhook_request_carries_the_idempotency_key_and_configured_headers():
 
 
 def test_redacted_url_hides_the_secret_path():
-    assert route.redacted_url("https://hooks.slack.com/services/T0/B0/xyz") == "https://hooks.slack.com/services/****"
-    assert route.redacted_url("http://127.0.0.1:8000/hook") == "http://127.0.0.1:8000/hook"
+    assert destinations.redacted_url("https://hooks.slack.com/services/T0/B0/xyz") == "https://hooks.slack.com/services/****"
+    assert destinations.redacted_url("http://127.0.0.1:8000/hook") == "http://127.0.0.1:8000/hook"
 
 
 # ---------------------------------------------------------------- the retry loop (scripted session)
@@ -212,8 +213,8 @@ class Scripted:
         return resp
 
 
-REQ = route.Request(url="http://127.0.0.1:1/x", body={"a": 1}, headers={"Idempotency-Key": "k"})
-FAST = route.RetryPolicy(max_attempts=4, base_s=0, max_s=0)
+REQ = destinations.Request(url="http://127.0.0.1:1/x", body={"a": 1}, headers={"Idempotency-Key": "k"})
+FAST = destinations.RetryPolicy(max_attempts=4, base_s=0, max_s=0)
 
 
 def test_post_retries_5xx_and_succeeds_with_the_same_key():
@@ -225,7 +226,7 @@ def test_post_retries_5xx_and_succeeds_with_the_same_key():
 
 def test_post_honours_retry_after():
     s, waits = Scripted([(429, "0"), 202]), []
-    out = deliver.post(s, REQ, route.RetryPolicy(4, 50, 100), on_retry=lambda a, r, w: waits.append(w))
+    out = deliver.post(s, REQ, destinations.RetryPolicy(4, 50, 100), on_retry=lambda a, r, w: waits.append(w))
     assert out.ok and waits == [0.0]
 
 
@@ -244,7 +245,7 @@ def test_post_gives_up_after_max_attempts_on_connection_errors():
 
 def test_post_stops_while_waiting_without_a_final_answer():
     s = Scripted([500, 200])
-    out = deliver.post(s, REQ, route.RetryPolicy(4, 30, 60), stop=lambda: True)
+    out = deliver.post(s, REQ, destinations.RetryPolicy(4, 30, 60), stop=lambda: True)
     assert out.aborted and not out.ok and len(s.calls) == 1
 
 

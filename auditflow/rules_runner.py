@@ -1,8 +1,10 @@
 """Flink wiring of detection rules, shared by jobs/detect.py and `auditflow rules`.
 
-The `events` source and view, the reference tables, each rule registered as a temporary view
-(`rule_<id>`) and checked against the output contract, and the union of all rules' matches in
-one fixed shape. `run_fixtures` runs every rule's fixtures in one local mini-cluster job.
+Which rules run ([detect] rules_dir, rules, disabled), the `events` source and view, the
+reference tables, each rule registered as a temporary view (`rule_<id>`) and checked against
+the output contract, planned in the one shape all rules' matches share (udfs/detect/rules.py).
+`run_fixtures` runs every rule's fixtures in one local mini-cluster job; `backfill` runs rules
+over archived events the same way.
 """
 
 from __future__ import annotations
@@ -16,16 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from auditflow import paths, sql
-from udfs import rules as R
+from udfs.detect import fixtures as F
+from udfs.detect import rules as R
+from udfs.detect import suppress as S
 
 RULES_DIR = paths.DETECTIONS
 REFERENCE_DIR = paths.REFERENCE
-EVIDENCE_TYPE = "ARRAY<ROW<event_id STRING, chain_id STRING, `sequence` BIGINT, event_hash STRING>>"
 # Fixture events are written in time order; a positive bound keeps events that share a timestamp
 # on time (CEP treats an event at exactly the watermark as late).
 FIXTURE_OUT_OF_ORDERNESS_MS = 1000
-MATCH_COLUMNS = ("rule_id", "severity", "tenant_id", "entity_type", "entity_value", "window_start",
-                 "window_end", "event_count", "evidence", "first_seen", "last_seen")
 
 
 def rules_dir(cfg: Any | None) -> Path:
@@ -58,21 +59,6 @@ def configure(t_env) -> None:
 
 def _with(options: dict[str, str]) -> str:
     return ",\n    ".join(f"'{k}' = '{v}'" for k, v in options.items())
-
-
-def kafka_source_options(cfg: Any, topic: str, group_id: str, startup_mode: str) -> dict[str, str]:
-    return {
-        "connector": "kafka",
-        "topic": topic,
-        "properties.bootstrap.servers": cfg.get("kafka.bootstrap_servers"),
-        "properties.group.id": group_id,
-        "properties.isolation.level": "read_committed",
-        "scan.startup.mode": startup_mode,
-        "properties.auto.offset.reset": "earliest",
-        "scan.watermark.idle-timeout": f"{cfg.get('detect.idle_timeout_s')} s",
-        "value.format": "avro-confluent",
-        "value.avro-confluent.url": cfg.get("registry.url"),
-    }
 
 
 def fixture_source_options(path: Path) -> dict[str, str]:
@@ -116,26 +102,8 @@ def register_rule(t_env, rule: R.Rule) -> list[str]:
         columns = list(t_env.from_path(rule.view_name).get_schema().get_field_names())
     except Exception as exc:  # noqa: BLE001 - py4j wraps Flink's errors; we add the location
         raise R.RuleError(R.sql_error_location(rule, _java_message(exc))) from None
-    missing = [c for c in R.OUTPUT_COLUMNS if c not in columns]
-    if missing:
-        raise R.RuleError(f"{rule.path}:1: output lacks column(s) {', '.join(missing)}; a rule must"
-                          f" select {', '.join(R.OUTPUT_COLUMNS)} (sql/detections/README.md)")
+    R.check_output(rule, columns)
     return columns
-
-
-def wrapped_select(rule: R.Rule, columns: list[str]) -> str:
-    """The rule's rows in the one shape every rule shares (the union needs identical types)."""
-    severity = "CAST(severity AS STRING)" if "severity" in columns else "CAST(NULL AS STRING)"
-    return (
-        f"SELECT CAST('{rule.id}' AS STRING) AS rule_id, {severity} AS severity,"
-        " CAST(tenant_id AS STRING) AS tenant_id, CAST(entity_type AS STRING) AS entity_type,"
-        " CAST(entity_value AS STRING) AS entity_value,"
-        " CAST(window_start AS TIMESTAMP(3)) AS window_start, CAST(window_end AS TIMESTAMP(3)) AS window_end,"
-        " CAST(event_count AS BIGINT) AS event_count,"
-        f" CAST(evidence AS {EVIDENCE_TYPE}) AS evidence,"
-        " CAST(first_seen AS TIMESTAMP(3)) AS first_seen, CAST(last_seen AS TIMESTAMP(3)) AS last_seen"
-        f" FROM `{rule.view_name}`"
-    )
 
 
 def validate(t_env, rule: R.Rule) -> str:
@@ -146,21 +114,9 @@ def validate(t_env, rule: R.Rule) -> str:
 def validate_select(t_env, rule: R.Rule, columns: list[str]) -> str:
     """Plan the registered rule in its wrapped shape (types, streaming support of each operator)."""
     try:
-        return t_env.explain_sql(wrapped_select(rule, columns))
+        return t_env.explain_sql(R.wrapped_select(rule, columns))
     except Exception as exc:  # noqa: BLE001
         raise R.RuleError(R.sql_error_location(rule, _java_message(exc))) from None
-
-
-def late_select(rule: R.Rule) -> str:
-    """Events behind the watermark within the rule's declared input: the ones its windows,
-    patterns and temporal joins no longer take. Counted per rule, never dropped silently.
-    Only for rules with `input:`; stateless filter rules take late events like any other."""
-    scope = rule.input or "TRUE"
-    return (
-        f"SELECT CAST('{rule.id}' AS STRING) AS rule_id, tenant_id, event_id, event_time,"
-        " CURRENT_WATERMARK(event_time) AS watermark_time, lateness_ms FROM events"
-        f" WHERE event_time <= CURRENT_WATERMARK(event_time) AND ({scope})"
-    )
 
 
 def _java_message(exc: BaseException) -> str:
@@ -179,7 +135,7 @@ def _java_message(exc: BaseException) -> str:
 @dataclass
 class CaseResult:
     rule: R.Rule
-    case: R.Case
+    case: F.Case
     ok: bool
     lines: list[str]
     alerts: list[dict[str, Any]]
@@ -214,10 +170,10 @@ def run_fixtures(rules: list[R.Rule], say: Callable[[str], None] = print, max_ev
     All cases share one event stream ordered by time; each case has its own tenant
     ('<rule id>/<case>'), and rules partition by tenant, so cases do not see each other."""
     run = TestRun()
-    cases: dict[str, list[R.Case]] = {}
+    cases: dict[str, list[F.Case]] = {}
     for rule in rules:
         try:
-            cases[rule.id] = R.load_fixtures(rule)
+            cases[rule.id] = F.load_fixtures(rule)
         except R.RuleError as exc:
             run.errors.append(str(exc))
     events: list[dict] = []
@@ -225,7 +181,7 @@ def run_fixtures(rules: list[R.Rule], say: Callable[[str], None] = print, max_ev
     for rule_cases in cases.values():
         for case in rule_cases:
             for seq, ev in enumerate(case.events, 1):
-                events.append(R.canonical_event(ev, seq))
+                events.append(F.canonical_event(ev, seq))
             for table, rows in case.reference.items():
                 if table not in reference_rows:
                     run.errors.append(f"{case.tenant_id}: unknown reference table {table!r}")
@@ -262,19 +218,19 @@ def run_fixtures(rules: list[R.Rule], say: Callable[[str], None] = print, max_ev
             except R.RuleError as exc:
                 run.errors.append(str(exc))
                 continue
-            selects.append(wrapped_select(rule, columns))
+            selects.append(R.wrapped_select(rule, columns))
             runnable.append(rule)
         matches: dict[str, list[dict]] = {r.id: [] for r in runnable}
         if selects:
             with t_env.execute_sql("\nUNION ALL\n".join(selects)).collect() as rows:
                 for row in rows:
-                    m = R.as_match(dict(zip(MATCH_COLUMNS, list(row), strict=True)))
+                    m = S.as_match(dict(zip(R.MATCH_COLUMNS, list(row), strict=True)))
                     matches[m["rule_id"]].append(m)
     for rule in runnable:
-        alerts = R.suppress(rule.meta(), matches[rule.id], max_evidence)
+        alerts = S.suppress(rule.meta(), matches[rule.id], max_evidence)
         for case in cases[rule.id]:
             mine = [a for a in alerts if a["tenant_id"] == case.tenant_id]
-            ok, lines = R.compare(case.expected, mine)
+            ok, lines = F.compare(case.expected, mine)
             run.results.append(CaseResult(rule, case, ok, lines, mine))
     return run
 
@@ -308,59 +264,12 @@ def backfill(rules: list[R.Rule], events: list[dict], say: Callable[[str], None]
             except R.RuleError as exc:
                 errors.append(str(exc))
                 continue
-            selects.append(wrapped_select(rule, columns))
+            selects.append(R.wrapped_select(rule, columns))
             runnable.append(rule)
             matches[rule.id] = []
         if selects and events:
             with t_env.execute_sql("\nUNION ALL\n".join(selects)).collect() as rows:
                 for row in rows:
-                    m = R.as_match(dict(zip(MATCH_COLUMNS, list(row), strict=True)))
+                    m = S.as_match(dict(zip(R.MATCH_COLUMNS, list(row), strict=True)))
                     matches[m["rule_id"]].append(m)
-    return {r.id: R.suppress(r.meta(), matches[r.id], max_evidence) for r in runnable}, errors
-
-
-# ------------------------------------------------------------------------------- producing
-def avro_event(flat: dict[str, Any], sequence: int) -> dict[str, Any]:
-    """A flat fixture-style event as a complete AuditEvent record (tests and benchmarks)."""
-    ev = R.canonical_event(flat, sequence)
-    ev["chain"]["prev_hash"] = "0" * 64
-    if "lineage" in ev:
-        ev["lineage"].setdefault("source_system", "app_json")
-    if "actor" in ev:
-        ev["actor"].setdefault("user", None)
-        ev["actor"].setdefault("session", None)
-    ev.setdefault("metadata", {})["version"] = "1.3.0"
-    ev["metadata"].setdefault("log_name", None)
-    if "resources" in ev:
-        ev["resources"] = [{f: r.get(f) for f in R.RESOURCE_FIELDS} for r in ev["resources"]]
-    return ev
-
-
-def producer(cfg: Any, topic: str):
-    """(produce(event dict, key bytes), flush() -> undelivered) with the registry's AvroSerializer."""
-    from confluent_kafka import Producer
-    from confluent_kafka.schema_registry.avro import AvroSerializer
-    from confluent_kafka.serialization import MessageField, SerializationContext
-
-    from auditflow import kafka, registry
-
-    serializer = AvroSerializer(registry.client(cfg), registry.load_schema("audit_event").schema_str)
-    prod = Producer(kafka.producer_conf(cfg, **{"linger.ms": 5}))
-    ctx = SerializationContext(topic, MessageField.VALUE)
-    errors: list[str] = []
-
-    def on_delivery(err, _msg) -> None:
-        if err is not None:
-            errors.append(str(err))
-
-    def produce(event: dict[str, Any], key: bytes) -> None:
-        prod.produce(topic, key=key, value=serializer(event, ctx), on_delivery=on_delivery)
-        prod.poll(0)
-
-    def flush(timeout_s: float = 60) -> int:
-        left = prod.flush(timeout_s)
-        if errors:
-            raise RuntimeError(f"produce to {topic} failed: {errors[:3]}")
-        return left
-
-    return produce, flush
+    return {r.id: S.suppress(r.meta(), matches[r.id], max_evidence) for r in runnable}, errors

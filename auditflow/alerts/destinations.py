@@ -18,7 +18,10 @@ from email.utils import parsedate_to_datetime
 from fnmatch import fnmatchcase
 from typing import Any
 
-SEVERITIES = ("informational", "low", "medium", "high", "critical")
+from udfs.detect import rules
+
+# the rules' severities, lowest first (udfs/detect/rules.py ranks them)
+SEVERITIES = tuple(sorted(rules.SEVERITIES, key=rules.SEVERITIES.__getitem__))
 KINDS = ("slack", "pagerduty", "webhook")
 PAGERDUTY_URL = "https://events.pagerduty.com/v2/enqueue"
 # PagerDuty Events v2 knows four severities; ours map onto them from the top down.
@@ -187,10 +190,7 @@ def normalize_alert(alert: Mapping[str, Any]) -> dict[str, Any]:
 
 def severity_rank(severity: str) -> int:
     """1 (informational) .. 5 (critical); unknown labels rank 0 so they never pass a minimum."""
-    try:
-        return SEVERITIES.index(severity.lower()) + 1
-    except ValueError:
-        return 0
+    return rules.SEVERITIES.get(severity.lower(), 0)
 
 
 def matches(dest: Destination, alert: Mapping[str, Any]) -> bool:

@@ -1,0 +1,52 @@
+"""The ingest adapters (connectors/ingest/) wired to the configuration.
+
+connectors.ingest imports nothing from auditflow: it takes its Kafka settings and registry from
+the caller. `clients` builds them from a Config, for `auditflow ingest` and the demo replay, and
+`check_topics` is the check `auditflow ingest` makes before it reads anything.
+"""
+
+from __future__ import annotations
+
+from confluent_kafka import KafkaException
+
+from auditflow import kafka
+from auditflow.config import Config
+from connectors.ingest.producer import Clients, IngestError, Serializer
+
+
+def clients(cfg: Config) -> Clients:
+    """Producer settings from :func:`auditflow.kafka.producer_conf` (acks=all, idempotence, zstd),
+    and the DeadLetter serializer (schemas/dead_letter.avsc, registered on first use)."""
+
+    def dead_letter_serializer() -> Serializer:
+        from confluent_kafka.schema_registry.avro import AvroSerializer
+
+        from auditflow import registry
+
+        return AvroSerializer(
+            registry.client(cfg), registry.load_schema("dead_letter").schema_str,
+            conf={"auto.register.schemas": True},
+        )
+
+    return Clients(
+        producer_conf=kafka.producer_conf(cfg),
+        dead_letter_serializer=dead_letter_serializer,
+        bootstrap_servers=cfg.get("kafka.bootstrap_servers"),
+        registry_url=cfg.get("registry.url"),
+    )
+
+
+def check_topics(cfg: Config, topics: list[str], timeout_s: float = 10) -> None:
+    try:
+        existing = kafka.admin(cfg, timeout_s).list_topics(timeout=timeout_s).topics
+    except KafkaException as exc:
+        raise IngestError(
+            f"Kafka at {cfg.get('kafka.bootstrap_servers')} is not reachable ({exc}); start it "
+            "with `auditflow stack up` or set kafka.bootstrap_servers"
+        ) from exc
+    missing = [t for t in topics if t not in existing]
+    if missing:
+        raise IngestError(
+            f"topic(s) {', '.join(missing)} do not exist on {cfg.get('kafka.bootstrap_servers')}; "
+            "create them with `auditflow topics apply` (or pass --topic/--dlq-topic)"
+        )
