@@ -77,21 +77,30 @@ def run_command(cfg: Config, job: Path, job_args: list[str], detached: bool = Fa
     return [*cmd, *job_args]
 
 
-def start(cfg: Config, job: Path, job_args: list[str], restore_from: str | None = None,
-          say=print, timeout_s: float = 600) -> str:
-    """Submit a streaming job detached (`flink run -d -py`); returns its Flink job id."""
-    cmd = run_command(cfg, job, job_args, detached=True, restore_from=restore_from)
+def _flink_run(cfg: Config, cmd: list[str], job: Path, timeout_s: float, waiting_for: str,
+               say=print) -> str:
+    """Run one `flink run` command line; its output, or a StackError with the output's tail."""
     say("$ " + " ".join(["flink", *cmd[1:]]))
     try:
         proc = subprocess.run(
             cmd, env=cli_env(cfg), capture_output=True, text=True, timeout=timeout_s, cwd=paths.ROOT
         )
     except subprocess.TimeoutExpired as exc:
-        raise StackError(f"flink run {job.name} was not accepted within {timeout_s:.0f}s") from exc
+        raise StackError(f"flink run {job.name} {waiting_for} within {timeout_s:.0f}s") from exc
     out = proc.stdout + proc.stderr
-    found = re.search(r"JobID ([0-9a-f]{32})", out)
-    if proc.returncode != 0 or not found:
+    if proc.returncode != 0:
         raise StackError(f"flink run {job.name} failed (exit {proc.returncode}):\n{out[-4000:]}")
+    return out
+
+
+def start(cfg: Config, job: Path, job_args: list[str], restore_from: str | None = None,
+          say=print, timeout_s: float = 600) -> str:
+    """Submit a streaming job detached (`flink run -d -py`); returns its Flink job id."""
+    cmd = run_command(cfg, job, job_args, detached=True, restore_from=restore_from)
+    out = _flink_run(cfg, cmd, job, timeout_s, "was not accepted", say)
+    found = re.search(r"JobID ([0-9a-f]{32})", out)
+    if not found:
+        raise StackError(f"flink run {job.name} failed (no job id in its output):\n{out[-4000:]}")
     return found.group(1)
 
 
@@ -139,18 +148,7 @@ def latest_checkpoint(cfg: Config, job_id: str) -> tuple[int, str] | None:
 
 def submit(cfg: Config, job: Path, job_args: list[str], say=print, timeout_s: float = 900) -> str:
     """Run `flink run -py JOB` and wait for it; returns its output, raises with it on failure."""
-    cmd = run_command(cfg, job, job_args)
-    say("$ " + " ".join(["flink", *cmd[1:]]))
-    try:
-        proc = subprocess.run(
-            cmd, env=cli_env(cfg), capture_output=True, text=True, timeout=timeout_s, cwd=paths.ROOT
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise StackError(f"flink run {job.name} did not finish within {timeout_s:.0f}s") from exc
-    out = proc.stdout + proc.stderr
-    if proc.returncode != 0:
-        raise StackError(f"flink run {job.name} failed (exit {proc.returncode}):\n{out[-4000:]}")
-    return out
+    return _flink_run(cfg, run_command(cfg, job, job_args), job, timeout_s, "did not finish", say)
 
 
 def list_jobs(cfg: Config) -> list[dict]:

@@ -13,7 +13,8 @@ from confluent_kafka import KafkaException
 from rich.console import Console
 from rich.table import Table
 
-from auditflow import kafka, reconcile, registry
+from auditflow import kafka, registry
+from udfs import reconcile
 
 console = Console(stderr=True)
 out = Console()

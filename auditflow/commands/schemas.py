@@ -1,5 +1,5 @@
 """`auditflow schemas`: register the Avro contracts, check a proposed change against the real
-registry, and show what changed. The registry decides; auditflow.schema_compat explains."""
+registry, and show what changed. The registry decides; udfs.schema_compat explains."""
 
 from __future__ import annotations
 
@@ -11,7 +11,8 @@ import click
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 from confluent_kafka.schema_registry.error import SchemaRegistryError
 
-from auditflow import registry, schema_compat
+from auditflow import registry
+from udfs import schema_compat
 
 CONTRACTS = registry.contracts()
 

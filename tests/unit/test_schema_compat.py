@@ -1,4 +1,4 @@
-"""auditflow.schema_compat: Avro diffs and incompatibility explanations. Pure, no registry."""
+"""udfs.schema_compat: Avro diffs and incompatibility explanations. Pure, no registry."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from auditflow.schema_compat import diff, incompatibilities
+from udfs.schema_compat import diff, incompatibilities
 
 EVENT = json.loads((Path(__file__).resolve().parents[2] / "schemas" / "audit_event.avsc").read_text())
 
