@@ -20,9 +20,10 @@ from pathlib import Path
 from auditflow import demo_corpus, ingest, kafka, paths, pipeline, registry, rules_runner
 from auditflow.config import Config
 from connectors.ingest.producer import RawProducer
+from udfs import sources
 
+# the source families (udfs/sources.py) the bundled corpus (auditflow.demo_corpus) has records of
 FORMATS = ("syslog", "cloudtrail", "k8s-audit", "app")
-ALL_SOURCES = ("syslog", "cloudtrail", "k8s-audit", "auditd", "app", "debezium")
 DEMO_USERS = """uid,name,display_name,department,title,manager,privileged,valid_from
 u-alice,alice,Alice Liddell,Finance,Controller,u-grace,false,2020-01-01
 u-bob,bob,Bob Builder,Engineering,SRE,u-grace,false,2020-01-01
@@ -40,7 +41,7 @@ class Names:
     """Topics, consumer groups and archive prefixes of one pipeline."""
 
     # the standing pipeline reads every source family; the corpus uses FORMATS of them
-    raw: dict[str, str] = field(default_factory=lambda: {f: f"audit.raw.{f}" for f in ALL_SOURCES})
+    raw: dict[str, str] = field(default_factory=lambda: {f.name: f.raw_topic for f in sources.FAMILIES})
     events: str = "audit.events"
     dlq: str = "audit.dlq"
     filtered: str = "audit.filtered"
@@ -53,7 +54,7 @@ class Names:
 
     @classmethod
     def isolated(cls, run: str) -> Names:
-        return cls(raw={f: f"audit.raw.{f}.{run}" for f in FORMATS}, events=f"{run}.events",
+        return cls(raw={f: f"{sources.raw_topic(f)}.{run}" for f in FORMATS}, events=f"{run}.events",
                    dlq=f"{run}.dlq", filtered=f"{run}.filtered", users=f"{run}.users",
                    alerts=f"{run}.alerts", late=f"{run}.late", group=run,
                    staging_prefix=f"{run}/", worm_prefix=f"{run}/")

@@ -28,10 +28,9 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 from pyflink.table import StreamTableEnvironment
 
 from auditflow import config, flink, registry, sql
-from udfs import normalize
+from udfs import normalize, sources
 
 JOB_NAME = normalize.JOB_NAME
-RAW_SOURCES = ("syslog", "cloudtrail", "k8s-audit", "auditd", "app", "debezium")
 OUT_TYPE = Types.ROW_NAMED(
     ["kind", "key", "value"],
     [Types.STRING(), Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.PRIMITIVE_ARRAY(Types.BYTE())],
@@ -201,7 +200,7 @@ def job_settings(cfg: config.Config, events_topic: str, dlq_topic: str) -> dict[
 
 def options(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--raw-topics", default=",".join(f"audit.raw.{s}" for s in RAW_SOURCES),
+    p.add_argument("--raw-topics", default=",".join(sources.RAW_TOPICS),
                    help="comma-separated raw topics (default: every audit.raw.<source>)")
     p.add_argument("--events-topic", default="audit.events")
     p.add_argument("--dlq-topic", default="audit.dlq")

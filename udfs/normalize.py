@@ -22,11 +22,11 @@ from typing import Any
 
 from udfs import chain, mask, users, validate, wire
 from udfs.geo import GeoIP
-from udfs.parse import SOURCE_SYSTEMS, ParseError, RawRecord, parse
+from udfs.parse import ParseError, RawRecord, parse
+from udfs.sources import raw_source, source_system
 
 JOB_NAME = "auditflow-normalize"
 JOB_VERSION = "0.1.0"
-RAW_PREFIX = "audit.raw."
 NAME_KEY = "name:"  # broadcast-state key prefix: user name -> that user's directory record
 
 
@@ -47,12 +47,6 @@ def directory_entries(key: bytes | None, value: bytes | None) -> dict[str, str |
     except users.UserDirectoryError:
         pass
     return entries
-
-
-def raw_source(topic: str) -> str:
-    """The source family of a raw topic: the segment after `audit.raw.`; more segments may
-    follow (`audit.raw.syslog.eu-west`)."""
-    return topic[len(RAW_PREFIX):].split(".")[0] if topic.startswith(RAW_PREFIX) else topic
 
 
 def raw_record(*, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
@@ -115,7 +109,7 @@ class Normalizer:
             message = f"{err}; {traceback.format_exc(limit=3).strip()[-800:]}"
             stage = stage or "parse"
         return {
-            "source": SOURCE_SYSTEMS.get(record.source, record.source),
+            "source": source_system(record.source),
             "raw": record.value, "error_class": error_class, "error_message": message,
             "stage": stage, "raw_topic": record.topic, "raw_partition": record.partition,
             "raw_offset": record.offset,
@@ -126,7 +120,7 @@ class Normalizer:
     @staticmethod
     def filter_note(record: RawRecord, event: dict, reason: str) -> dict:
         return {
-            "source": SOURCE_SYSTEMS.get(record.source, record.source), "tenant_id": event["tenant_id"],
+            "source": source_system(record.source), "tenant_id": event["tenant_id"],
             "reason": reason, "event_id": event["event_id"], "raw_topic": record.topic,
             "raw_partition": record.partition, "raw_offset": record.offset, "time": event["time"],
         }

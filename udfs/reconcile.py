@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 
-from udfs.normalize import raw_source
+from udfs.sources import raw_source
 
 Coord = tuple[str, int, int]
 OUTPUT_KINDS = ("events", "dead_letters", "filtered")

@@ -22,17 +22,13 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-FORMATS = ("syslog", "cloudtrail", "k8s-audit", "auditd", "app", "debezium")
+from udfs import sources
 
+# the formats are the source families (udfs/sources.py), and so are their topics and names
+FORMATS = sources.NAMES
 # DeadLetter.source / lineage.source_system use these names (schemas/dead_letter.avsc)
-SOURCE_SYSTEM = {
-    "syslog": "syslog", "cloudtrail": "cloudtrail", "k8s-audit": "k8s_audit",
-    "auditd": "auditd", "app": "app_json", "debezium": "debezium",
-}
-
-
-def raw_topic(fmt: str) -> str:
-    return f"audit.raw.{fmt}"
+SOURCE_SYSTEM = sources.SOURCE_SYSTEMS
+raw_topic = sources.raw_topic
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,12 +63,17 @@ class LineFramer:
     def __init__(self) -> None:
         self.blank = 0
 
-    def feed(self, line_no: int, line: bytes) -> list[Item]:
+    def _content(self, line: bytes) -> bytes | None:
+        """The line without its line ending, or None for a blank line (counted, not a record)."""
         value = strip_eol(line)
         if not value.strip():
             self.blank += 1
-            return []
-        return [Record(line_no, value)]
+            return None
+        return value
+
+    def feed(self, line_no: int, line: bytes) -> list[Item]:
+        value = self._content(line)
+        return [] if value is None else [Record(line_no, value)]
 
     def flush(self) -> list[Item]:
         return []
@@ -90,9 +91,8 @@ class JsonLineFramer(LineFramer):
         self.what = what
 
     def feed(self, line_no: int, line: bytes) -> list[Item]:
-        value = strip_eol(line)
-        if not value.strip():
-            self.blank += 1
+        value = self._content(line)
+        if value is None:
             return []
         try:
             doc = json.loads(value)
@@ -148,9 +148,8 @@ class AuditdFramer(LineFramer):
         self._first = 0
 
     def feed(self, line_no: int, line: bytes) -> list[Item]:
-        value = strip_eol(line)
-        if not value.strip():
-            self.blank += 1
+        value = self._content(line)
+        if value is None:
             return []
         event_id = auditd_event_id(value)
         if event_id is None:
@@ -176,19 +175,20 @@ class AuditdFramer(LineFramer):
         return bool(self._lines)
 
 
+# Family.framing -> its streaming framer
+_FRAMERS: dict[str, type[LineFramer]] = {
+    "line": LineFramer, "auditd": AuditdFramer, "cloudtrail": CloudTrailLineFramer,
+}
+
+
 def line_framer(fmt: str) -> LineFramer:
     """The streaming framer for a format (cloudtrail: the JSON lines form)."""
-    if fmt == "syslog":
-        return LineFramer()
-    if fmt == "auditd":
-        return AuditdFramer()
-    if fmt == "cloudtrail":
-        return CloudTrailLineFramer()
-    if fmt == "k8s-audit":
-        return JsonLineFramer("audit.k8s.io/v1 Event JSON object")
-    if fmt in ("app", "debezium"):
-        return JsonLineFramer(f"{fmt} event JSON object")
-    raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+    family = sources.BY_NAME.get(fmt)
+    if family is None:
+        raise ValueError(f"unknown format {fmt!r}; one of {', '.join(FORMATS)}")
+    if family.framing == "json":
+        return JsonLineFramer(family.framing_what)
+    return _FRAMERS[family.framing]()
 
 
 def frame_lines(fmt: str, lines: Iterable[bytes], first_line: int = 1) -> Iterator[Item]:

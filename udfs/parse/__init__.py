@@ -12,7 +12,7 @@ and the job-specific lineage fields left None for the job to fill), or raises `P
 udfs/validate.py): oversize values before parsing, tenant and time range after it. It never
 filters; `udfs.validate.should_filter(event, policy)` decides that separately.
 
-One module per family (syslog, cloudtrail, k8s_audit, auditd, app, debezium); the OCSF
+One module per family (the families and their modules: udfs/sources.py); the OCSF
 mapping of each is documented in schemas/README.md "Source families".
 """
 
@@ -22,20 +22,16 @@ from collections.abc import Callable
 
 from udfs import validate
 from udfs.parse import app, auditd, cloudtrail, debezium, k8s_audit, syslog
-from udfs.parse.base import SOURCE_SYSTEMS
 from udfs.record import ParseError, RawRecord
+from udfs.sources import FAMILIES, SOURCE_SYSTEMS
 
 __all__ = ["PARSERS", "SOURCE_SYSTEMS", "ParseError", "RawRecord", "parse"]
 
+# the parser modules by file name, which udfs/sources.py names per family (`Family.parser`)
+_MODULES = {m.__name__.rpartition(".")[2]: m for m in (app, auditd, cloudtrail, debezium, k8s_audit, syslog)}
+
 # RawRecord.source -> family parser (record -> event dict, without validation).
-PARSERS: dict[str, Callable[[RawRecord], dict]] = {
-    "syslog": syslog.parse,
-    "cloudtrail": cloudtrail.parse,
-    "k8s-audit": k8s_audit.parse,
-    "auditd": auditd.parse,
-    "app": app.parse,
-    "debezium": debezium.parse,
-}
+PARSERS: dict[str, Callable[[RawRecord], dict]] = {f.name: _MODULES[f.parser].parse for f in FAMILIES}
 
 
 def parse(record: RawRecord, *, limits: validate.Limits = validate.DEFAULT_LIMITS,

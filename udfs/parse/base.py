@@ -20,20 +20,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from udfs.record import RULE_KEY, ParseError, RawRecord
+from udfs.sources import source_system
 
 # Fixed namespace for event_id (uuid5(NAMESPACE_URL, "https://auditflow/event")); never change it:
 # every archived event_id depends on it.
 EVENT_ID_NAMESPACE = uuid.uuid5(uuid.NAMESPACE_URL, "https://auditflow/event")
-
-# RawRecord.source (the raw topic suffix) -> lineage.source_system (schemas/README.md).
-SOURCE_SYSTEMS = {
-    "syslog": "syslog",
-    "cloudtrail": "cloudtrail",
-    "k8s-audit": "k8s_audit",
-    "auditd": "auditd",
-    "app": "app_json",
-    "debezium": "debezium",
-}
 
 # OCSF ids (schemas/README.md "OCSF ids used").
 BASE_EVENT = 0
@@ -269,8 +260,7 @@ def http_request(method: Any = None, url: Any = None, user_agent: Any = None) ->
 
 
 def event_id(record: RawRecord) -> str:
-    system = SOURCE_SYSTEMS.get(record.source, record.source)
-    name = f"{system}|{record.topic}|{record.partition}|{record.offset}"
+    name = f"{source_system(record.source)}|{record.topic}|{record.partition}|{record.offset}"
     return str(uuid.uuid5(EVENT_ID_NAMESPACE, name))
 
 
@@ -346,7 +336,7 @@ def build_event(
         "raw_data": raw_data,
         "enrichment": None,
         "lineage": {
-            "source_system": SOURCE_SYSTEMS.get(record.source, record.source),
+            "source_system": source_system(record.source),
             "raw_topic": record.topic,
             "raw_partition": record.partition,
             "raw_offset": record.offset,
