@@ -41,32 +41,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from udfs.parse.base import (
-    ACCOUNT_CHANGE,
-    ACTIVITY_OTHER,
-    API_ACTIVITY,
-    AUTHENTICATION,
-    STATUS_FAILURE,
-    STATUS_SUCCESS,
-    STATUS_UNKNOWN,
-    ParseError,
-    RawRecord,
-    actor,
-    api,
-    bool_or_none,
-    build_event,
-    endpoint,
-    http_request,
-    ip_or_none,
-    leftovers,
-    load_json,
-    raw_text,
-    require_object,
-    resource,
-    text,
-    time_value_ms,
-    user,
-)
+from udfs.parse import base
 
 ACCOUNT_ACTIONS = {"user.create": 1, "user.delete": 6, "user.password_change": 3,
                    "user.role_assign": 7, "user.role_revoke": 8}
@@ -78,10 +53,10 @@ VERBS = {
 # '<role|permission|group|privilege>.<grant|assign|revoke|unassign>' -> Attach / Detach Policy
 PRIVILEGE_OBJECTS = {"role", "roles", "permission", "permissions", "group", "privilege", "policy"}
 GRANT_VERBS = {"grant": 7, "assign": 7, "attach": 7, "revoke": 8, "unassign": 8, "detach": 8}
-OUTCOMES = {"success": STATUS_SUCCESS, "succeeded": STATUS_SUCCESS, "ok": STATUS_SUCCESS,
-            "allowed": STATUS_SUCCESS, "failure": STATUS_FAILURE, "failed": STATUS_FAILURE,
-            "fail": STATUS_FAILURE, "error": STATUS_FAILURE, "denied": STATUS_FAILURE,
-            "unknown": STATUS_UNKNOWN}
+OUTCOMES = {"success": base.STATUS_SUCCESS, "succeeded": base.STATUS_SUCCESS, "ok": base.STATUS_SUCCESS,
+            "allowed": base.STATUS_SUCCESS, "failure": base.STATUS_FAILURE, "failed": base.STATUS_FAILURE,
+            "fail": base.STATUS_FAILURE, "error": base.STATUS_FAILURE, "denied": base.STATUS_FAILURE,
+            "unknown": base.STATUS_UNKNOWN}
 SEVERITIES = {"informational": 1, "info": 1, "low": 2, "medium": 3, "high": 4, "critical": 5,
               "fatal": 6}
 ALIASES = {"time": "timestamp", "src_ip": "source_ip", "resource": "target", "user": "actor",
@@ -98,19 +73,19 @@ def activity(action: str) -> tuple[int, int]:
     lowered = action.lower()
     verb = lowered.rsplit(".", 1)[-1]
     if verb in ("login", "logon", "signin"):
-        return AUTHENTICATION, 1
+        return base.AUTHENTICATION, 1
     if verb in ("logout", "logoff", "signout"):
-        return AUTHENTICATION, 2
+        return base.AUTHENTICATION, 2
     if lowered in ACCOUNT_ACTIONS:
-        return ACCOUNT_CHANGE, ACCOUNT_ACTIONS[lowered]
+        return base.ACCOUNT_CHANGE, ACCOUNT_ACTIONS[lowered]
     obj = lowered.rsplit(".", 2)[-2] if "." in lowered else ""
     if obj in PRIVILEGE_OBJECTS and verb in GRANT_VERBS:
-        return ACCOUNT_CHANGE, GRANT_VERBS[verb]
-    return API_ACTIVITY, VERBS.get(verb, ACTIVITY_OTHER)
+        return base.ACCOUNT_CHANGE, GRANT_VERBS[verb]
+    return base.API_ACTIVITY, VERBS.get(verb, base.ACTIVITY_OTHER)
 
 
-def parse(record: RawRecord) -> dict:
-    doc = dict(require_object(load_json(record, "app"), "app"))
+def parse(record: base.RawRecord) -> dict:
+    doc = dict(base.require_object(base.load_json(record, "app"), "app"))
     for alias, name in ALIASES.items():
         if alias in doc and name not in doc:
             doc[name] = doc.pop(alias)
@@ -121,17 +96,17 @@ def parse(record: RawRecord) -> dict:
                 doc[outer] = doc["actor"].pop(inner)
     action = doc.get("action")
     if not isinstance(action, str) or not action:
-        raise ParseError(
+        raise base.ParseError(
             "app.missing_field",
             f"app: event {doc.get('id')!r} has no 'action' (e.g. 'invoice.export'); see the application"
             " event shape in udfs/parse/app.py",
         )
     if doc.get("timestamp") in (None, ""):
-        raise ParseError(
+        raise base.ParseError(
             "app.missing_field",
             f"app: event {doc.get('id')!r} has no 'timestamp' (ISO 8601, e.g. '2024-11-28T12:09:01Z')",
         )
-    time_ms = time_value_ms(doc["timestamp"], "app timestamp")
+    time_ms = base.time_value_ms(doc["timestamp"], "app timestamp")
     class_uid, activity_id = activity(action)
 
     outcome = doc.get("outcome")
@@ -141,7 +116,7 @@ def parse(record: RawRecord) -> dict:
     severity = SEVERITIES.get(str(doc.get("severity", "")).lower())
 
     unmapped: dict[str, str] = {}
-    leftovers(doc, CONSUMED, unmapped)
+    base.leftovers(doc, CONSUMED, unmapped)
     if status == 99:
         unmapped["outcome"] = str(outcome)
 
@@ -149,13 +124,13 @@ def parse(record: RawRecord) -> dict:
     target = _object(doc.get("target"), "target", unmapped)
     resources = None
     if target:
-        resources = [resource(uid=target.get("id"), name=target.get("name"), type_=target.get("type"),
+        resources = [base.resource(uid=target.get("id"), name=target.get("name"), type_=target.get("type"),
                               namespace=target.get("namespace"))]
     groups = who.get("groups")
-    if doc.get("source_ip") is not None and not ip_or_none(doc.get("source_ip")):
-        unmapped["source_ip"] = text(doc["source_ip"])
-    app_name = text(doc.get("app")) or record.headers.get("app") or "application"
-    return build_event(
+    if doc.get("source_ip") is not None and not base.ip_or_none(doc.get("source_ip")):
+        unmapped["source_ip"] = base.text(doc["source_ip"])
+    app_name = base.text(doc.get("app")) or record.headers.get("app") or "application"
+    return base.build_event(
         record,
         class_uid=class_uid,
         activity_id=activity_id,
@@ -168,17 +143,17 @@ def parse(record: RawRecord) -> dict:
         message=doc.get("message"),
         uid=doc.get("id"),
         log_name="audit",
-        original_time=text(doc["timestamp"]),
-        actor=actor(user(uid=who.get("id"), name=who.get("name"), type_=who.get("type"),
+        original_time=base.text(doc["timestamp"]),
+        actor=base.actor(base.user(uid=who.get("id"), name=who.get("name"), type_=who.get("type"),
                          groups=groups if isinstance(groups, list) else None),
-                    session_uid=doc.get("session_id"), is_mfa=bool_or_none(doc.get("mfa"))),
-        src_endpoint=endpoint(ip=doc.get("source_ip")),
-        dst_endpoint=endpoint(hostname=doc.get("host")),
-        api=api(action, doc.get("app"), doc.get("request_id")),
+                    session_uid=doc.get("session_id"), is_mfa=base.bool_or_none(doc.get("mfa"))),
+        src_endpoint=base.endpoint(ip=doc.get("source_ip")),
+        dst_endpoint=base.endpoint(hostname=doc.get("host")),
+        api=base.api(action, doc.get("app"), doc.get("request_id")),
         resources=resources,
-        http_request=http_request(doc.get("method"), doc.get("url"), doc.get("user_agent")),
+        http_request=base.http_request(doc.get("method"), doc.get("url"), doc.get("user_agent")),
         unmapped=unmapped,
-        raw_data=raw_text(record),
+        raw_data=base.raw_text(record),
         payload_tenant=doc.get("tenant"),
     )
 
@@ -188,6 +163,6 @@ def _object(value: Any, key: str, unmapped: dict[str, str]) -> dict:
         return {}
     if isinstance(value, dict):
         known = {"id", "name", "type", "groups", "namespace"}
-        leftovers(value, known, unmapped, f"{key}.")
+        base.leftovers(value, known, unmapped, f"{key}.")
         return value
-    return {"name": text(value)}
+    return {"name": base.text(value)}

@@ -32,29 +32,7 @@ from __future__ import annotations
 import json
 import re
 
-from udfs.parse.base import (
-    ACCOUNT_CHANGE,
-    ACTIVITY_OTHER,
-    AUTHENTICATION,
-    AUTHORIZE_SESSION,
-    BASE_EVENT,
-    ENTITY_MANAGEMENT,
-    FILE_SYSTEM_ACTIVITY,
-    PROCESS_ACTIVITY,
-    STATUS_FAILURE,
-    STATUS_SUCCESS,
-    ParseError,
-    RawRecord,
-    actor,
-    api,
-    build_event,
-    decode_text,
-    endpoint,
-    ip_or_none,
-    resource,
-    snippet,
-    user,
-)
+from udfs.parse import base
 
 RE_HEADER = re.compile(
     r"^(?:node=(?P<node>\S+) )?type=(?P<type>\S+)"
@@ -105,30 +83,32 @@ READ_SYSCALLS = {"read", "pread64", "readv"}
 O_ACCMODE, O_TRUNC = 0o3, 0o1000
 
 AUTH_TYPES = {"USER_AUTH": 1, "USER_LOGIN": 1, "USER_LOGOUT": 2}
-ACCOUNT_TYPES = {"ADD_USER": 1, "DEL_USER": 6, "USER_CHAUTHTOK": 3, "USER_MGMT": ACTIVITY_OTHER,
+ACCOUNT_TYPES = {"ADD_USER": 1, "DEL_USER": 6, "USER_CHAUTHTOK": 3, "USER_MGMT": base.ACTIVITY_OTHER,
                  "ACCT_LOCK": 9, "ACCT_UNLOCK": 2}
 GROUP_TYPES = {"ADD_GROUP": 1, "DEL_GROUP": 4, "GRP_MGMT": 3}
 
 
-def parse(record: RawRecord) -> dict:
-    raw = decode_text(record)
+def parse(record: base.RawRecord) -> dict:
+    raw = base.decode_text(record)
     # split on newlines only: str.splitlines() would also split at the ENRICHED separator \x1d
     lines = [line.rstrip("\r") for line in raw.split("\n") if line.strip()]
     if not lines:
-        raise ParseError("auditd.empty", "auditd: empty record value; expected the lines of one audit event")
+        raise base.ParseError("auditd.empty",
+                              "auditd: empty record value; expected the lines of one audit event")
     records: list[tuple[str, dict[str, str | None]]] = []
     first = None
     for line in lines:
         m = RE_HEADER.match(line.strip())
         if not m:
-            raise ParseError(
+            raise base.ParseError(
                 "auditd.unframed",
-                f"auditd: line {snippet(line)} has no 'type=<TYPE> msg=audit(<sec>.<ms>:<serial>):' header",
+                f"auditd: line {base.snippet(line)} has no"
+                " 'type=<TYPE> msg=audit(<sec>.<ms>:<serial>):' header",
             )
         if first is None:
             first = m
         elif m["serial"] != first["serial"] or m["sec"] != first["sec"]:
-            raise ParseError(
+            raise base.ParseError(
                 "auditd.mixed_events",
                 f"auditd: record mixes events audit({first['sec']}.{first['ms']}:{first['serial']}) and"
                 f" audit({m['sec']}.{m['ms']}:{m['serial']}); the ingest adapter must group lines by serial",
@@ -166,8 +146,8 @@ def parse(record: RawRecord) -> dict:
         auid = auid if auid is not None else _id(primary.get("id"))
     hostname = primary.get("hostname")
     addr = primary.get("addr")
-    src = endpoint(ip=addr, hostname=hostname if hostname and not ip_or_none(hostname) else None)
-    return build_event(
+    src = base.endpoint(ip=addr, hostname=hostname if hostname and not base.ip_or_none(hostname) else None)
+    return base.build_event(
         record,
         time_ms=int(first["sec"]) * 1000 + int(first["ms"][:3].ljust(3, "0")),
         product="Linux auditd",
@@ -175,11 +155,11 @@ def parse(record: RawRecord) -> dict:
         uid=f"{node}:{serial}" if node else serial,
         log_name="audit.log",
         original_time=f"{first['sec']}.{first['ms']}",
-        actor=actor(user(uid=auid, name=name if name not in UNSET else None),
+        actor=base.actor(base.user(uid=auid, name=name if name not in UNSET else None),
                     session_uid=_id(primary.get("ses"))),
         src_endpoint=src,
-        dst_endpoint=endpoint(hostname=node),
-        api=api(sc_name) if sc_name else None,
+        dst_endpoint=base.endpoint(hostname=node),
+        api=base.api(sc_name) if sc_name else None,
         unmapped=unmapped,
         raw_data=raw,
         **mapped,
@@ -233,11 +213,12 @@ def _outcome(fields: dict) -> tuple[int | None, str | None]:
     success = fields.get("success")
     if success is not None:
         ok = success == "yes"
-        return (STATUS_SUCCESS if ok else STATUS_FAILURE), (None if ok else f"exit={fields.get('exit')}")
+        status = base.STATUS_SUCCESS if ok else base.STATUS_FAILURE
+        return status, (None if ok else f"exit={fields.get('exit')}")
     res = fields.get("res")
     if res is not None:
         ok = res in ("success", "1", "yes")
-        return (STATUS_SUCCESS if ok else STATUS_FAILURE), (None if ok else f"res={res}")
+        return (base.STATUS_SUCCESS if ok else base.STATUS_FAILURE), (None if ok else f"res={res}")
     return None, None
 
 
@@ -261,12 +242,12 @@ def _process(records, by_type, sc_name) -> dict:
     status, detail = _outcome(syscall)
     return {
         "primary": syscall,
-        "class_uid": PROCESS_ACTIVITY,
+        "class_uid": base.PROCESS_ACTIVITY,
         "activity_id": 1,
         "rule": "auditd.execve",
         "status_id": status,
         "status_detail": detail,
-        "resources": [resource(uid=syscall.get("pid"), name=syscall.get("exe"), type_="Process")],
+        "resources": [base.resource(uid=syscall.get("pid"), name=syscall.get("exe"), type_="Process")],
         "unmapped": unmapped,
     }
 
@@ -305,12 +286,12 @@ def _file(records, by_type, sc_name) -> dict:
     status, detail = _outcome(syscall)
     return {
         "primary": syscall,
-        "class_uid": FILE_SYSTEM_ACTIVITY,
+        "class_uid": base.FILE_SYSTEM_ACTIVITY,
         "activity_id": _file_activity(sc_name or "", syscall, nametypes),
         "rule": "auditd.file",
         "status_id": status,
         "status_detail": detail,
-        "resources": [resource(uid=target.get("inode"), name=name, type_="File")],
+        "resources": [base.resource(uid=target.get("inode"), name=name, type_="File")],
         "unmapped": unmapped,
     }
 
@@ -337,47 +318,49 @@ def _file_activity(sc: str, syscall: dict, nametypes: set) -> int:
         try:
             flags = int(flags_arg or "0", 16)
         except ValueError:
-            return ACTIVITY_OTHER
+            return base.ACTIVITY_OTHER
         return 2 if flags & O_ACCMODE == 0 and not flags & O_TRUNC else 3
-    return ACTIVITY_OTHER
+    return base.ACTIVITY_OTHER
 
 
 def _other(records) -> dict:
     for rtype, f in records:
         status, detail = _outcome(f)
-        base = {"primary": f, "status_id": status, "status_detail": detail, "unmapped": {}}
+        common = {"primary": f, "status_id": status, "status_detail": detail, "unmapped": {}}
         if rtype in AUTH_TYPES:
-            return {**base, "class_uid": AUTHENTICATION, "activity_id": AUTH_TYPES[rtype],
+            return {**common, "class_uid": base.AUTHENTICATION, "activity_id": AUTH_TYPES[rtype],
                     "rule": f"auditd.{rtype.lower()}", "acct_is_actor": True,
                     "resources": None}
         if rtype in ACCOUNT_TYPES or rtype in GROUP_TYPES:
             is_group = rtype in GROUP_TYPES
             target = f.get("acct") or f.get("grp") or f.get("id")
-            return {**base, "class_uid": ENTITY_MANAGEMENT if is_group else ACCOUNT_CHANGE,
+            return {**common, "class_uid": base.ENTITY_MANAGEMENT if is_group else base.ACCOUNT_CHANGE,
                     "activity_id": (GROUP_TYPES if is_group else ACCOUNT_TYPES)[rtype],
                     "rule": f"auditd.{rtype.lower()}",
-                    "resources": [resource(uid=f.get("id"), name=target,
+                    "resources": [base.resource(uid=f.get("id"), name=target,
                                            type_="Group" if is_group else "User")]}
         if rtype == "USER_CMD":
             pairs = (("sudo.command", f.get("cmd")), ("sudo.cwd", f.get("cwd")))
-            base["unmapped"] = {k: v for k, v in pairs if v is not None}
-            return {**base, "class_uid": AUTHORIZE_SESSION, "activity_id": 1, "rule": "auditd.user_cmd"}
+            common["unmapped"] = {k: v for k, v in pairs if v is not None}
+            return {**common, "class_uid": base.AUTHORIZE_SESSION, "activity_id": 1,
+                    "rule": "auditd.user_cmd"}
         if rtype == "CONFIG_CHANGE":
             op = f.get("op") or ""
             activity = 1 if op == "add_rule" else 4 if op in ("remove_rule", "remove_all") else 3
             if op.endswith("_rule") or op == "remove_all":
-                res = resource(name=f.get("key"), type_="AuditRule")
+                res = base.resource(name=f.get("key"), type_="AuditRule")
             else:
                 settings = (k for k in f if k.startswith("audit_") or k in ("enabled", "failure"))
                 setting = next(settings, op or None)
-                res = resource(name=setting, type_="AuditConfig")
+                res = base.resource(name=setting, type_="AuditConfig")
                 if setting in f:
-                    base["unmapped"] = {"config.value": f[setting], "config.old": f.get("old") or ""}
+                    common["unmapped"] = {"config.value": f[setting], "config.old": f.get("old") or ""}
             if f.get("list"):
-                base["unmapped"]["config.list"] = f["list"]
-            return {**base, "class_uid": ENTITY_MANAGEMENT, "activity_id": activity,
+                common["unmapped"]["config.list"] = f["list"]
+            return {**common, "class_uid": base.ENTITY_MANAGEMENT, "activity_id": activity,
                     "rule": "auditd.config_change", "resources": [res]}
     f = records[0][1]
     status, detail = _outcome(f)
-    return {"primary": f, "class_uid": BASE_EVENT, "activity_id": ACTIVITY_OTHER, "rule": "auditd.generic",
+    return {"primary": f, "class_uid": base.BASE_EVENT, "activity_id": base.ACTIVITY_OTHER,
+            "rule": "auditd.generic",
             "status_id": status, "status_detail": detail, "unmapped": {}}

@@ -17,32 +17,7 @@ from __future__ import annotations
 
 import re
 
-from udfs.parse.base import (
-    ACCOUNT_CHANGE,
-    ACTIVITY_OTHER,
-    API_ACTIVITY,
-    AUTHENTICATION,
-    BASE_EVENT,
-    STATUS_FAILURE,
-    STATUS_SUCCESS,
-    ParseError,
-    RawRecord,
-    actor,
-    api,
-    bool_or_none,
-    build_event,
-    endpoint,
-    http_request,
-    ip_or_none,
-    leftovers,
-    load_json,
-    parse_iso_ms,
-    put,
-    raw_text,
-    require_object,
-    resource,
-    user,
-)
+from udfs.parse import base
 
 # eventName -> (Account Change activity_id, requestParameters key naming the target, its type)
 ACCOUNT_CHANGES: dict[str, int] = {
@@ -91,78 +66,79 @@ def api_activity(event_name: str) -> int:
     for prefixes, activity in VERBS:
         if event_name.startswith(prefixes):
             return activity
-    return ACTIVITY_OTHER
+    return base.ACTIVITY_OTHER
 
 
-def parse(record: RawRecord) -> dict:
-    doc = require_object(load_json(record, "cloudtrail"), "cloudtrail")
+def parse(record: base.RawRecord) -> dict:
+    doc = base.require_object(base.load_json(record, "cloudtrail"), "cloudtrail")
     if "Records" in doc:
         records = doc["Records"]
         if not isinstance(records, list) or len(records) != 1:
             n = len(records) if isinstance(records, list) else type(records).__name__
-            raise ParseError(
+            raise base.ParseError(
                 "cloudtrail.batched",
                 f"cloudtrail: record holds a Records array of {n} elements; the ingest adapter must"
                 " send each element of Records as its own Kafka record",
             )
-        doc = require_object(records[0], "cloudtrail Records[0]")
+        doc = base.require_object(records[0], "cloudtrail Records[0]")
     if "digestStartTime" in doc or "digestPublicKeyFingerprint" in doc:
         return _digest(record, doc)
     for key in ("eventTime", "eventName", "eventSource"):
         if not doc.get(key):
-            raise ParseError(
+            raise base.ParseError(
                 "cloudtrail.missing_field",
                 f"cloudtrail: record has no {key!r} (eventID {doc.get('eventID')!r}); expected a"
                 " CloudTrail event record (eventVersion 1.x)",
             )
     name = doc["eventName"]
-    time_ms = parse_iso_ms(doc["eventTime"], "cloudtrail eventTime")
+    time_ms = base.parse_iso_ms(doc["eventTime"], "cloudtrail eventTime")
     unmapped: dict[str, str] = {}
-    leftovers(doc, CONSUMED, unmapped)
+    base.leftovers(doc, CONSUMED, unmapped)
 
     identity = doc.get("userIdentity") or {}
     act = _actor(identity, doc, unmapped)
 
     error_code = doc.get("errorCode")
-    status = STATUS_FAILURE if error_code else STATUS_SUCCESS
+    status = base.STATUS_FAILURE if error_code else base.STATUS_SUCCESS
     detail = error_code
     message = doc.get("errorMessage")
     resources = [
-        resource(uid=r.get("ARN"), type_=r.get("type"), namespace=r.get("accountId"))
+        base.resource(uid=r.get("ARN"), type_=r.get("type"), namespace=r.get("accountId"))
         for r in doc.get("resources") or [] if isinstance(r, dict)
     ]
     params = doc.get("requestParameters") if isinstance(doc.get("requestParameters"), dict) else {}
 
     rule = "cloudtrail.api"
     if doc.get("eventCategory") == "Insight" or doc.get("eventType") == "AwsCloudTrailInsight":
-        class_uid, activity, rule = BASE_EVENT, ACTIVITY_OTHER, "cloudtrail.insight"
+        class_uid, activity, rule = base.BASE_EVENT, base.ACTIVITY_OTHER, "cloudtrail.insight"
     elif name == "ConsoleLogin":
-        class_uid, activity, rule = AUTHENTICATION, 1, "cloudtrail.console_login"
+        class_uid, activity, rule = base.AUTHENTICATION, 1, "cloudtrail.console_login"
         outcome = ((doc.get("responseElements") or {}).get("ConsoleLogin") or "")
         if outcome == "Failure" or error_code:
-            status = STATUS_FAILURE
+            status = base.STATUS_FAILURE
             detail = error_code or doc.get("errorMessage") or "Failure"
         elif outcome == "Success":
-            status = STATUS_SUCCESS
+            status = base.STATUS_SUCCESS
     elif name in ACCOUNT_CHANGES and doc["eventSource"] == "iam.amazonaws.com":
-        class_uid, activity, rule = ACCOUNT_CHANGE, ACCOUNT_CHANGES[name], "cloudtrail.iam_account_change"
+        class_uid, activity = base.ACCOUNT_CHANGE, ACCOUNT_CHANGES[name]
+        rule = "cloudtrail.iam_account_change"
         resources = _iam_targets(params) + resources
     else:
-        class_uid, activity = API_ACTIVITY, api_activity(name)
+        class_uid, activity = base.API_ACTIVITY, api_activity(name)
         if not resources:
             resources = _param_resources(params)
 
     src_ip = doc.get("sourceIPAddress")
     src = None
-    if ip_or_none(src_ip):
-        src = endpoint(ip=src_ip)
+    if base.ip_or_none(src_ip):
+        src = base.endpoint(ip=src_ip)
     elif isinstance(src_ip, str) and RE_HOSTNAME.match(src_ip):
-        src = endpoint(hostname=src_ip)
+        src = base.endpoint(hostname=src_ip)
     else:
-        put(unmapped, "sourceIPAddress", src_ip)
+        base.put(unmapped, "sourceIPAddress", src_ip)
 
     account = doc.get("recipientAccountId") or identity.get("accountId")
-    return build_event(
+    return base.build_event(
         record,
         class_uid=class_uid,
         activity_id=activity,
@@ -179,13 +155,13 @@ def parse(record: RawRecord) -> dict:
         original_time=doc["eventTime"],
         actor=act,
         src_endpoint=src,
-        api=api(name, doc["eventSource"], doc.get("requestID")),
+        api=base.api(name, doc["eventSource"], doc.get("requestID")),
         resources=resources,
-        http_request=http_request(user_agent=doc.get("userAgent")),
+        http_request=base.http_request(user_agent=doc.get("userAgent")),
         cloud={"provider": "AWS", "region": doc.get("awsRegion"),
                "account": {"uid": str(account)} if account else None},
         unmapped=unmapped,
-        raw_data=raw_text(record),
+        raw_data=base.raw_text(record),
     )
 
 
@@ -211,23 +187,23 @@ def _actor(identity: dict, doc: dict, unmapped: dict[str, str]) -> dict | None:
     else:  # IAMUser, IdentityCenterUser, SAMLUser, WebIdentityUser, Unknown
         name = identity.get("userName") or identity.get("principalId")
     uid = arn or identity.get("principalId")
-    put(unmapped, "userIdentity.accountId", identity.get("accountId"))
-    put(unmapped, "userIdentity.principalId", identity.get("principalId") if arn else None)
-    put(unmapped, "userIdentity.invokedBy", identity.get("invokedBy") if kind != "AWSService" else None)
-    leftovers(identity, IDENTITY_CONSUMED, unmapped, "userIdentity.")
+    base.put(unmapped, "userIdentity.accountId", identity.get("accountId"))
+    base.put(unmapped, "userIdentity.principalId", identity.get("principalId") if arn else None)
+    base.put(unmapped, "userIdentity.invokedBy", identity.get("invokedBy") if kind != "AWSService" else None)
+    base.leftovers(identity, IDENTITY_CONSUMED, unmapped, "userIdentity.")
     key = identity.get("accessKeyId")
     temporary = isinstance(key, str) and key.startswith("ASIA")
     if key and not temporary:
         unmapped["userIdentity.accessKeyId"] = key
     if context.get("webIdFederationData"):
-        put(unmapped, "userIdentity.sessionContext.webIdFederationData", context["webIdFederationData"])
-    put(unmapped, "userIdentity.sessionContext.creationDate", attributes.get("creationDate"))
-    put(unmapped, "userIdentity.sessionContext.sourceIdentity", context.get("sourceIdentity"))
-    mfa = bool_or_none(attributes.get("mfaAuthenticated"))
+        base.put(unmapped, "userIdentity.sessionContext.webIdFederationData", context["webIdFederationData"])
+    base.put(unmapped, "userIdentity.sessionContext.creationDate", attributes.get("creationDate"))
+    base.put(unmapped, "userIdentity.sessionContext.sourceIdentity", context.get("sourceIdentity"))
+    mfa = base.bool_or_none(attributes.get("mfaAuthenticated"))
     extra = doc.get("additionalEventData") if isinstance(doc.get("additionalEventData"), dict) else {}
     if "MFAUsed" in extra:  # ConsoleLogin: 'Yes' / 'No'
-        mfa = bool_or_none(extra["MFAUsed"])
-    return actor(user(uid=uid, name=name, type_=kind), session_uid=key if temporary else None,
+        mfa = base.bool_or_none(extra["MFAUsed"])
+    return base.actor(base.user(uid=uid, name=name, type_=kind), session_uid=key if temporary else None,
                  issuer=issuer.get("arn"), is_mfa=mfa)
 
 
@@ -236,16 +212,16 @@ def _iam_targets(params: dict) -> list[dict]:
     out = []
     for key, type_ in (("userName", "User"), ("roleName", "Role"), ("groupName", "Group")):
         if params.get(key):
-            out.append(resource(name=params[key], type_=type_))
+            out.append(base.resource(name=params[key], type_=type_))
             break
     if params.get("policyArn"):
-        out.append(resource(uid=params["policyArn"], type_="Policy"))
+        out.append(base.resource(uid=params["policyArn"], type_="Policy"))
     elif params.get("policyName"):
-        out.append(resource(name=params["policyName"], type_="Policy"))
+        out.append(base.resource(name=params["policyName"], type_="Policy"))
     if params.get("groupName") and out and out[0]["type"] != "Group":
-        out.append(resource(name=params["groupName"], type_="Group"))
+        out.append(base.resource(name=params["groupName"], type_="Group"))
     if params.get("serialNumber"):
-        out.append(resource(uid=params["serialNumber"], type_="MFADevice"))
+        out.append(base.resource(uid=params["serialNumber"], type_="MFADevice"))
     return out
 
 
@@ -256,19 +232,19 @@ def _param_resources(params: dict) -> list[dict]:
                        ("trailName", "AWS::CloudTrail::Trail"), ("name", None)):
         value = params.get(key)
         if isinstance(value, str) and value:
-            return [resource(name=value, type_=type_)]
+            return [base.resource(name=value, type_=type_)]
     return []
 
 
-def _digest(record: RawRecord, doc: dict) -> dict:
+def _digest(record: base.RawRecord, doc: dict) -> dict:
     time_text = doc.get("digestEndTime") or doc.get("digestStartTime")
     unmapped: dict[str, str] = {}
-    leftovers(doc, set(), unmapped)
-    return build_event(
+    base.leftovers(doc, set(), unmapped)
+    return base.build_event(
         record,
-        class_uid=BASE_EVENT,
-        activity_id=ACTIVITY_OTHER,
-        time_ms=parse_iso_ms(time_text, "cloudtrail digestEndTime"),
+        class_uid=base.BASE_EVENT,
+        activity_id=base.ACTIVITY_OTHER,
+        time_ms=base.parse_iso_ms(time_text, "cloudtrail digestEndTime"),
         product="CloudTrail",
         vendor="AWS",
         rule="cloudtrail.digest",
@@ -277,5 +253,5 @@ def _digest(record: RawRecord, doc: dict) -> dict:
         cloud={"provider": "AWS", "region": doc.get("awsRegion"),
                "account": {"uid": str(doc["awsAccountId"])} if doc.get("awsAccountId") else None},
         unmapped=unmapped,
-        raw_data=raw_text(record),
+        raw_data=base.raw_text(record),
     )

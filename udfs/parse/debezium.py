@@ -25,24 +25,7 @@ from __future__ import annotations
 
 import json
 
-from udfs.parse.base import (
-    ACTIVITY_OTHER,
-    BASE_EVENT,
-    ENTITY_MANAGEMENT,
-    STATUS_SUCCESS,
-    ParseError,
-    RawRecord,
-    api,
-    build_event,
-    compact_json,
-    leftovers,
-    load_json,
-    put,
-    raw_text,
-    require_object,
-    resource,
-    text,
-)
+from udfs.parse import base
 
 OPS = {"c": 1, "r": 2, "u": 3, "d": 4, "t": 4}
 OP_NAMES = {"c": "create", "r": "read", "u": "update", "d": "delete", "t": "truncate"}
@@ -50,14 +33,14 @@ SOURCE_CONSUMED = {"version", "connector", "name", "ts_ms", "db", "schema", "tab
                    "gtid", "file", "pos", "row"}
 
 
-def parse(record: RawRecord) -> dict:
+def parse(record: base.RawRecord) -> dict:
     if not record.value.strip():
         return _marker(record, "debezium.tombstone", None)
-    doc = require_object(load_json(record, "debezium"), "debezium")
+    doc = base.require_object(base.load_json(record, "debezium"), "debezium")
     payload = doc["payload"] if "payload" in doc and "schema" in doc else doc
     if payload is None:
         return _marker(record, "debezium.tombstone", None)
-    payload = require_object(payload, "debezium payload")
+    payload = base.require_object(payload, "debezium payload")
     if "__debezium-heartbeat" in record.topic or set(payload) <= {"ts_ms"}:
         return _marker(record, "debezium.heartbeat", payload.get("ts_ms"))
 
@@ -66,7 +49,7 @@ def parse(record: RawRecord) -> dict:
         source = {}
     ts = source.get("ts_ms") or payload.get("ts_ms")
     if ts is None:
-        raise ParseError(
+        raise base.ParseError(
             "debezium.missing_field",
             "debezium: change event has neither source.ts_ms nor ts_ms; expected a Debezium envelope"
             " (before/after/source/op/ts_ms)",
@@ -74,45 +57,45 @@ def parse(record: RawRecord) -> dict:
     db, schema_name, table = source.get("db"), source.get("schema"), source.get("table")
     namespace = ".".join(str(x) for x in (db, schema_name) if x) or None
     unmapped: dict[str, str] = {}
-    leftovers(source, SOURCE_CONSUMED, unmapped, "source.")
+    base.leftovers(source, SOURCE_CONSUMED, unmapped, "source.")
     for key in ("txId", "lsn", "gtid", "file", "pos", "row", "connector", "name"):
-        put(unmapped, f"source.{key}", source.get(key))
+        base.put(unmapped, f"source.{key}", source.get(key))
     transaction = payload.get("transaction")
     if isinstance(transaction, dict):
-        put(unmapped, "transaction.id", transaction.get("id"))
-        put(unmapped, "transaction.total_order", transaction.get("total_order"))
-    leftovers(payload, {"before", "after", "source", "op", "ts_ms", "transaction", "ddl",
+        base.put(unmapped, "transaction.id", transaction.get("id"))
+        base.put(unmapped, "transaction.total_order", transaction.get("total_order"))
+    base.leftovers(payload, {"before", "after", "source", "op", "ts_ms", "transaction", "ddl",
                         "tableChanges", "databaseName", "schemaName"}, unmapped)
 
     if "ddl" in payload and "op" not in payload:
-        put(unmapped, "ddl", payload.get("ddl"))
-        put(unmapped, "tableChanges", payload.get("tableChanges"))
+        base.put(unmapped, "ddl", payload.get("ddl"))
+        base.put(unmapped, "tableChanges", payload.get("tableChanges"))
         db = db or payload.get("databaseName")
         return _event(record, source, ts, 3, "debezium.schema_change", "ddl",
-                      [resource(name=table, type_="table", namespace=namespace or db)], unmapped, None)
+                      [base.resource(name=table, type_="table", namespace=namespace or db)], unmapped, None)
 
     op = payload.get("op")
     if op not in OPS:
-        raise ParseError(
+        raise base.ParseError(
             "debezium.bad_op",
             f"debezium: unknown op {op!r} for table {table!r}; expected one of c, r, u, d, t",
         )
     before, after = payload.get("before"), payload.get("after")
     if before is not None:
-        unmapped["before"] = compact_json(before)
+        unmapped["before"] = base.compact_json(before)
     if after is not None:
-        unmapped["after"] = compact_json(after)
+        unmapped["after"] = base.compact_json(after)
     row = after if isinstance(after, dict) else before if isinstance(before, dict) else {}
     if op == "t":
-        resources = [resource(name=table, type_="table", namespace=namespace)]
+        resources = [base.resource(name=table, type_="table", namespace=namespace)]
     else:
-        resources = [resource(uid=_row_key(record, row), name=table, type_="row", namespace=namespace)]
+        resources = [base.resource(uid=_row_key(record, row), name=table, type_="row", namespace=namespace)]
     tenant = row.get("tenant_id") or row.get("tenant")
     rule = f"debezium.{OP_NAMES[op]}"
     return _event(record, source, ts, OPS[op], rule, op, resources, unmapped, tenant)
 
 
-def _row_key(record: RawRecord, row: dict) -> str | None:
+def _row_key(record: base.RawRecord, row: dict) -> str | None:
     key = record.headers.get("key")
     if key:
         try:
@@ -121,9 +104,9 @@ def _row_key(record: RawRecord, row: dict) -> str | None:
             return key
         if isinstance(parsed, dict) and "payload" in parsed and "schema" in parsed:
             parsed = parsed["payload"]
-        return compact_json(parsed)
+        return base.compact_json(parsed)
     if "id" in row:
-        return compact_json({"id": row["id"]})
+        return base.compact_json({"id": row["id"]})
     return None
 
 
@@ -133,23 +116,23 @@ def _event(record, source, ts, activity, rule, operation, resources, unmapped, t
     if position is None and source.get("file") is not None:
         position = f"{source['file']}:{source.get('pos')}:{source.get('row', 0)}"
     uid = f"{connector}:{position}" if connector and position is not None else None
-    return build_event(
+    return base.build_event(
         record,
-        class_uid=ENTITY_MANAGEMENT,
+        class_uid=base.ENTITY_MANAGEMENT,
         activity_id=activity,
         time_ms=_ms(ts),
         product="Debezium",
         vendor="Debezium",
         product_version=source.get("version"),
         rule=rule,
-        status_id=STATUS_SUCCESS,
+        status_id=base.STATUS_SUCCESS,
         uid=uid,
         log_name=record.topic,
-        original_time=text(ts),
-        api=api(operation),
+        original_time=base.text(ts),
+        api=base.api(operation),
         resources=resources,
         unmapped=unmapped,
-        raw_data=raw_text(record),
+        raw_data=base.raw_text(record),
         payload_tenant=tenant,
     )
 
@@ -159,15 +142,15 @@ def _ms(value) -> int:
         return int(value)
     except (TypeError, ValueError):
         message = f"debezium: ts_ms {value!r} is not epoch milliseconds"
-        raise ParseError("debezium.bad_time", message) from None
+        raise base.ParseError("debezium.bad_time", message) from None
 
 
-def _marker(record: RawRecord, rule: str, ts) -> dict:
+def _marker(record: base.RawRecord, rule: str, ts) -> dict:
     """Tombstones and heartbeats: events only so the filter can count them."""
-    return build_event(
+    return base.build_event(
         record,
-        class_uid=BASE_EVENT,
-        activity_id=ACTIVITY_OTHER,
+        class_uid=base.BASE_EVENT,
+        activity_id=base.ACTIVITY_OTHER,
         time_ms=_ms(ts) if ts is not None else record.timestamp_ms,
         product="Debezium",
         vendor="Debezium",

@@ -25,28 +25,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from udfs.parse.base import (
-    ACCOUNT_CHANGE,
-    ACTIVITY_OTHER,
-    AUTHENTICATION,
-    AUTHORIZE_SESSION,
-    BASE_EVENT,
-    ENTITY_MANAGEMENT,
-    STATUS_FAILURE,
-    STATUS_SUCCESS,
-    UTC,
-    ParseError,
-    RawRecord,
-    actor,
-    build_event,
-    decode_text,
-    endpoint,
-    parse_iso_ms,
-    resource,
-    snippet,
-    to_ms,
-    user,
-)
+from udfs.parse import base
 
 MONTHS = {m: i for i, m in enumerate(
     ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"), 1)}
@@ -86,8 +65,8 @@ class Line:
         self.unmapped: dict[str, str] = {}
 
 
-def parse(record: RawRecord) -> dict:
-    raw = decode_text(record).rstrip("\r\n")
+def parse(record: base.RawRecord) -> dict:
+    raw = base.decode_text(record).rstrip("\r\n")
     line = _frame(raw, record)
     msg = line.msg
     m = RE_REPEATED.match(msg)
@@ -97,19 +76,19 @@ def parse(record: RawRecord) -> dict:
     fields = _recognise(line.program or "", msg)
     if fields is None:
         severity = OCSF_SEVERITY[line.pri % 8] if line.pri is not None else None
-        fields = {"class_uid": BASE_EVENT, "activity_id": ACTIVITY_OTHER, "rule": "syslog.generic",
+        fields = {"class_uid": base.BASE_EVENT, "activity_id": base.ACTIVITY_OTHER, "rule": "syslog.generic",
                   "product": line.program or "syslog", "severity_id": severity}
     unmapped = line.unmapped
     unmapped.update(fields.pop("unmapped", {}))
     log_name = record.headers.get("file")
     log_name = os.path.basename(log_name) if log_name else unmapped.get("syslog.app_name") or "syslog"
-    return build_event(
+    return base.build_event(
         record,
         time_ms=line.time_ms,
         original_time=line.original_time,
         message=msg,
         log_name=log_name,
-        dst_endpoint=endpoint(hostname=line.host),
+        dst_endpoint=base.endpoint(hostname=line.host),
         unmapped=unmapped,
         raw_data=raw,
         **fields,
@@ -119,7 +98,7 @@ def parse(record: RawRecord) -> dict:
 # --- framing ----------------------------------------------------------------------------------
 
 
-def _frame(raw: str, record: RawRecord) -> Line:
+def _frame(raw: str, record: base.RawRecord) -> Line:
     line = Line()
     m = RE_5424.match(raw)
     if m:
@@ -129,7 +108,7 @@ def _frame(raw: str, record: RawRecord) -> Line:
             line.time_ms = record.timestamp_ms
             line.unmapped["syslog.time_source"] = "ingest"
         else:
-            line.time_ms = parse_iso_ms(ts, "syslog RFC 5424 TIMESTAMP")
+            line.time_ms = base.parse_iso_ms(ts, "syslog RFC 5424 TIMESTAMP")
             line.original_time = ts
         line.host = None if host == "-" else host
         line.program = None if app == "-" else app
@@ -144,9 +123,9 @@ def _frame(raw: str, record: RawRecord) -> Line:
     else:
         m = RE_3164.match(raw)
         if not m:
-            raise ParseError(
+            raise base.ParseError(
                 "syslog.unframed",
-                f"syslog: no RFC 5424 or RFC 3164 header in {snippet(raw)}; expected e.g."
+                f"syslog: no RFC 5424 or RFC 3164 header in {base.snippet(raw)}; expected e.g."
                 " '<38>Nov 28 12:09:01 host sshd[42]: message' or '<38>1 2024-11-28T12:09:01Z host"
                 " app - - - message'",
             )
@@ -157,7 +136,7 @@ def _frame(raw: str, record: RawRecord) -> Line:
             line.time_ms = _bsd_time(m, record, raw)
         else:
             line.original_time = m.group("iso")
-            line.time_ms = parse_iso_ms(m.group("iso").replace(" ", "T", 1), "syslog timestamp")
+            line.time_ms = base.parse_iso_ms(m.group("iso").replace(" ", "T", 1), "syslog timestamp")
         rest = m.group("rest")
         hm = RE_HOST_TAG.match(rest)
         if hm:
@@ -178,25 +157,26 @@ def _frame(raw: str, record: RawRecord) -> Line:
 def _pri(text: str, raw: str) -> int:
     pri = int(text)
     if pri > 191:
-        raise ParseError("syslog.bad_pri", f"syslog: PRI <{pri}> is out of range 0-191 in {snippet(raw)}")
+        raise base.ParseError("syslog.bad_pri",
+                              f"syslog: PRI <{pri}> is out of range 0-191 in {base.snippet(raw)}")
     return pri
 
 
-def _zone(record: RawRecord):
+def _zone(record: base.RawRecord):
     name = record.headers.get("tz")
     if not name:
-        return UTC
+        return base.UTC
     try:
         return ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
-        raise ParseError(
+        raise base.ParseError(
             "syslog.bad_tz",
             f"syslog: record header tz={name!r} is not an IANA time zone name (e.g. 'Europe/Berlin');"
             " fix the ingest adapter's time zone setting",
         ) from None
 
 
-def _bsd_time(m: re.Match, record: RawRecord, raw: str) -> int:
+def _bsd_time(m: re.Match, record: base.RawRecord, raw: str) -> int:
     """RFC 3164 time without a year: the latest year not more than a day after ingestion."""
     month = MONTHS.get(m.group("mon"))
     hh, mm, ss = (int(x) for x in m.group("hms").split(":"))
@@ -211,11 +191,11 @@ def _bsd_time(m: re.Match, record: RawRecord, raw: str) -> int:
             except ValueError:
                 continue
             if candidate <= latest:
-                return to_ms(candidate)
-    raise ParseError(
+                return base.to_ms(candidate)
+    raise base.ParseError(
         "syslog.bad_time",
         f"syslog: cannot parse {m.group('bsd')!r} as an RFC 3164 timestamp ('Mmm dd hh:mm:ss')"
-        f" in {snippet(raw)}",
+        f" in {base.snippet(raw)}",
     )
 
 
@@ -234,7 +214,8 @@ def _structured_data(rest: str, raw: str) -> tuple[dict[str, str], str]:
             j += 1
             k = rest.find('="', j)
             if k < 0:
-                raise ParseError("syslog.bad_sd", f"syslog: malformed structured data in {snippet(raw)}")
+                raise base.ParseError("syslog.bad_sd",
+                                      f"syslog: malformed structured data in {base.snippet(raw)}")
             name = rest[j:k]
             j = k + 2
             value = []
@@ -244,15 +225,18 @@ def _structured_data(rest: str, raw: str) -> tuple[dict[str, str], str]:
                 value.append(rest[j])
                 j += 1
             if j >= n:
-                raise ParseError("syslog.bad_sd", f"syslog: unterminated SD-PARAM value in {snippet(raw)}")
+                raise base.ParseError("syslog.bad_sd",
+                                      f"syslog: unterminated SD-PARAM value in {base.snippet(raw)}")
             out[f"sd.{sd_id}.{name}"] = "".join(value)
             j += 1
         if j >= n or rest[j] != "]":
-            raise ParseError("syslog.bad_sd", f"syslog: unterminated SD-ELEMENT [{sd_id} in {snippet(raw)}")
+            raise base.ParseError("syslog.bad_sd",
+                                  f"syslog: unterminated SD-ELEMENT [{sd_id} in {base.snippet(raw)}")
         i = j + 1
     if i == 0:
-        raise ParseError(
-            "syslog.bad_sd", f"syslog: expected '-' or '[' for RFC 5424 STRUCTURED-DATA in {snippet(raw)}"
+        raise base.ParseError(
+            "syslog.bad_sd",
+            f"syslog: expected '-' or '[' for RFC 5424 STRUCTURED-DATA in {base.snippet(raw)}"
         )
     return out, rest[i + 1:] if rest[i:i + 1] == " " else rest[i:]
 
@@ -302,16 +286,16 @@ def _recognise(program: str, msg: str) -> dict | None:
 
 
 def _auth(activity: int, status: int, rule: str, *, detail=None, name=None, uid=None, ip=None,
-          port=None, target=None, unmapped=None, meta=OPENSSH, class_uid=AUTHENTICATION) -> dict:
+          port=None, target=None, unmapped=None, meta=OPENSSH, class_uid=base.AUTHENTICATION) -> dict:
     return {
         "class_uid": class_uid,
         "activity_id": activity,
         "status_id": status,
         "status_detail": detail,
         "rule": rule,
-        "actor": actor(user(uid=uid, name=name)),
-        "src_endpoint": endpoint(ip=ip, port=port),
-        "resources": [resource(name=target, type_="User")] if target else None,
+        "actor": base.actor(base.user(uid=uid, name=name)),
+        "src_endpoint": base.endpoint(ip=ip, port=port),
+        "resources": [base.resource(name=target, type_="User")] if target else None,
         "unmapped": unmapped or {},
         **meta,
     }
@@ -323,7 +307,7 @@ def _sshd(msg: str) -> dict | None:
         unmapped = {"auth_method": m["method"]}
         if m["key"]:
             unmapped["ssh.key"] = m["key"]
-        return _auth(1, STATUS_SUCCESS, "sshd.accepted", name=m["user"], ip=m["ip"], port=m["port"],
+        return _auth(1, base.STATUS_SUCCESS, "sshd.accepted", name=m["user"], ip=m["ip"], port=m["port"],
                      unmapped=unmapped)
     m = RE_SSH_FAILED.match(msg)
     if m:
@@ -331,15 +315,16 @@ def _sshd(msg: str) -> dict | None:
         unmapped = {"auth_method": m["method"]}
         if m["invalid"]:
             unmapped["sshd.invalid_user"] = "true"
-        return _auth(1, STATUS_FAILURE, "sshd.failed", detail=detail, name=m["user"] or None,
+        return _auth(1, base.STATUS_FAILURE, "sshd.failed", detail=detail, name=m["user"] or None,
                      ip=m["ip"], port=m["port"], unmapped=unmapped)
     m = RE_SSH_INVALID.match(msg)
     if m:
-        return _auth(1, STATUS_FAILURE, "sshd.invalid_user", detail="invalid user", name=m["user"] or None,
+        return _auth(1, base.STATUS_FAILURE, "sshd.invalid_user", detail="invalid user",
+                     name=m["user"] or None,
                      ip=m["ip"], port=m["port"], unmapped={"sshd.invalid_user": "true"})
     m = RE_SSH_DISCONNECTED.match(msg)
     if m:
-        return _auth(2, STATUS_SUCCESS, "sshd.disconnected", name=m["user"], ip=m["ip"], port=m["port"])
+        return _auth(2, base.STATUS_SUCCESS, "sshd.disconnected", name=m["user"], ip=m["ip"], port=m["port"])
     return None
 
 
@@ -366,28 +351,30 @@ def _sudo(msg: str) -> dict | None:
     runas = values.get("USER")
     reason = "; ".join(reasons) or None
     if reason and "incorrect password attempt" in reason:
-        return _auth(1, STATUS_FAILURE, "sudo.bad_password", detail=reason, name=head, target=runas,
+        return _auth(1, base.STATUS_FAILURE, "sudo.bad_password", detail=reason, name=head, target=runas,
                      unmapped=unmapped, meta=SUDO)
-    status = STATUS_FAILURE if reason else STATUS_SUCCESS
+    status = base.STATUS_FAILURE if reason else base.STATUS_SUCCESS
     return _auth(1, status, "sudo.denied" if reason else "sudo.command", detail=reason, name=head,
-                 target=runas, unmapped=unmapped, meta=SUDO, class_uid=AUTHORIZE_SESSION)
+                 target=runas, unmapped=unmapped, meta=SUDO, class_uid=base.AUTHORIZE_SESSION)
 
 
 def _su(msg: str) -> dict | None:
     m = RE_SU_TO.match(msg)
     if m:
         failed = bool(m["failed"])
-        return _auth(1, STATUS_FAILURE if failed else STATUS_SUCCESS, "su.failed" if failed else "su.to",
+        return _auth(1, base.STATUS_FAILURE if failed else base.STATUS_SUCCESS,
+                     "su.failed" if failed else "su.to",
                      detail="FAILED SU" if failed else None, name=m["user"], target=m["target"],
                      unmapped={"su.tty": m["tty"]}, meta=SU)
     m = RE_SU_SHADOW.match(msg)
     if m:
         failed = m["res"] == "FAILED"
-        return _auth(1, STATUS_FAILURE if failed else STATUS_SUCCESS, "su.failed" if failed else "su.to",
+        return _auth(1, base.STATUS_FAILURE if failed else base.STATUS_SUCCESS,
+                     "su.failed" if failed else "su.to",
                      detail="FAILED su" if failed else None, name=m["user"], target=m["target"],
                      meta={"product": "shadow-utils", "vendor": "shadow-maint"})
     if msg.startswith("pam_authenticate: Authentication failure"):
-        return _auth(1, STATUS_FAILURE, "su.failed", detail="Authentication failure", meta=SU)
+        return _auth(1, base.STATUS_FAILURE, "su.failed", detail="Authentication failure", meta=SU)
     return None
 
 
@@ -401,14 +388,15 @@ def _pam(m: re.Match) -> dict | None:
             return None
         opened = s["op"] == "opened"
         if family == "sudo":
-            return _auth(1 if opened else ACTIVITY_OTHER, STATUS_SUCCESS, "sudo.pam_session",
+            return _auth(1 if opened else base.ACTIVITY_OTHER, base.STATUS_SUCCESS, "sudo.pam_session",
                          name=s["by"] or None, uid=s["buid"], target=s["target"], meta=meta,
-                         class_uid=AUTHORIZE_SESSION)
+                         class_uid=base.AUTHORIZE_SESSION)
         rule = f"{family}.pam_session_{s['op']}"
         if s["by"]:  # su: 'for user root by alice(uid=1000)' -> actor alice, target root
-            return _auth(1 if opened else 2, STATUS_SUCCESS, rule, name=s["by"], uid=s["buid"],
+            return _auth(1 if opened else 2, base.STATUS_SUCCESS, rule, name=s["by"], uid=s["buid"],
                          target=s["target"], meta=meta)
-        return _auth(1 if opened else 2, STATUS_SUCCESS, rule, name=s["target"], uid=s["tuid"], meta=meta)
+        return _auth(1 if opened else 2, base.STATUS_SUCCESS, rule, name=s["target"], uid=s["tuid"],
+                     meta=meta)
     if kind == "auth" and (body.startswith("authentication failure") or "user unknown" in body):
         kv = dict(RE_KV.findall(body))
         detail = "user unknown" if "user unknown" in body else "authentication failure"
@@ -417,9 +405,10 @@ def _pam(m: re.Match) -> dict | None:
         unmapped = {f"pam.{k}": v for k, v in kv.items() if v and k not in ("user", "ruser", "rhost")}
         unmapped["pam.service"] = service
         if family in ("su", "sudo") and invoker:
-            return _auth(1, STATUS_FAILURE, f"{family}.pam_auth_failure", detail=detail, name=invoker,
+            return _auth(1, base.STATUS_FAILURE, f"{family}.pam_auth_failure", detail=detail, name=invoker,
                          uid=kv.get("uid"), target=target, ip=kv.get("rhost"), unmapped=unmapped, meta=meta)
-        return _auth(1, STATUS_FAILURE, f"{family}.pam_auth_failure", detail=detail, name=target or invoker,
+        return _auth(1, base.STATUS_FAILURE, f"{family}.pam_auth_failure", detail=detail,
+                     name=target or invoker,
                      ip=kv.get("rhost"), unmapped=unmapped, meta=meta)
     if kind == "chauthtok":
         c = re.match(r"^password changed for (\S+)$", body)
@@ -433,14 +422,14 @@ def _pam(m: re.Match) -> dict | None:
 
 def _account(activity: int, rule: str, target: str, *, uid=None, by=None, type_="User",
              extra: list[dict] | None = None, unmapped=None, meta=SHADOW,
-             class_uid=ACCOUNT_CHANGE) -> dict:
+             class_uid=base.ACCOUNT_CHANGE) -> dict:
     return {
         "class_uid": class_uid,
         "activity_id": activity,
-        "status_id": STATUS_SUCCESS,
+        "status_id": base.STATUS_SUCCESS,
         "rule": rule,
-        "actor": actor(user(name=by)) if by else None,
-        "resources": [resource(uid=uid, name=target, type_=type_), *(extra or [])],
+        "actor": base.actor(base.user(name=by)) if by else None,
+        "resources": [base.resource(uid=uid, name=target, type_=type_), *(extra or [])],
         "unmapped": unmapped or {},
         **meta,
     }
@@ -448,19 +437,19 @@ def _account(activity: int, rule: str, target: str, *, uid=None, by=None, type_=
 
 def _group(activity: int, rule: str, name: str, gid=None, unmapped=None) -> dict:
     return _account(activity, rule, name, uid=gid, type_="Group", unmapped=unmapped,
-                    class_uid=ENTITY_MANAGEMENT)
+                    class_uid=base.ENTITY_MANAGEMENT)
 
 
 def _change(name: str, field: str, old: str | None = None, new: str | None = None) -> dict:
     unmapped = {"usermod.field": field}
     if old is not None:
         unmapped.update({"usermod.old": old, "usermod.new": new or ""})
-    return _account(ACTIVITY_OTHER, "shadow.change_user", name, unmapped=unmapped)
+    return _account(base.ACTIVITY_OTHER, "shadow.change_user", name, unmapped=unmapped)
 
 
 def _membership(op: str, name: str, group: str, rule: str, by=None) -> dict:
     attach = op in ("add", "added")
-    return _account(7 if attach else 8, rule, name, by=by, extra=[resource(name=group, type_="Group")],
+    return _account(7 if attach else 8, rule, name, by=by, extra=[base.resource(name=group, type_="Group")],
                     unmapped={"group": group})
 
 
