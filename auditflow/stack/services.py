@@ -13,6 +13,7 @@ import os
 import shutil
 import sys
 import uuid
+from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
@@ -73,24 +74,29 @@ def _java(home: str | None = None) -> str:
     return shutil.which("java") or "java"
 
 
-class Service:
+class Service(ABC):
     name = ""
     description = ""
 
+    @abstractmethod
     def ports(self, ctx: Context) -> list[int]:
-        raise NotImplementedError
+        """The ports it listens on, checked free before it starts."""
 
     def prepare(self, ctx: Context) -> None:
         """Write configuration and one-time state (formatting) before the first start."""
+        return None  # optional: most services need nothing here
 
+    @abstractmethod
     def command(self, ctx: Context) -> tuple[list[str], dict[str, str]]:
-        raise NotImplementedError
+        """The command line and extra environment that start it in the foreground."""
 
+    @abstractmethod
     def healthy(self, ctx: Context) -> bool:
-        raise NotImplementedError
+        """Whether it answers as a client would use it."""
 
     def after_start(self, ctx: Context) -> None:
         """Idempotent initialisation once healthy (topics, buckets, rules)."""
+        return None  # optional
 
 
 class Kafka(Service):

@@ -342,6 +342,13 @@ def module_flink_jobs(stack, cfg, module_topics):
     jobs.stop_all()
 
 
+@pytest.fixture
+def smoke_run(topics, flink_jobs):
+    """`auditflow smoke` names its own topic (audit.smoke.<run>) and job: removed afterwards."""
+    topics.adopt_new("audit.smoke.")
+    flink_jobs.track_named("auditflow-smoke audit.smoke.", prefix=True)
+
+
 # ---------------------------------------------------------------- what a failure report shows
 _reported: dict[str, str] = {}  # error text -> the test whose report carries the logs
 

@@ -150,12 +150,6 @@ def test_config_show_reads_the_shipped_defaults(installed):
     assert "[stack]" in r.stdout
 
 
-@pytest.fixture
-def smoke_run(topics, flink_jobs):
-    topics.adopt_new("audit.smoke.")
-    flink_jobs.track_named("auditflow-smoke audit.smoke.", prefix=True)
-
-
 # `flink run` of the bounded job may take up to its own 900 s limit (auditflow.flink.submit)
 @pytest.mark.timeout(1200)
 def test_smoke_from_the_install(installed, stack, smoke_run):

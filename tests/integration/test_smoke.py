@@ -12,12 +12,6 @@ from auditflow import smoke
 from auditflow.cli import cli
 
 
-@pytest.fixture
-def smoke_run(topics, flink_jobs):
-    topics.adopt_new("audit.smoke.")
-    flink_jobs.track_named("auditflow-smoke audit.smoke.", prefix=True)
-
-
 # `flink run` of the bounded job may take up to its own 900 s limit (auditflow.flink.submit)
 @pytest.mark.timeout(1200)
 def test_smoke_counts_match_end_to_end(stack, cfg, smoke_run):
