@@ -61,8 +61,9 @@ def job_files(cfg: Config) -> Path:
 
 
 def run_command(cfg: Config, job: Path, job_args: list[str], detached: bool = False,
-                restore_from: str | None = None) -> list[str]:
-    """The `flink run -py` command line; `restore_from` is a checkpoint or savepoint path."""
+                restore_from: str | None = None, parallelism: int | None = None) -> list[str]:
+    """The `flink run -py` command line; `restore_from` is a checkpoint or savepoint path;
+    `parallelism` overrides the cluster's `parallelism.default` (`flink.parallelism`)."""
     rest = urlparse(cfg.get("flink.rest_url"))
     cmd = [
         str(PYFLINK_HOME / "bin" / "flink"), "run",
@@ -72,6 +73,8 @@ def run_command(cfg: Config, job: Path, job_args: list[str], detached: bool = Fa
     ]
     if restore_from:
         cmd[2:2] = ["-s", restore_from]
+    if parallelism:
+        cmd[2:2] = ["-p", str(parallelism)]
     if detached:
         cmd.insert(2, "-d")
     return [*cmd, *job_args]
@@ -94,9 +97,10 @@ def _flink_run(cfg: Config, cmd: list[str], job: Path, timeout_s: float, waiting
 
 
 def start(cfg: Config, job: Path, job_args: list[str], restore_from: str | None = None,
-          say=print, timeout_s: float = 600) -> str:
+          say=print, timeout_s: float = 600, parallelism: int | None = None) -> str:
     """Submit a streaming job detached (`flink run -d -py`); returns its Flink job id."""
-    cmd = run_command(cfg, job, job_args, detached=True, restore_from=restore_from)
+    cmd = run_command(cfg, job, job_args, detached=True, restore_from=restore_from,
+                      parallelism=parallelism)
     out = _flink_run(cfg, cmd, job, timeout_s, "was not accepted", say)
     found = re.search(r"JobID ([0-9a-f]{32})", out)
     if not found:

@@ -4,8 +4,9 @@
 
 Reads every `audit.raw.<source>` topic as bytes with its Kafka coordinates, and per record:
 parse -> validate -> filter policy -> mask PII -> geo enrichment (stateless, parallel), then,
-keyed by tenant: user enrichment from the `audit.users` directory (broadcast state, profile
-valid at the event's time) -> SHA-256 chain (checkpointed keyed state) -> lineage. Output goes
+keyed by chain (tenant, raw topic, raw partition: schemas/CHAIN.md version 2): user enrichment
+from the `audit.users` directory (broadcast state, profile valid at the event's time) ->
+lineage -> SHA-256 chain link (each chain's head in checkpointed keyed state). Output goes
 exactly once (Kafka transactions on checkpoints) to `audit.events` (Avro, registry), rejects to
 `audit.dlq` with their reason, deliberately filtered records to `audit.filtered`, so that
 raw = events + dead letters + filtered for every source and tenant (`auditflow reconcile`).
@@ -22,13 +23,13 @@ from typing import Any
 
 from confluent_kafka.schema_registry import Schema
 from pyflink.common import Configuration, Row, Types
-from pyflink.datastream import StreamExecutionEnvironment, TimeDomain
-from pyflink.datastream.functions import KeyedBroadcastProcessFunction, MapFunction, RuntimeContext
+from pyflink.datastream import OutputTag, StreamExecutionEnvironment
+from pyflink.datastream.functions import KeyedBroadcastProcessFunction, ProcessFunction, RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 from pyflink.table import StreamTableEnvironment
 
 from auditflow import config, flink, registry, sql
-from udfs import normalize, sources
+from udfs import chain, normalize, shard, sources
 
 JOB_NAME = normalize.JOB_NAME
 OUT_TYPE = Types.ROW_NAMED(
@@ -36,10 +37,16 @@ OUT_TYPE = Types.ROW_NAMED(
     [Types.STRING(), Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.PRIMITIVE_ARRAY(Types.BYTE())],
 )
 USERS = MapStateDescriptor("users", Types.STRING(), Types.STRING())
+FINAL = OutputTag("final", OUT_TYPE)  # dead letters and filter notes, encoded by Prepare
 
 
-class Prepare(MapFunction):
-    """Stateless half: parse, validate, filter, mask, geo. Never raises on bad input."""
+class Prepare(ProcessFunction):
+    """Stateless half: parse, validate, filter, mask, geo. Never raises on bad input.
+
+    Events go on keyed by their chain (`udfs.chain.chain_id_of`: tenant, raw topic, raw
+    partition), through `udfs.shard.routing_key` so that a tenant's partitions are linked by
+    different workers; dead letters and filter notes are final here, encoded and sent to their
+    sinks as a side output, so only events cross to the keyed half."""
 
     def __init__(self, settings: dict):
         self.settings = settings
@@ -47,122 +54,59 @@ class Prepare(MapFunction):
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.normalizer = normalize.Normalizer(self.settings)
+        self.max_parallelism = runtime_context.get_max_number_of_parallel_subtasks()
 
-    def map(self, row: Row) -> Row:
+    def process_element(self, row: Row, ctx: ProcessFunction.Context):
         record = normalize.raw_record(
-            topic=row["topic"], partition=row["partition"], offset=row["offset"],
-            key=row["key"], value=row["value"], timestamp_ms=row["ts"].to_epoch_milli(),
-            headers=row["headers"] or {},
+            topic=row[2], partition=row[3], offset=row[4], key=row[0], value=row[1],
+            timestamp_ms=row[5].to_epoch_milli(), headers=row[6] or {},
         )
         kind, tenant, payload = self.normalizer.prepare(record)
-        # where the record sits in Kafka: the tie-breaker that makes the chain order replayable
-        order = f"{record.topic}|{record.partition:06d}|{record.offset:020d}"
-        return Row(tenant=tenant, kind=kind, order=order, payload=pickle.dumps(payload))
+        if kind == "event":
+            slot = shard.slot_of(tenant, record.topic, record.partition)
+            # pickled here: PyFlink's own pickling of a Python object (cloudpickle) costs several
+            # times more for a nested dict
+            yield (shard.routing_key(chain.chain_id_of(payload), slot, self.max_parallelism),
+                   pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
+        else:
+            yield FINAL, Row(kind=kind, key=tenant.encode(), value=self.normalizer.encode(kind, payload))
 
 
-class Chain(KeyedBroadcastProcessFunction):
-    """Keyed by tenant: user enrichment, lineage and the chain link, in replayable order.
+class Link(KeyedBroadcastProcessFunction):
+    """Keyed by chain: user enrichment, lineage and the chain link, as the events arrive.
 
-    Events wait in keyed state until the watermark passes their Kafka timestamp and are then
-    linked sorted by (timestamp, topic, partition, offset), an order that depends only on the
-    raw records, so a replay after a failure produces the same sequence and hashes. A record
-    that arrives behind the watermark is linked at once; its lateness is in lineage.lateness_ms.
-    The watermark only moves when records arrive, so at the end of a burst the newest events
-    would wait for the next record: when the watermark has not moved for `flush_after_s`
-    (processing time) everything waiting is linked, still in sorted order.
-
-    PyFlink can leave out of a checkpoint the timers registered by the bundle it flushes for
-    that checkpoint, while keeping that bundle's state (reproduced here on Flink 2.2.1). So the
-    stall timer's due time is kept in state and every waiting event registers it again: a timer
-    from an earlier bundle survives, and a tenant whose timers were all lost is re-armed by its
-    next record.
-    """
+    A chain is one tenant's events from one raw partition (schemas/CHAIN.md, version 2), so
+    its order is the partition's offset order: a function of the raw records alone, the same
+    in a replay, with nothing to buffer or sort. Different partitions are different keys, so
+    one tenant's events are linked by as many parallel workers as its raw topics have
+    partitions. The only state is each chain's head (sequence and hash), checkpointed."""
 
     def __init__(self, settings: dict):
         self.settings = settings
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.normalizer = normalize.Normalizer(self.settings)
-        self.chain = runtime_context.get_state(ValueStateDescriptor("chain", Types.STRING()))
-        self.pending = runtime_context.get_map_state(
-            MapStateDescriptor("pending", Types.LONG(), Types.PICKLED_BYTE_ARRAY()))
-        # the watermark seen when the stall timer was last armed (None = timer not armed)
-        self.stall_mark = runtime_context.get_state(ValueStateDescriptor("stall_mark", Types.LONG()))
-        # when that timer is due (processing time)
-        self.stall_due = runtime_context.get_state(ValueStateDescriptor("stall_due", Types.LONG()))
-        self.flush_after_ms = int(float(self.settings["normalize"]["flush_after_s"]) * 1000)
+        self.head = runtime_context.get_state(ValueStateDescriptor("head", Types.STRING()))
+        self.job_id = self.settings["flink_job_id"]
 
-    def process_element(self, value: Row, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext):
-        kind = value["kind"]
-        if kind != "event":
-            payload = pickle.loads(value["payload"])
-            yield Row(kind=kind, key=value["tenant"].encode(), value=self.normalizer.encode(kind, payload))
-            return
-        ts = ctx.timestamp()
-        watermark = ctx.timer_service().current_watermark()
-        if ts is None or ts <= watermark:
-            yield from self._link([(value["order"], value["payload"])], ctx, watermark)
-            return
-        waiting = self.pending.get(ts) or []
-        waiting.append((value["order"], value["payload"]))
-        self.pending.put(ts, waiting)
-        timers = ctx.timer_service()
-        timers.register_event_time_timer(ts)
-        due = self.stall_due.value()  # set and cleared with stall_mark
-        if due is None or timers.current_processing_time() > due + self.flush_after_ms:
-            # not armed, or armed but its timer never fired (not restored with the checkpoint)
-            self._arm_stall_timer(ctx, watermark)
-        else:
-            # the same timer again: the timer service keeps one per key and time
-            timers.register_processing_time_timer(due)
-
-    def _arm_stall_timer(self, ctx, watermark: int) -> None:
-        timers = ctx.timer_service()
-        due = timers.current_processing_time() + self.flush_after_ms
-        self.stall_mark.update(watermark)
-        self.stall_due.update(due)
-        timers.register_processing_time_timer(due)
-
-    def _disarm_stall_timer(self) -> None:
-        self.stall_mark.clear()
-        self.stall_due.clear()
-
-    def on_timer(self, timestamp: int, ctx: KeyedBroadcastProcessFunction.OnTimerContext):
-        watermark = ctx.timer_service().current_watermark()
-        if ctx.time_domain() == TimeDomain.PROCESSING_TIME:
-            if self.stall_mark.value() is None:
-                return
-            due = self.stall_due.value()
-            if due is not None and timestamp < due \
-                    and ctx.timer_service().current_processing_time() <= due + self.flush_after_ms:
-                return  # an earlier timer; the current one is still to come
-            if watermark > self.stall_mark.value():  # still moving: look again later
-                self._arm_stall_timer(ctx, watermark)
-                return
-            self._disarm_stall_timer()
-            timestamp = max(self.pending.keys(), default=watermark)  # noqa: SIM118 (MapState)
-        due = sorted(ts for ts in self.pending.keys() if ts <= timestamp)  # noqa: SIM118 (MapState)
-        for ts in due:
-            waiting = sorted(self.pending.get(ts))
-            self.pending.remove(ts)
-            yield from self._link(waiting, ctx, watermark)
-        if self.pending.is_empty():
-            self._disarm_stall_timer()
-
-    def _link(self, items: list, ctx, watermark: int):
+    def process_element(self, value: tuple, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext):
+        event = pickle.loads(value[1])
         users = ctx.get_broadcast_state(USERS)
-        for _order, blob in items:
-            state = self.chain.value()
-            event, new_state = self.normalizer.finish(
-                pickle.loads(blob),
-                user_versions=lambda k: users.get(k) if k and users.contains(k) else None,
-                chain_state=json.loads(state) if state else None,
-                watermark_ms=watermark,
-                flink_job_id=self.settings["flink_job_id"],
-            )
-            self.chain.update(json.dumps(new_state))
-            yield Row(kind="event", key=event["tenant_id"].encode(),
-                      value=self.normalizer.encode("event", event))
+        head = self.head.value()
+        prev = None
+        if head:
+            seq, _, digest = head.partition(" ")
+            prev = {"chain_id": chain.chain_id_of(event), "sequence": int(seq), "event_hash": digest}
+        linked, state = self.normalizer.finish(
+            event,
+            user_versions=lambda k: users.get(k) if k and users.contains(k) else None,
+            chain_state=prev,
+            watermark_ms=ctx.timer_service().current_watermark(),
+            flink_job_id=self.job_id,
+        )
+        self.head.update(f"{state['sequence']} {state['event_hash']}")
+        yield Row(kind="event", key=linked["tenant_id"].encode(),
+                  value=self.normalizer.encode("event", linked))
 
     def process_broadcast_element(self, value: Row, ctx: KeyedBroadcastProcessFunction.Context):
         state = ctx.get_broadcast_state(USERS)
@@ -236,19 +180,20 @@ def main(argv: list[str]) -> None:
     t_env.execute_sql(sql.render(
         "ddl/normalize_users_source.sql", topic=args.users_topic, idle_timeout=idle, **common))
 
-    prepared = t_env.to_data_stream(t_env.from_path("raw_records")).map(
-        Prepare(settings),
-        output_type=Types.ROW_NAMED(
-            ["tenant", "kind", "order", "payload"],
-            [Types.STRING(), Types.STRING(), Types.STRING(), Types.PICKLED_BYTE_ARRAY()]),
+    prepared = t_env.to_data_stream(t_env.from_path("raw_records")).process(
+        Prepare(settings), output_type=Types.TUPLE([Types.STRING(), Types.PRIMITIVE_ARRAY(Types.BYTE())]),
     ).name("parse-validate-mask-geo")
     users = t_env.to_data_stream(t_env.from_path("users_directory")).broadcast(USERS)
-    out = (
-        prepared.key_by(lambda r: r["tenant"], key_type=Types.STRING())
+    linked = (
+        prepared.key_by(lambda r: r[0], key_type=Types.STRING())
         .connect(users)
-        .process(Chain(settings), output_type=OUT_TYPE)
+        .process(Link(settings), output_type=OUT_TYPE)
         .name("users-chain-lineage")
+        # a slot of its own, so its Python worker is another process than Prepare's: the two
+        # halves run on two cores even at parallelism 1
+        .slot_sharing_group("link")
     )
+    out = linked.union(prepared.get_side_output(FINAL))
     t_env.create_temporary_view("normalized", t_env.from_data_stream(out))
 
     statements = t_env.create_statement_set()

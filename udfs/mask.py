@@ -239,6 +239,8 @@ _KV_LITERALS = frozenset({"null", "true", "false", "none", ""})
 # Cheap pre-checks: a detector's regex only runs on text that could hold its kind of value.
 SECRET_HINT_RE = re.compile(r"(?i)pass|secret|token|key|sig|cred|auth|pin|cvv|cvc|otp|cookie|bearer|basic")
 _NO_DIGITS = str.maketrans("", "", "0123456789")
+TEXT_CACHE_ENTRIES = 50_000  # per policy; cleared when full
+TEXT_CACHE_MAX_LEN = 256  # longer text (raw lines, messages) rarely repeats
 QUERY_PARAM_RE = re.compile(r"(?P<lead>^|&)(?P<key>[^=&]+)=(?P<val>[^&#]*)")
 
 
@@ -260,6 +262,9 @@ class _Compiled:
         self._exempt = [_glob(p) for p in policy.exempt_fields]
         self._pseudo = [_glob(p) for p in policy.pseudonymize_fields]
         self._cache: dict[str, tuple[bool, bool]] = {}
+        # free text -> (masked text, kinds found): events repeat most of their strings (names,
+        # services, actions), and masking a string depends on nothing but the string
+        self.text_cache: dict[str, tuple[str, tuple[str, ...]]] = {}
 
     @staticmethod
     def _compile(patterns: Mapping[str, str]) -> list[tuple[str, re.Pattern]]:
@@ -310,9 +315,23 @@ class _Masker:
         return self.free_text(s, path)
 
     def free_text(self, s: str, path: str) -> str:
-        p = self.p
         if len(s) < 6 and not self.c.extra:  # shorter than any built-in detector's match
             return s
+        cache = self.c.text_cache
+        hit = cache.get(s)
+        if hit is None:
+            scan = _Masker(self.p)
+            hit = (scan._free_text(s, ""), tuple(f.partition("@")[0] for f in scan.found))
+            if len(s) <= TEXT_CACHE_MAX_LEN:
+                if len(cache) >= TEXT_CACHE_ENTRIES:
+                    cache.clear()
+                cache[s] = hit
+        for kind in hit[1]:
+            self.note(kind, path)
+        return hit[0]
+
+    def _free_text(self, s: str, path: str) -> str:
+        p = self.p
         mark = p.marker
         if p.secrets and SECRET_HINT_RE.search(s):
             if "-----BEGIN" in s:

@@ -1,6 +1,8 @@
 """Produce framed records to ``audit.raw.<format>`` and rejects to ``audit.dlq``.
 
-Every record: key = tenant (one tenant's records stay in order within one partition), headers
+Every record: key = tenant, spread over all partitions of the raw topic in runs of ``SPREAD``
+records (the normalize job chains each (tenant, partition) separately, schemas/CHAIN.md version
+2, so a tenant's volume is linked by as many workers as the topic has partitions), headers
 ``source`` (the format), ``file`` and ``line`` (where the record starts), producer settings from
 the caller (acks=all, idempotence, zstd). A reject is reported with file:line and written to the
 dead-letter topic as an Avro ``DeadLetter`` (schemas/dead_letter.avsc, Confluent wire format,
@@ -13,6 +15,7 @@ imports nothing from auditflow (``auditflow.ingest.clients`` builds them from th
 from __future__ import annotations
 
 import time
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -25,6 +28,7 @@ from connectors.ingest.framing import SOURCE_SYSTEM, Record, Reject
 
 DLQ_TOPIC = "audit.dlq"
 POLL_EVERY = 10_000
+SPREAD = 1_000  # records in a row to one partition: large batches, every partition used
 MAX_ERRORS_KEPT = 50
 
 
@@ -102,6 +106,9 @@ class RawProducer:
         }
         self._producer = Producer(conf)
         self._key = tenant.encode()
+        self._partitions = self._partition_count(topic)
+        # where this tenant's first run goes: tenants of small files do not all start at 0
+        self._first_partition = zlib.crc32(self._key) % self._partitions
         self._source = fmt.encode()
         self._file = b"-"
         self._dlq_serializer: Serializer | None = None
@@ -120,10 +127,18 @@ class RawProducer:
             where = f"{h.get('file', b'?').decode()}:{h.get('line', b'?').decode()}"
             self.summary.errors.append(f"{where}: not delivered to {msg.topic()}: {err.str()}")
 
+    def _partition_count(self, topic: str) -> int:
+        meta = self._producer.list_topics(topic, timeout=10).topics.get(topic)
+        return max(1, len(meta.partitions) if meta is not None and meta.error is None else 1)
+
+    def _partition(self, n: int) -> int:
+        return (self._first_partition + n // SPREAD) % self._partitions
+
     def _produce(self, topic: str, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        partition = self._partition(self.summary.records) if topic == self.topic else -1
         while True:
             try:
-                self._producer.produce(topic, value, self._key, headers=headers)
+                self._producer.produce(topic, value, self._key, headers=headers, partition=partition)
                 break
             except BufferError:
                 self._producer.poll(0.05)     # local queue full: let deliveries drain
@@ -145,6 +160,8 @@ class RawProducer:
         produce, poll, topic, key = self._producer.produce, self._producer.poll, self.topic, self._key
         source, file = ("source", self._source), ("file", self._file)
         n = read = blank = records = value_bytes = 0
+        done = self.summary.records
+        partition = self._partition(done)
         for n, line in enumerate(stream, 1):
             read += len(line)
             value = line.rstrip(b"\r\n")
@@ -154,11 +171,13 @@ class RawProducer:
             headers = [source, file, ("line", b"%d" % n)]
             while True:
                 try:
-                    produce(topic, value, key, headers=headers)
+                    produce(topic, value, key, headers=headers, partition=partition)
                     break
                 except BufferError:
                     poll(0.05)
             records += 1
+            if (done + records) % SPREAD == 0:
+                partition = self._partition(done + records)
             value_bytes += len(value)
             if n % every == 0:
                 poll(0)
