@@ -27,18 +27,25 @@ EVENT_SCHEMA = layout.load_avsc("events")
 T0 = dt.datetime(2026, 11, 28, 10, 0, tzinfo=dt.UTC)
 
 
-def make_events(tenant: str, n: int) -> list[dict]:
-    """Linked events built from the chain vectors (nulls, maps, arrays, doubles, non-BMP text)."""
+def make_events(tenant: str, n: int, partitions: int = 0) -> list[dict]:
+    """Linked events built from the chain vectors (nulls, maps, arrays, doubles, non-BMP text):
+    one version-1 chain (chain_id = tenant), or with ``partitions`` one chain per raw partition
+    of audit.raw.app (CHAIN.md version 2), event i on partition i % partitions."""
     base = [e["event"] for e in VECTORS["events"]]
-    out, prev = [], None
+    out, prev = [], {}
     for i in range(n):
         e = copy.deepcopy(base[i % len(base)])
         e.pop("chain", None)
         e["event_id"], e["tenant_id"] = f"{tenant}-{i:05d}", tenant
         e["time"] = int(T0.timestamp() * 1000) + i
         e["unmapped"] = {"k": f"v{i}", "emoji": "😀"} if i % 3 == 0 else None
-        linked = chain.link(e, prev)
-        prev = chain.ChainState.of(linked)
+        if partitions:
+            e["lineage"] = {"source_system": "app_json", **(e.get("lineage") or {}),
+                            "raw_topic": "audit.raw.app", "raw_partition": i % partitions,
+                            "raw_offset": i // partitions}
+        cid = chain.chain_id_of(e) if partitions else tenant
+        linked = chain.link(e, prev.get(cid), chain_id=cid)
+        prev[cid] = chain.ChainState.of(linked)
         out.append(linked)
     return out
 
