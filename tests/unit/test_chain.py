@@ -129,6 +129,12 @@ def test_node_verifier_rejects_a_modified_export(tmp_path):
     assert subprocess.run([node, script, str(ok)], capture_output=True, timeout=60).returncode == 0
     res = subprocess.run([node, script, str(bad)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 1 and res.stdout.startswith("modified"), res.stdout
+    events[3]["time"] -= 1
+    moved = next(e for e in events if e["chain"]["chain_id"] == "initech/audit.raw.app/1")
+    moved["chain"]["chain_id"] = "initech/audit.raw.app/0"
+    bad.write_text(json.dumps(events), "utf-8")
+    res = subprocess.run([node, script, str(bad)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1 and res.stdout.startswith("misplaced"), res.stdout
 
 
 # --- the canonical form --------------------------------------------------------------------
