@@ -6,7 +6,9 @@
 The inputs are fixed events chosen to exercise the canonical form: absent vs null optional
 fields, the volatile lineage fields, schema defaults, empty containers, doubles (lat/lon),
 control characters, non-ASCII and non-BMP text, and member names whose UTF-16 order differs
-from their code-point order. tests/unit/test_chain.py recomputes everything in the file, and
+from their code-point order. The chains acme and globex are version-1 chains (chain_id =
+tenant_id, as linked before CHAIN.md version 2); initech is sharded by raw partition (version
+2), its two shards interleaved. tests/unit/test_chain.py recomputes everything in the file, and
 schemas/verify_chain.js checks it from Node.js.
 """
 
@@ -35,7 +37,7 @@ def _lineage(offset: int, ingest: int, topic: str = "audit.raw.syslog", system: 
 
 
 def input_events() -> list[dict]:
-    """The unlinked events, in the order they are linked (acme and globex interleaved)."""
+    """The unlinked version-1 events, in the order they are linked (acme and globex interleaved)."""
     ssh = {
         "event_id": "6f1c2b1e-0d7a-5c43-9a39-2f2b1c9d8e01", "tenant_id": "acme",
         "time": 1732795741123, "class_uid": 3002, "category_uid": 3, "activity_id": 1,
@@ -109,16 +111,48 @@ def input_events() -> list[dict]:
     return [ssh, trail, globex, minimal, text]
 
 
+def sharded_events() -> list[dict]:
+    """initech's unlinked events in raw offset order per partition, partitions 0 and 1
+    interleaved: two version-2 chains, initech/audit.raw.app/0 and initech/audit.raw.app/1."""
+    out = []
+    for n, (partition, offset, user, method, url) in enumerate([
+            (0, 40, "peter", "GET", "/tps/reports/1999"), (1, 17, "milton", "POST", "/stapler/claim"),
+            (0, 41, "peter", "PUT", "/tps/reports/1999/cover-sheet"), (1, 18, "bill", "GET", "/memos/latest"),
+            (0, 42, "samir", "DELETE", "/tps/reports/1998"),
+            (1, 19, "milton", "GET", "/basement/storage-b")]):
+        activity = {"GET": 2, "POST": 1, "PUT": 3, "DELETE": 4}[method]
+        ingest = 1732796100000 + 1000 * n
+        out.append({
+            "event_id": f"initech-app-{n + 1:04d}", "tenant_id": "initech", "time": ingest - 7,
+            "class_uid": 6003, "category_uid": 6, "activity_id": activity, "type_uid": 600300 + activity,
+            "severity_id": 1, "metadata": {"product": {"name": "tps-portal"}},
+            "actor": {"user": {"name": user}},
+            "http_request": {"http_method": method, "url": url, "user_agent": "Mozilla/5.0"},
+            "lineage": {"source_system": "app_json", "raw_topic": "audit.raw.app", "raw_partition": partition,
+                        "raw_offset": offset, "ingest_time": ingest, "job_name": "normalize",
+                        "job_version": "0.1.0", "flink_job_id": "5e1f" * 8, "lateness_ms": 3},
+        })
+    return out
+
+
+def _chain_order(events: list[dict]) -> list[dict]:
+    """CHAIN.md section 6: by chain_id as UTF-8 bytes, then sequence (auditflow.archive.layout's
+    sort_key, which schemas/ may not import)."""
+    return sorted(events, key=lambda e: (e["chain"]["chain_id"].encode(), e["chain"]["sequence"]))
+
+
 def build() -> dict:
     states: dict[str, chain.ChainState] = {}
-    linked, rows = [], []
-    for e in input_events():
-        ev = chain.link(e, states.get(e["tenant_id"]))
-        states[e["tenant_id"]] = chain.ChainState.of(ev)
-        linked.append(ev)
+    rows = []
+    # version 1 (chain_id = tenant_id) is passed explicitly; version 2 is link's default
+    for e, cid in [(e, e["tenant_id"]) for e in input_events()] + [(e, None) for e in sharded_events()]:
+        ev = chain.link(e, states.get(cid or chain.chain_id_of(e)), chain_id=cid)
+        states[ev["chain"]["chain_id"]] = chain.ChainState.of(ev)
         rows.append({"event": ev, "canonical": chain.canonical_bytes(ev).decode("utf-8")})
 
     acme = [r["event"] for r in rows if r["event"]["chain"]["chain_id"] == "acme"]
+    initech = [r["event"] for r in rows if r["event"]["tenant_id"] == "initech"]
+    shard0 = "initech/audit.raw.app/0"
     tampered = []
 
     def case(name: str, events: list[dict], description: str) -> None:
@@ -143,8 +177,20 @@ def build() -> dict:
     genesis[0]["chain"]["prev_hash"] = "f" * 64
     genesis[0]["chain"]["event_hash"] = chain.compute_hash("f" * 64, genesis[0])
     case("bad_genesis", genesis[:1], "acme sequence 1 with a prev_hash other than 64 zeros")
+    moved = copy.deepcopy(initech)
+    moved[3]["chain"]["chain_id"] = shard0
+    case("moved", moved, "initech/audit.raw.app/1 sequence 2 relabelled as an event of chain "
+         "initech/audit.raw.app/0; its lineage still says raw_partition 1")
+    forged = copy.deepcopy(initech)
+    forged[3]["lineage"]["raw_partition"] = 0
+    forged[3] = chain.link(forged[3], chain.ChainState.of(forged[2]))  # after shard 0's sequence 2
+    case("moved_rehashed", forged,
+         "initech/audit.raw.app/1 sequence 2 moved into initech/audit.raw.app/0 with raw_partition, "
+         "sequence, prev_hash and event_hash recomputed there: shard 0's own sequence 3 follows as a "
+         "second sequence 3, and shard 1 lacks sequence 2")
 
     leaves = [e["chain"]["event_hash"] for e in acme]
+    period = [e["chain"]["event_hash"] for e in _chain_order([r["event"] for r in rows])]
     return {
         "about": "Test vectors for schemas/CHAIN.md. Regenerate with schemas/make_chain_vectors.py; "
                  "checked by tests/unit/test_chain.py, tests/unit/test_merkle.py and "
@@ -167,6 +213,14 @@ def build() -> dict:
                 "root": merkle.merkle_root(leaves),
                 "inclusion": [{"index": i, "size": len(leaves), "proof": merkle.inclusion_proof(i, leaves)}
                               for i in range(len(leaves))],
+            },
+            "all_chains_period": {
+                "description": "Merkle tree over every event in `events`, as one period's digest orders "
+                               "them: by chain_id (UTF-8 bytes), then sequence; version-1 chains and "
+                               "shards alike",
+                "chain_ids": sorted({r["event"]["chain"]["chain_id"] for r in rows}, key=str.encode),
+                "leaves": period,
+                "root": merkle.merkle_root(period),
             },
         },
     }

@@ -38,11 +38,20 @@ function canonical(event) {
 }
 const sha = (...parts) => crypto.createHash('sha256').update(Buffer.concat(parts)).digest();
 const eventHash = (prev, e) => sha(Buffer.from(prev, 'hex'), Buffer.from(canonical(e), 'utf8')).toString('hex');
+function misplaced(e) { // CHAIN.md section 1: null when chain_id is tenant_id or tenant_id/raw_topic/raw_partition
+  const t = e.tenant_id, l = isObj(e.lineage) ? e.lineage : {}, cid = isObj(e.chain) ? e.chain.chain_id : undefined;
+  if (typeof t !== 'string' || t === '') return 'it has no tenant_id';
+  const v2 = typeof l.raw_topic === 'string' && l.raw_topic !== '' && Number.isInteger(l.raw_partition)
+    ? `${t}/${l.raw_topic}/${l.raw_partition}` : null;
+  return cid === t || cid === v2 ? null : `its tenant and raw partition assign ${v2 || t}`;
+}
 function verify(events) { // null when every chain is intact, else the first break in words
   const last = {};
   for (const [i, e] of events.entries()) {
     const c = e.chain, at = c ? `chain ${c.chain_id} sequence ${c.sequence} (position ${i})` : `position ${i}`;
     if (!c) return `unchained: ${at}`;
+    const wrong = misplaced(e);
+    if (wrong) return `misplaced: ${at}: ${wrong}`;
     const prev = last[c.chain_id] || { seq: 0, hash: ZERO };
     if (c.sequence !== prev.seq + 1) return `${at}: expected sequence ${prev.seq + 1} (missing, reordered or extra)`;
     if (eventHash(c.prev_hash, e) !== c.event_hash) return `modified: ${at}`;
@@ -89,6 +98,7 @@ if (doc.format === 'auditflow-proof/1') { // CHAIN.md section 9; pin the key wit
     [d.events.merkle_root === doc.root && d.events.tree_size === doc.tree_size, 'root and size signed by the digest'],
     [rootFromProof(doc.event_hash, doc.leaf_index, doc.tree_size, doc.proof) === doc.root, 'audit path to the root'],
     [!doc.event || (doc.event.chain.event_hash === doc.event_hash && eventHash(doc.event.chain.prev_hash, doc.event) === doc.event_hash), 'event content hashes to event_hash'],
+    [!doc.event || (doc.event.chain.chain_id === doc.chain_id && !misplaced(doc.event)), 'chain_id bound to the event\'s tenant and raw partition'],
   ].filter(([ok]) => !ok).map(([, what]) => what);
   console.log(fails.length ? `FAIL: ${fails.join(', ')}` : `OK: ${doc.event_id} is leaf ${doc.leaf_index} of ${doc.tree_size} in period ${doc.period}`);
   process.exit(fails.length ? 1 : 0);
@@ -97,7 +107,10 @@ let passed = 0, failed = 0;
 const check = (ok, what) => { if (ok) passed++; else { failed++; console.log(`FAIL ${what}`); } };
 for (const r of doc.events) check(canonical(r.event) === r.canonical, `canonical form of ${r.event.event_id}`);
 check(verify(doc.events.map((r) => r.event)) === null, 'the vector chains verify');
-for (const t of doc.tampered) check(verify(t.events) !== null, `tampered case ${t.name} is detected`);
+for (const t of doc.tampered) {
+  const b = verify(t.events);
+  check(b !== null && b.startsWith('misplaced') === (t.expect.kind === 'misplaced'), `tampered case ${t.name} is detected (as misplaced exactly when verify_chain says so)`);
+}
 const m = doc.merkle;
 m.rfc6962.roots.forEach((root, n) => check(merkleRoot(m.rfc6962.leaves.slice(0, n)) === root, `RFC 6962 root of size ${n}`));
 for (const t of m.rfc6962.inclusion) {
@@ -107,5 +120,8 @@ const ap = m.acme_period;
 check(merkleRoot(ap.leaves) === ap.root, 'acme period root');
 for (const t of ap.inclusion) check(rootFromProof(ap.leaves[t.index], t.index, t.size, t.proof) === ap.root, `acme proof ${t.index}`);
 check(rootFromProof(ap.leaves[0], 1, ap.leaves.length, ap.inclusion[0].proof) !== ap.root, 'a proof for the wrong index fails');
+const all = m.all_chains_period, byChain = (a, b) => Buffer.compare(Buffer.from(a.chain_id), Buffer.from(b.chain_id)) || a.sequence - b.sequence;
+const ordered = doc.events.map((r) => r.event.chain).sort(byChain);
+check(JSON.stringify(ordered.map((c) => c.event_hash)) === JSON.stringify(all.leaves) && merkleRoot(all.leaves) === all.root, 'one period over every chain and shard, in chain order');
 console.log(`verify_chain.js: ${passed} passed, ${failed} failed`);
 process.exit(failed ? 1 : 0);

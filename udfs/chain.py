@@ -1,8 +1,10 @@
-"""Per-tenant SHA-256 hash chain over audit events (the specification is schemas/CHAIN.md).
+"""SHA-256 hash chains over audit events (the specification is schemas/CHAIN.md).
 
 Every event written to ``audit.events`` carries ``chain = {chain_id, sequence, prev_hash,
-event_hash}``: one gap-free chain per tenant (chain_id = tenant_id), sequence 1, 2, 3, ...,
-the first event's prev_hash is 64 zeros, and
+event_hash}``: one gap-free chain per tenant, raw topic and raw partition (version 2:
+chain_id = "<tenant_id>/<lineage.raw_topic>/<lineage.raw_partition>", linked in raw offset
+order; chains linked before version 2 have chain_id = tenant_id and keep verifying), sequence
+1, 2, 3, ..., the first event's prev_hash is 64 zeros, and
 
     event_hash = lowercase_hex(SHA-256(bytes.fromhex(prev_hash) || canonical_bytes(event)))
 
@@ -19,9 +21,13 @@ Interface:
     canonical_form(event) -> dict           the JSON value that is canonicalized
     canonical_bytes(event) -> bytes         its RFC 8785 bytes
     compute_hash(prev_hash, event) -> str   event_hash for an event after prev_hash
+    chain_id_of(event) -> str               the chain an event is linked into (version 2 id,
+                                            or tenant_id for an event without raw partition)
+    misplaced(event) -> str | None          why its chain_id breaks the binding rule, or None
+    is_tenant_chain(chain_id, tenant) -> bool   the tenant's version-1 chain or one of its shards
     link(event, prev, chain_id=None) -> dict
         a copy of event with ``chain`` filled; prev is the ChainState after the previous
-        event of this chain (None for the first event); chain_id defaults to tenant_id
+        event of this chain (None for the first event); chain_id defaults to chain_id_of(event)
     ChainState.of(event) -> ChainState      the state after a linked event (for the next link)
     verify_chain(events, start=None, end=None) -> ChainBreak | None
         the first break in stored order, or None; ChainBreak.kind is one of BREAK_KINDS and
@@ -58,6 +64,7 @@ is present and the field is absent (tests/unit/test_chain.py checks this list ag
 
 BREAK_KINDS = (
     "unchained",  # the event has no chain field, or a malformed one
+    "misplaced",  # chain_id is neither tenant_id nor the id its tenant and raw partition assign
     "modified",  # the event's content (or its event_hash) does not match its event_hash
     "wrong_prev_hash",  # prev_hash is not the event_hash of the previous event in the chain
     "missing",  # one or more sequence numbers are absent (a gap, a missing start or a cut end)
@@ -238,14 +245,69 @@ def compute_hash(prev_hash: str, event: Mapping[str, Any]) -> str:
     return hashlib.sha256(prev + canonical_bytes(event)).hexdigest()
 
 
+_CHAIN_FIELDS = ("chain_id", "sequence", "prev_hash", "event_hash")
+
+
+def _describe(e: Mapping[str, Any]) -> str:
+    return f"event_id {e.get('event_id')!r}"
+
+
+def _assigned(event: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(version-1 id, version-2 id) the binding rule allows for ``event``; None where its fields
+    give none. The parts are read from the hashed content, so relabelling chain_id is caught."""
+    tenant = event.get("tenant_id")
+    if not isinstance(tenant, str) or not tenant:
+        return None, None
+    lineage = event.get("lineage")
+    lineage = lineage if isinstance(lineage, Mapping) else {}
+    topic, partition = lineage.get("raw_topic"), lineage.get("raw_partition")
+    if isinstance(topic, str) and topic and isinstance(partition, int) and not isinstance(partition, bool):
+        return tenant, f"{tenant}/{topic}/{partition}"
+    return tenant, None
+
+
+def chain_id_of(event: Mapping[str, Any]) -> str:
+    """The chain ``event`` is linked into: "<tenant_id>/<raw_topic>/<raw_partition>" (CHAIN.md
+    version 2), or the tenant_id when the event has no raw topic and partition."""
+    tenant, sharded = _assigned(event)
+    if tenant is None:
+        raise ValueError(f"event {event.get('event_id')!r}: no tenant_id, so no chain_id to derive")
+    return sharded or tenant
+
+
+def is_tenant_chain(chain_id: str, tenant: str) -> bool:
+    """Whether ``chain_id`` is ``tenant``'s version-1 chain or one of its version-2 shards
+    ("<tenant>/<topic>/<partition>"; Kafka topic names have no "/")."""
+    if chain_id == tenant:
+        return True
+    if not chain_id.startswith(tenant + "/"):
+        return False
+    topic, _, partition = chain_id[len(tenant) + 1:].partition("/")
+    return bool(topic) and partition.isascii() and partition.isdigit()
+
+
+def misplaced(event: Mapping[str, Any]) -> str | None:
+    """None when ``event.chain.chain_id`` obeys the binding rule (its tenant_id, or the id of
+    ``chain_id_of``), else which chain the event's own fields assign, in words."""
+    c = event.get("chain")
+    cid = c.get("chain_id") if isinstance(c, Mapping) else None
+    tenant, sharded = _assigned(event)
+    if isinstance(cid, str) and cid in (tenant, sharded):
+        return None
+    if sharded:
+        return f"its tenant_id and raw partition assign chain {sharded!r} or the version-1 chain {tenant!r}"
+    return f"its tenant_id assigns chain {tenant!r}" if tenant else "it has no tenant_id, so no chain"
+
+
 def link(event: Mapping[str, Any], prev: ChainState | None, chain_id: str | None = None) -> dict:
     """Return a shallow copy of ``event`` with ``chain`` set as the next event after ``prev``.
 
-    ``chain_id`` defaults to the event's tenant_id; ``prev`` must belong to the same chain.
+    ``chain_id`` defaults to ``chain_id_of(event)`` (any other value than that or the tenant_id
+    makes the event ``misplaced``); ``prev`` must belong to the same chain.
     ``ChainState.of(result)`` is the state to pass for the chain's next event."""
-    cid = chain_id if chain_id is not None else event.get("tenant_id")
+    cid = chain_id if chain_id is not None else chain_id_of(event)
     if not cid:
-        raise ValueError(f"event {event.get('event_id')!r}: no chain_id and no tenant_id to use as one")
+        raise ValueError(f"event {event.get('event_id')!r}: empty chain_id")
     if prev is not None and prev.chain_id != cid:
         raise ValueError(f"chain state is for chain {prev.chain_id!r}, event belongs to chain {cid!r}")
     sequence = 1 if prev is None else prev.sequence + 1
@@ -260,13 +322,6 @@ def link(event: Mapping[str, Any], prev: ChainState | None, chain_id: str | None
     return out
 
 
-_CHAIN_FIELDS = ("chain_id", "sequence", "prev_hash", "event_hash")
-
-
-def _describe(e: Mapping[str, Any]) -> str:
-    return f"event_id {e.get('event_id')!r}"
-
-
 def verify_chain(
     events: Iterable[Mapping[str, Any]],
     start: Mapping[str, ChainState] | None = None,
@@ -278,7 +333,8 @@ def verify_chain(
     genesis) unless ``start`` gives the state before the first event of that chain (e.g. the
     last event of the previous sealed period, from its digest). ``end`` gives the expected
     last state per chain (e.g. from a digest); without it a chain cut at its end cannot be
-    told from a chain that simply ends there."""
+    told from a chain that simply ends there. Each event's chain_id must be the one its own
+    tenant_id, raw topic and raw partition assign, or its tenant_id (``misplaced``)."""
     items = list(events)
     start = dict(start or {})
     state: dict[str, ChainState] = dict(start)
@@ -293,9 +349,13 @@ def verify_chain(
         if not isinstance(seq, int) or seq < 1:
             return ChainBreak("unchained", cid, None, i, e.get("event_id"),
                               f"unchained: {_describe(e)} in chain {cid!r} has invalid sequence {seq!r}")
+        where = f"chain {cid!r} sequence {seq} ({_describe(e)}, position {i})"
+        why = misplaced(e)
+        if why is not None:
+            return ChainBreak("misplaced", cid, seq, i, e.get("event_id"),
+                              f"misplaced: {where} is in the wrong chain: {why}")
         last = state.get(cid)
         expected = 1 if last is None else last.sequence + 1
-        where = f"chain {cid!r} sequence {seq} ({_describe(e)}, position {i})"
 
         if seq < expected:
             prior = seen.get(cid, {}).get(seq)

@@ -89,4 +89,8 @@ def verify_proof(p: dict, public_key: Any = None) -> list[str]:
             problems.append("the event's chain fields differ from the proof's")
         elif chain.compute_hash(c["prev_hash"], ev) != p["event_hash"]:
             problems.append(f"modified: the event's content does not hash to {p['event_hash'][:16]}...")
+        # the leaf is the event_hash alone, so a relabelled chain_id passes every check above
+        why = chain.misplaced(ev)
+        if why is not None:
+            problems.append(f"misplaced: the event claims chain {c.get('chain_id')!r}, but {why}")
     return problems

@@ -49,11 +49,18 @@ def event(tenant: str, i: int, time_ms: int, rnd: random.Random) -> dict:
 
 
 def chained(tenant: str, n: int, start_ms: int, step_ms: int = 1000, seed: int = 0,
-            prev: chain.ChainState | None = None) -> Iterator[dict]:
-    """n linked events of one tenant, `step_ms` apart from `start_ms`."""
+            prev: chain.ChainState | None = None, partitions: int = 1) -> Iterator[dict]:
+    """n linked events of one tenant, `step_ms` apart from `start_ms`, read in turn from
+    `partitions` partitions of audit.raw.app: one chain per partition (CHAIN.md version 2).
+    `prev` continues a one-partition chain."""
+    if prev is not None and partitions != 1:
+        raise ValueError("prev continues one chain; it cannot be given with several partitions")
     rnd = random.Random(f"{seed}:{tenant}")
     first = prev.sequence if prev else 0
+    states = {prev.chain_id: prev} if prev else {}
     for k in range(n):
-        linked = chain.link(event(tenant, first + k, start_ms + k * step_ms, rnd), prev)
-        prev = chain.ChainState.of(linked)
+        e = event(tenant, first + k, start_ms + k * step_ms, rnd)
+        e["lineage"].update(raw_partition=(first + k) % partitions, raw_offset=(first + k) // partitions)
+        linked = chain.link(e, states.get(chain.chain_id_of(e)))
+        states[linked["chain"]["chain_id"]] = chain.ChainState.of(linked)
         yield linked

@@ -318,12 +318,16 @@ class Sealer:
 
 
 def linkage_break(cid: str, events: list[dict], head: chain.ChainState | None) -> str | None:
-    """The first gap, reordering or broken prev_hash link in one chain's sorted events, in words
-    (the content hashes themselves are left to the verifier)."""
+    """The first misplaced event, gap, reordering or broken prev_hash link in one chain's sorted
+    events, in words (the content hashes themselves are left to the verifier)."""
     seq = head.sequence if head else 0
     last = head.event_hash if head else chain.GENESIS_PREV_HASH
     for e in events:
         c = e["chain"]
+        why = chain.misplaced(e)
+        if why is not None:
+            return (f"misplaced: chain {cid!r} sequence {c['sequence']} ({e.get('event_id')!r}) is in the "
+                    f"wrong chain: {why}")
         if c["sequence"] != seq + 1:
             what = "missing" if c["sequence"] > seq + 1 else "duplicate or extra"
             return (f"{what}: chain {cid!r} continues at sequence {c['sequence']} "

@@ -28,7 +28,7 @@ from udfs import chain, merkle
 @dataclass
 class Problem:
     kind: str  # modified, missing, reordered, extra, duplicate, wrong_prev_hash, unchained,
-    #            overwritten, digest mismatch, bad signature
+    #            misplaced, overwritten, digest mismatch, bad signature
     message: str
     tenant: str | None = None
     sequence: int | None = None
@@ -200,7 +200,8 @@ class Verifier:
                 tenant: str | None) -> Problem | None:
         signed = {c["chain_id"]: c for c in doc["chains"]}
         present = {(e.get("chain") or {}).get("chain_id") for e in events}
-        wanted = [cid for cid in signed if tenant is None or cid == tenant or cid in present]
+        wanted = [cid for cid in signed
+                  if tenant is None or chain.is_tenant_chain(cid, tenant) or cid in present]
         start = {cid: heads[cid] for cid in wanted if cid in heads}
         end = {cid: chain.ChainState(cid, signed[cid]["last_sequence"], signed[cid]["last_hash"])
                for cid in wanted}

@@ -46,9 +46,9 @@ def command(obj, tenant: str | None, start: str | None, end: str | None, worm: s
     """Check that nothing in the archive was altered, removed, reordered or added.
 
     \b
-    Prints OK with counts, or the first broken point: which tenant, which sequence and what
-    kind (modified, missing, reordered, extra, duplicate, wrong_prev_hash, overwritten,
-    digest mismatch, bad signature). Exit code 1 when broken.
+    Prints OK with counts, or the first broken point: which chain, which sequence and what
+    kind (modified, missing, reordered, extra, duplicate, wrong_prev_hash, misplaced,
+    overwritten, digest mismatch, bad signature). Exit code 1 when broken.
 
     \b
     Examples:
@@ -75,14 +75,16 @@ def command(obj, tenant: str | None, start: str | None, end: str | None, worm: s
 
 @click.command("verify-stream")
 @click.option("--topic", default="audit.events", show_default=True)
-@click.option("--tenant", help="Check only this tenant's chain.")
+@click.option("--tenant", help="Check only this tenant's chains.")
 @click.pass_obj
 def verify_stream(obj, topic: str, tenant: str | None) -> None:
-    """Recompute every tenant's SHA-256 chain from the events topic (schemas/CHAIN.md).
+    """Recompute every SHA-256 chain from the events topic (schemas/CHAIN.md): one per tenant,
+    raw topic and raw partition, or per tenant for chains linked before CHAIN.md version 2.
 
-    Each chain is read in its stored order (a tenant's events share one partition) and must
-    run gap-free from sequence 1 with every hash recomputing. Prints OK with counts, or the
-    first break in words; exits 1 on a break.
+    Each chain is read in its stored order (a chain's events share one partition) and must
+    run gap-free from sequence 1 with every hash recomputing and its chain_id bound to the
+    event's tenant and raw partition. Prints OK with counts, or the first break in words;
+    exits 1 on a break.
     """
     cfg = obj.cfg
     decode = registry.Decoder(cfg, "audit_event")

@@ -27,6 +27,7 @@ from auditflow import config, flink, kafka, registry, s3
 from auditflow.archive import digest as dg
 from auditflow.archive import layout, query, sample
 from auditflow.cli import cli
+from udfs import chain
 
 N = 300
 JOB = Path(__file__).resolve().parents[2] / "jobs" / "archive.py"
@@ -56,13 +57,14 @@ def archived(stack, module_topics, module_flink_jobs, tmp_path_factory):
                    "--group-id", f"it-archive-{run}"], say=print))
     try:
         flink.wait_for_status(cfg, job_id, {"RUNNING"}, 180)
-        events = list(sample.chained(tenant, N, start_ms, step_ms=10, seed=1))
+        events = list(sample.chained(tenant, N, start_ms, step_ms=10, seed=1, partitions=2))  # 2 shards
         alert = {
             "alert_id": f"alert-{run}", "rule_id": "IT-001", "title": "integration", "severity": "high",
             "severity_id": 4, "tenant_id": tenant, "entity_type": "user", "entity_value": "alice",
             "window_start": start_ms, "window_end": start_ms + 60000, "event_count": 2,
-            "evidence": [{"event_id": e["event_id"], "chain_id": tenant, "sequence": e["chain"]["sequence"],
-                          "event_hash": e["chain"]["event_hash"]} for e in (events[10], events[250])],
+            "evidence": [{"event_id": e["event_id"], "chain_id": e["chain"]["chain_id"],
+                          "sequence": e["chain"]["sequence"], "event_hash": e["chain"]["event_hash"]}
+                         for e in (events[10], events[250])],
             "first_seen": start_ms, "last_seen": start_ms, "mitre": ["T1110"], "compliance": None,
             "dedup_key": f"IT-001|{tenant}|alice", "created_at": start_ms + 1,
         }
@@ -134,7 +136,7 @@ def test_staging_got_each_event_exactly_once(archived):
 def test_verify_ok_for_the_tenant(archived):
     code, out = run_cli("verify", "--worm", archived["prefix"], "--tenant", archived["tenant"])
     assert code == 0, out
-    assert out.startswith("OK:") and f"{N} events in 1 chains, 1 alerts" in out, out
+    assert out.startswith("OK:") and f"{N} events in 2 chains, 1 alerts" in out, out
 
 
 def test_trino_and_duckdb_count_every_event(archived):
@@ -165,6 +167,12 @@ def test_inclusion_proof_for_evidence_event(archived, tmp_path):
     assert p["event_hash"] == ev["event_hash"]
     code, out = run_cli("verify-proof", str(proof_file))
     assert code == 0 and out.startswith("OK:"), out
+    moved = json.loads(json.dumps(p))  # relabelled into the other shard: the audit path still holds
+    other = {0: 1, 1: 0}[moved["event"]["lineage"]["raw_partition"]]
+    moved["chain_id"] = moved["event"]["chain"]["chain_id"] = f"{archived['tenant']}/audit.raw.app/{other}"
+    proof_file.write_text(json.dumps(moved))
+    code, out = run_cli("verify-proof", str(proof_file))
+    assert code == 1 and out.startswith("FAILED: misplaced:"), out
     p["event"]["message"] = "edited"
     proof_file.write_text(json.dumps(p))
     code, out = run_cli("verify-proof", str(proof_file))
@@ -187,8 +195,14 @@ def _rewrite(path: Path, fn) -> None:
 
 
 def _tamper_cases(tenant: str):
+    shards = [f"{tenant}/audit.raw.app/{p}" for p in (0, 1)]
+
     def files(root: Path) -> list[Path]:
         return sorted(root.glob(f"events/tenant={tenant}/*/*/*.parquet"))
+
+    def of(rows: list[dict], k: int) -> list[int]:
+        """Positions of shard k's rows in a file (sorted by chain_id, sequence)."""
+        return [i for i, r in enumerate(rows) if r["chain"]["chain_id"] == shards[k]]
 
     def changed_field(root):
         def f(rows):
@@ -200,7 +214,26 @@ def _tamper_cases(tenant: str):
         _rewrite(files(root)[0], lambda rows: rows[:3] + rows[4:])
 
     def swapped_rows(root):
-        _rewrite(files(root)[0], lambda rows: rows[:6] + [rows[7], rows[6]] + rows[8:])
+        def f(rows):  # within one shard: across two, both orders are valid
+            i, j = of(rows, 0)[2:4]
+            rows[i], rows[j] = rows[j], rows[i]
+            return rows
+        _rewrite(files(root)[0], f)
+
+    def moved_between_shards(root):
+        def f(rows):
+            rows[of(rows, 1)[1]]["chain"]["chain_id"] = shards[0]
+            return rows
+        _rewrite(files(root)[0], f)
+
+    def moved_and_rehashed(root):
+        def f(rows):  # shard 1's second row appended to shard 0, raw_partition and chain recomputed
+            s0, s1 = of(rows, 0), of(rows, 1)
+            e = dict(rows[s1[1]], lineage={**rows[s1[1]]["lineage"], "raw_partition": 0})
+            moved = chain.link(e, chain.ChainState.of(rows[s0[-1]]))
+            rest = [r for i, r in enumerate(rows) if i != s1[1]]
+            return rest[:s0[-1] + 1] + [moved] + rest[s0[-1] + 1:]
+        _rewrite(files(root)[0], f)
 
     def removed_file(root):
         files(root)[-1].unlink()
@@ -217,6 +250,9 @@ def _tamper_cases(tenant: str):
 
     return {"changed field": (changed_field, "modified"), "deleted row": (deleted_row, "missing"),
             "swapped rows": (swapped_rows, "reordered"), "removed file": (removed_file, "missing"),
+            "moved between shards": (moved_between_shards, "misplaced"),
+            # the source shard's gap comes before the target's signed head in the check
+            "moved and rehashed": (moved_and_rehashed, "missing"),
             "removed digest": (removed_digest, "missing"), "forged digest": (forged_digest, "bad signature")}
 
 

@@ -152,6 +152,15 @@ def test_alert_evidence_is_archived_with_inclusion_proofs(pipeline):
         proof = pipeline["tmp"] / f"{event_id}.json"
         run_cli(pipeline["flags"], "prove", event_id, "--tenant", pipeline["tenant"], "--output", str(proof))
         assert "OK" in run_cli([], "verify-proof", str(proof))
+    # the last proof's event relabelled into the next partition's shard (CHAIN.md binding rule)
+    p = json.loads(proof.read_text())
+    lineage = p["event"]["lineage"]
+    p["chain_id"] = p["event"]["chain"]["chain_id"] = \
+        f"{p['event']['tenant_id']}/{lineage['raw_topic']}/{lineage['raw_partition'] + 1}"
+    moved = pipeline["tmp"] / "moved.json"
+    moved.write_text(json.dumps(p))
+    r = demo.cli([], "verify-proof", str(moved))
+    assert r.returncode == 1 and r.stdout.startswith("FAILED: misplaced:"), r.stdout + r.stderr
 
 
 # the demo rules over the archive on Flink's local mini-cluster (`rules backfill`, up to 600 s)

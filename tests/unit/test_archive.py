@@ -9,6 +9,7 @@ import json
 import os
 import shutil
 from pathlib import Path
+from types import SimpleNamespace
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -27,18 +28,28 @@ EVENT_SCHEMA = layout.load_avsc("events")
 T0 = dt.datetime(2026, 11, 28, 10, 0, tzinfo=dt.UTC)
 
 
-def make_events(tenant: str, n: int) -> list[dict]:
-    """Linked events built from the chain vectors (nulls, maps, arrays, doubles, non-BMP text)."""
+SHARDS = ["globex/audit.raw.app/0", "globex/audit.raw.app/1"]
+
+
+def make_events(tenant: str, n: int, partitions: int = 0) -> list[dict]:
+    """Linked events built from the chain vectors (nulls, maps, arrays, doubles, non-BMP text):
+    one version-1 chain (chain_id = tenant), or with ``partitions`` one chain per raw partition
+    of audit.raw.app (CHAIN.md version 2), event i on partition i % partitions."""
     base = [e["event"] for e in VECTORS["events"]]
-    out, prev = [], None
+    out, prev = [], {}
     for i in range(n):
         e = copy.deepcopy(base[i % len(base)])
         e.pop("chain", None)
         e["event_id"], e["tenant_id"] = f"{tenant}-{i:05d}", tenant
         e["time"] = int(T0.timestamp() * 1000) + i
         e["unmapped"] = {"k": f"v{i}", "emoji": "😀"} if i % 3 == 0 else None
-        linked = chain.link(e, prev)
-        prev = chain.ChainState.of(linked)
+        if partitions:
+            e["lineage"] = {"source_system": "app_json", **(e.get("lineage") or {}),
+                            "raw_topic": "audit.raw.app", "raw_partition": i % partitions,
+                            "raw_offset": i // partitions}
+        cid = chain.chain_id_of(e) if partitions else tenant
+        linked = chain.link(e, prev.get(cid), chain_id=cid)
+        prev[cid] = chain.ChainState.of(linked)
         out.append(linked)
     return out
 
@@ -63,10 +74,11 @@ def decoder() -> AvroDecoder:
 
 @pytest.fixture()
 def sealed(tmp_path):
-    """Two tenants over three one-hour periods (the middle one empty for globex)."""
+    """Two tenants over three one-hour periods (the middle one empty for globex): acme one
+    version-1 chain, globex sharded over two raw partitions (SHARDS)."""
     staging, worm = tmp_path / "staging", tmp_path / "worm"
     key = Ed25519PrivateKey.generate()
-    acme, globex = make_events("acme", 30), make_events("globex", 12)
+    acme, globex = make_events("acme", 30), make_events("globex", 12, partitions=2)
     stage(staging, "events", "acme", T0, "part-1", encode(acme[:10]), T0 + dt.timedelta(minutes=5))
     stage(staging, "events", "acme", T0, "part-2", encode(acme[10:20]), T0 + dt.timedelta(minutes=59))
     stage(staging, "events", "globex", T0, "part-1", encode(globex[:12]), T0 + dt.timedelta(minutes=30))
@@ -93,6 +105,15 @@ def verify(worm: Path, key, **kw):
     return Verifier(LocalStore(worm), key.public_key()).run(**kw)
 
 
+def run_cli(*args: str):
+    """`auditflow ARGS` in-process; verify, verify-proof and verify-stream need no service here."""
+    from click.testing import CliRunner
+
+    from auditflow.cli import cli
+
+    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+
+
 def test_seal_writes_digests_for_every_period_and_clears_staging(sealed):
     res = sealed["results"]
     assert [r.period for r in res] == ["20261128T100000Z", "20261128T110000Z", "20261128T120000Z"]
@@ -103,7 +124,8 @@ def test_seal_writes_digests_for_every_period_and_clears_staging(sealed):
     assert left == [".part-9.inprogress"]
     rep = verify(sealed["worm"], sealed["key"])
     assert rep.ok, rep.problem
-    assert (rep.events, rep.alerts, rep.digests, len(rep.chains)) == (42, 1, 3, 2)
+    assert (rep.events, rep.alerts, rep.digests, rep.chains) == (42, 1, 3, {"acme", *SHARDS})
+    assert set(res[0].digest["heads"]) == {"acme", *SHARDS}
 
 
 def test_sealed_rows_recompute_to_the_original_hashes(sealed):
@@ -203,6 +225,53 @@ def test_extra_file_and_tenant_filter(sealed):
     assert verify(root, sealed["key"]).problem.kind == "extra"
     rep = verify(root, sealed["key"], tenant="acme")
     assert rep.ok and rep.events == 30 and rep.chains == {"acme"}
+    rep = verify(sealed["worm"], sealed["key"], tenant="globex")
+    assert rep.ok and rep.events == 12 and rep.chains == set(SHARDS)
+
+
+def test_event_relabelled_into_the_other_shard_is_misplaced(sealed):
+    root = _copy(sealed)
+    def relabel(rows):
+        assert rows[9]["chain"]["chain_id"] == SHARDS[1] and rows[9]["chain"]["sequence"] == 4
+        rows[9]["chain"]["chain_id"] = SHARDS[0]
+        return rows
+    _rewrite(_events_file(root, "20261128T100000Z", "globex"), relabel)
+    for tenant in (None, "globex"):
+        p = verify(root, sealed["key"], tenant=tenant).problem
+        assert (p.kind, p.tenant, p.sequence) == ("misplaced", SHARDS[0], 4), p
+        assert f"assign chain {SHARDS[1]!r}" in p.message
+    res = run_cli("verify", "--worm", str(root))
+    assert res.exit_code == 1 and f"kind: misplaced; tenant/chain: {SHARDS[0]}; sequence: 4" in res.stdout, \
+        res.stdout
+
+
+def test_event_moved_and_rehashed_into_the_other_shard_breaks_both(sealed):
+    root = _copy(sealed)
+    def move(rows):
+        e = rows.pop(8)  # shard 1's sequence 3
+        e["lineage"]["raw_partition"] = 0
+        rows.insert(6, chain.link(e, chain.ChainState.of(rows[5])))  # shard 0's sequence 7, after its 6
+        return rows
+    _rewrite(_events_file(root, "20261128T100000Z", "globex"), move)
+    p = verify(root, sealed["key"]).problem
+    assert (p.kind, p.tenant, p.sequence) == ("missing", SHARDS[1], 3), p
+    # the target shard's signed last sequence (6) catches it there too
+    doc = json.loads((root / "digests" / "20261128T100000Z.json").read_text())
+    signed = next(c for c in doc["chains"] if c["chain_id"] == SHARDS[0])
+    rows = [r for r in layout.to_records(pq.read_table(_events_file(root, "20261128T100000Z", "globex")))
+            if r["chain"]["chain_id"] == SHARDS[0]]
+    head = chain.ChainState(SHARDS[0], signed["last_sequence"], signed["last_hash"])
+    assert chain.verify_chain(rows) is None
+    brk = chain.verify_chain(rows, end={SHARDS[0]: head})
+    assert (brk.kind, brk.sequence) == ("extra", 7)
+
+
+def test_a_shard_cut_from_a_tenant_file_is_missing_with_the_tenant_filter(sealed):
+    root = _copy(sealed)
+    _rewrite(_events_file(root, "20261128T100000Z", "globex"),
+             lambda rows: [r for r in rows if r["chain"]["chain_id"] != SHARDS[1]])
+    p = verify(root, sealed["key"], tenant="globex").problem
+    assert (p.kind, p.tenant) == ("missing", SHARDS[1]) and "ends at sequence 0" in p.message, p
 
 
 def test_proof_verifies_offline_and_fails_when_altered(sealed):
@@ -219,6 +288,52 @@ def test_proof_verifies_offline_and_fails_when_altered(sealed):
     assert proof.verify_proof(bad)
     with pytest.raises(proof.ProofError):
         proof.prove(worm, "no-such-event")
+
+
+def test_proof_of_an_event_relabelled_into_another_shard_fails(sealed, tmp_path):
+    target = sealed["globex"][5]
+    assert target["chain"]["chain_id"] == SHARDS[1]
+    p = proof.prove(LocalStore(sealed["worm"]), target["event_id"])
+    assert p["chain_id"] == SHARDS[1] and proof.verify_proof(p) == []
+    p["chain_id"] = p["event"]["chain"]["chain_id"] = SHARDS[0]  # the audit path covers event_hash only
+    why = (f"misplaced: the event claims chain {SHARDS[0]!r}, but its tenant_id and raw partition assign "
+           f"chain {SHARDS[1]!r} or the version-1 chain 'globex'")
+    assert proof.verify_proof(p) == [why]
+    f = tmp_path / "proof.json"
+    f.write_text(json.dumps(p))
+    res = run_cli("verify-proof", str(f))
+    assert (res.exit_code, res.stdout) == (1, f"FAILED: {why}\n")
+
+
+def test_verify_stream_reports_an_event_moved_between_shards(monkeypatch):
+    from auditflow.commands import verify as commands
+
+    events = make_events("globex", 6, partitions=2)
+    # the topic's messages, already decoded: value() returns the event, the decoder copies it
+    monkeypatch.setattr(commands.registry, "Decoder", lambda _cfg, _name: copy.deepcopy)
+    monkeypatch.setattr(commands.kafka, "read_topic",
+                        lambda _cfg, _topic, say: [SimpleNamespace(value=lambda e=e: e) for e in events])
+    res = run_cli("verify-stream", "--topic", "t")
+    assert res.exit_code == 0 and res.stdout.count("OK chain globex/audit.raw.app/") == 2, res.stdout
+    events[3]["chain"]["chain_id"] = SHARDS[0]  # shard 1's sequence 2
+    res = run_cli("verify-stream", "--topic", "t")
+    out = " ".join(res.stdout.split())  # rich wraps long lines
+    assert res.exit_code == 1, out
+    assert f"BROKEN chain {SHARDS[0]}: misplaced: chain {SHARDS[0]!r} sequence 2" in out, out
+    assert f"BROKEN chain {SHARDS[1]}: missing: chain {SHARDS[1]!r} lacks sequence 2" in out, out
+
+
+def test_sealer_records_a_misplaced_event(tmp_path):
+    staging, worm = tmp_path / "s", tmp_path / "w"
+    ev = make_events("globex", 6, partitions=2)
+    ev[3]["chain"]["chain_id"] = SHARDS[0]
+    stage(staging, "events", "globex", T0, "part-1", encode(ev), T0 + dt.timedelta(minutes=1))
+    key = Ed25519PrivateKey.generate()
+    res = Sealer(LocalStore(staging), LocalStore(worm), key, decoder()).seal_closed(
+        now=T0 + dt.timedelta(hours=2))
+    assert res[0].events == 6 and res[0].breaks[0].startswith(f"misplaced: chain {SHARDS[0]!r} sequence 2")
+    p = verify(worm, key).problem
+    assert (p.kind, p.tenant, p.sequence) == ("misplaced", SHARDS[0], 2)
 
 
 def test_chain_break_in_staging_is_recorded_not_dropped(tmp_path):
@@ -253,6 +368,12 @@ def test_node_checks_a_proof_independently(sealed, tmp_path):
     assert node, "node is part of this machine kind; schemas/verify_chain.js needs it"
     ok = subprocess.run([node, js, str(f)], capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and ok.stdout.startswith("OK:"), ok.stdout + ok.stderr
+    moved = copy.deepcopy(p)
+    moved["chain_id"] = moved["event"]["chain"]["chain_id"] = SHARDS[0]
+    f.write_text(json.dumps(moved))
+    bad = subprocess.run([node, js, str(f)], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1, bad.stdout
+    assert bad.stdout == "FAIL: chain_id bound to the event's tenant and raw partition\n"
     p["digest"]["alerts"]["count"] += 1
     f.write_text(json.dumps(p))
     bad = subprocess.run([node, js, str(f)], capture_output=True, text=True, timeout=60)

@@ -1,4 +1,5 @@
-"""The per-tenant SHA-256 chain (udfs/chain.py) against schemas/CHAIN.md and its vectors."""
+"""The SHA-256 chains (udfs/chain.py) against schemas/CHAIN.md and its vectors: version-2 chains
+per tenant and raw partition, version-1 chains per tenant."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from pathlib import Path
 import fastavro
 import pytest
 
-from udfs import chain, wire
+from auditflow.archive import layout
+from udfs import chain, merkle, wire
 
 ROOT = Path(__file__).resolve().parents[2]
 VECTORS = json.loads((ROOT / "schemas" / "chain_vectors.json").read_text("utf-8"))
@@ -32,11 +34,24 @@ def _event(i: int, tenant: str = "acme", **extra) -> dict:
 
 
 def _linked(n: int, tenant: str = "acme") -> list[dict]:
+    """n events of one version-2 chain, <tenant>/audit.raw.syslog/0."""
     out, state = [], None
     for i in range(n):
         e = chain.link(_event(i, tenant), state)
         state = chain.ChainState.of(e)
         out.append(e)
+    return out
+
+
+def _sharded(n: int, partitions: int = 2, tenant: str = "acme") -> list[dict]:
+    """n events on the raw partitions in turn, each linked into its partition's chain."""
+    out, states = [], {}
+    for i in range(n):
+        e = _event(i, tenant)
+        e["lineage"].update(raw_partition=i % partitions, raw_offset=i // partitions)
+        linked = chain.link(e, states.get(chain.chain_id_of(e)))
+        states[linked["chain"]["chain_id"]] = chain.ChainState.of(linked)
+        out.append(linked)
     return out
 
 
@@ -59,7 +74,22 @@ def test_vectors_tampered_cases_report_their_break():
             t["expect"]["kind"], t["expect"]["chain_id"], t["expect"]["sequence"]), t["name"]
         assert str(brk) == t["expect"]["message"]
         kinds.add(brk.kind)
-    assert kinds == {"modified", "missing", "reordered", "duplicate", "wrong_prev_hash"}
+    assert kinds == {"modified", "missing", "reordered", "duplicate", "wrong_prev_hash", "misplaced", "extra"}
+
+
+def test_vectors_hold_version_1_chains_and_two_interleaved_shards():
+    ids = [r["event"]["chain"]["chain_id"] for r in VECTORS["events"]]
+    assert set(ids) == {"acme", "globex", "initech/audit.raw.app/0", "initech/audit.raw.app/1"}
+    shards = [i for i in ids if i.startswith("initech/")]
+    assert shards[:2] == ["initech/audit.raw.app/0", "initech/audit.raw.app/1"] == shards[2:4]
+    for r in VECTORS["events"]:  # version 1 where linked as such, else exactly the derived id
+        e = r["event"]
+        assert e["chain"]["chain_id"] in (e["tenant_id"], chain.chain_id_of(e)) and chain.misplaced(e) is None
+    period = VECTORS["merkle"]["all_chains_period"]
+    assert period["chain_ids"] == sorted(set(ids), key=str.encode)
+    ordered = sorted((r["event"] for r in VECTORS["events"]), key=layout.sort_key)
+    assert period["leaves"] == [e["chain"]["event_hash"] for e in ordered]
+    assert period["root"] == merkle.merkle_root(period["leaves"])
 
 
 def test_vectors_file_is_up_to_date():
@@ -99,6 +129,12 @@ def test_node_verifier_rejects_a_modified_export(tmp_path):
     assert subprocess.run([node, script, str(ok)], capture_output=True, timeout=60).returncode == 0
     res = subprocess.run([node, script, str(bad)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 1 and res.stdout.startswith("modified"), res.stdout
+    events[3]["time"] -= 1
+    moved = next(e for e in events if e["chain"]["chain_id"] == "initech/audit.raw.app/1")
+    moved["chain"]["chain_id"] = "initech/audit.raw.app/0"
+    bad.write_text(json.dumps(events), "utf-8")
+    res = subprocess.run([node, script, str(bad)], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1 and res.stdout.startswith("misplaced"), res.stdout
 
 
 # --- the canonical form --------------------------------------------------------------------
@@ -175,12 +211,12 @@ def test_values_jcs_cannot_represent_are_rejected_with_the_event_id():
 
 # --- linking -------------------------------------------------------------------------------
 
-def test_link_starts_at_genesis_and_chains_by_tenant():
+def test_link_starts_at_genesis_and_chains_by_raw_partition():
     events = _linked(3)
     assert [e["chain"]["sequence"] for e in events] == [1, 2, 3]
     assert events[0]["chain"]["prev_hash"] == chain.GENESIS_PREV_HASH == "0" * 64
     assert events[1]["chain"]["prev_hash"] == events[0]["chain"]["event_hash"]
-    assert {e["chain"]["chain_id"] for e in events} == {"acme"}
+    assert {e["chain"]["chain_id"] for e in events} == {"acme/audit.raw.syslog/0"}
     assert all(len(e["chain"]["event_hash"]) == 64 and e["chain"]["event_hash"].islower() for e in events)
     assert "chain" not in _event(0)  # the input is not modified
 
@@ -198,9 +234,89 @@ def test_link_is_deterministic_across_a_replay_with_another_job_id():
     assert [e["chain"] for e in first] == [e["chain"] for e in replay]
 
 
+def test_chain_id_of_is_tenant_raw_topic_and_partition():
+    assert chain.chain_id_of(_event(1)) == "acme/audit.raw.syslog/0"  # partition 0 counts
+    e = _event(1)
+    e["lineage"].update(raw_topic="audit.raw.k8s-audit", raw_partition=11)
+    assert chain.chain_id_of(e) == "acme/audit.raw.k8s-audit/11"
+    for lineage in (None, {"source_system": "syslog"}, {"raw_topic": "t", "raw_partition": None},
+                    {"raw_topic": None, "raw_partition": 2}, {"raw_topic": "t", "raw_partition": True}):
+        assert chain.chain_id_of(_event(1, lineage=lineage)) == "acme", lineage  # no raw partition: tenant
+    del e["tenant_id"]
+    with pytest.raises(ValueError, match="no tenant_id"):
+        chain.chain_id_of(e)
+
+
+def test_is_tenant_chain_knows_version_1_ids_and_shards():
+    for cid in ("acme", "acme/audit.raw.app/0", "acme/audit.raw.app/12"):
+        assert chain.is_tenant_chain(cid, "acme"), cid
+    for cid in ("acmex", "acmex/audit.raw.app/0", "acme/x", "acme/a/b/0", "acme//0", "acme/t/", "acme/t/0x",
+                "globex/audit.raw.app/0"):
+        assert not chain.is_tenant_chain(cid, "acme"), cid
+
+
+def test_sharded_chains_link_and_verify_interleaved():
+    events = _sharded(7, partitions=3)
+    assert [e["chain"]["chain_id"].rsplit("/", 1)[1] for e in events] == ["0", "1", "2", "0", "1", "2", "0"]
+    assert [e["chain"]["sequence"] for e in events] == [1, 1, 1, 2, 2, 2, 3]
+    assert all(e["chain"]["prev_hash"] == chain.GENESIS_PREV_HASH for e in events[:3])
+    assert chain.verify_chain(events) is None
+    with pytest.raises(ValueError, match="'acme/audit.raw.syslog/0'.*'acme/audit.raw.syslog/1'"):
+        chain.link(_sharded(2)[1] | {"chain": None}, chain.ChainState.of(events[0]))
+
+
+def test_version_1_chains_still_verify_beside_shards():
+    v1, state = [], None
+    for i in range(4):  # linked before the upgrade: chain_id = tenant_id, though lineage has a partition
+        e = chain.link(_event(i, "globex"), state, chain_id="globex")
+        state = chain.ChainState.of(e)
+        v1.append(e)
+    v2 = _sharded(4)
+    assert chain.verify_chain([v1[0], v2[0], v1[1], v2[1], v2[2], v1[2], v1[3], v2[3]]) is None
+    assert chain.misplaced(v1[0]) is None and chain.misplaced(v2[0]) is None
+    # a version-1 chain with a later sealed head continues as version 1
+    assert chain.verify_chain(v1[2:], start={"globex": chain.ChainState.of(v1[1])}) is None
+
+
+def test_an_event_relabelled_into_another_chain_is_misplaced():
+    events = _sharded(6)
+    for claimed in ("acme/audit.raw.syslog/0", "acme/audit.raw.syslog", "acme/0", "globex",
+                    "globex/audit.raw.syslog/1", "acme/audit.raw.app/1"):
+        moved = copy.deepcopy(events)
+        moved[3]["chain"]["chain_id"] = claimed  # shard 1's sequence 2
+        brk = chain.verify_chain(moved)
+        assert (brk.kind, brk.chain_id, brk.sequence, brk.index) == ("misplaced", claimed, 2, 3), claimed
+        assert brk.message == (f"misplaced: chain {claimed!r} sequence 2 (event_id 'acme-3', position 3) "
+                               "is in the wrong chain: its tenant_id and raw partition assign chain "
+                               "'acme/audit.raw.syslog/1' or the version-1 chain 'acme'")
+    # reported before the sequence checks: relabelled as shard 0's sequence 2, it would be an extra
+    dup = copy.deepcopy(events[:4])
+    dup[3]["chain"]["chain_id"] = "acme/audit.raw.syslog/0"
+    assert chain.verify_chain(dup).kind == "misplaced"
+    bare = chain.link(_event(1, lineage=None), None, chain_id="acme/audit.raw.syslog/0")
+    assert chain.misplaced(bare) == "its tenant_id assigns chain 'acme'"
+    assert chain.verify_chain([bare]).kind == "misplaced"
+
+
+def test_an_event_moved_and_rehashed_into_another_shard_breaks_both():
+    events = _sharded(6)
+    src, dst = "acme/audit.raw.syslog/1", "acme/audit.raw.syslog/0"
+    e = copy.deepcopy(events[3])
+    e["lineage"]["raw_partition"] = 0
+    forged = chain.link(e, chain.ChainState.of(events[4]))  # appended to shard 0 as its sequence 4
+    assert forged["chain"]["chain_id"] == dst and chain.misplaced(forged) is None
+    tampered = events[:3] + events[4:] + [forged]
+    brk = chain.verify_chain(tampered)
+    assert (brk.kind, brk.chain_id, brk.sequence) == ("missing", src, 2)
+    # shard 0 alone looks intact until its signed head (a digest's) says where it ends
+    only_dst = [x for x in tampered if x["chain"]["chain_id"] == dst]
+    assert chain.verify_chain(only_dst) is None
+    assert chain.verify_chain(only_dst, end={dst: chain.ChainState.of(events[4])}).kind == "extra"
+
+
 def test_link_rejects_state_of_another_chain_and_missing_tenant():
     state = chain.ChainState.of(_linked(1, "globex")[0])
-    with pytest.raises(ValueError, match="chain 'globex'.*chain 'acme'"):
+    with pytest.raises(ValueError, match="'globex/audit.raw.syslog/0'.*'acme/audit.raw.syslog/0'"):
         chain.link(_event(1), state)
     e = _event(1)
     del e["tenant_id"]
@@ -259,14 +375,15 @@ def test_uppercase_hash_is_a_break():
 
 def test_start_and_end_anchors_for_a_sealed_period():
     ev = _linked(6)
+    cid = ev[0]["chain"]["chain_id"]
     before = chain.ChainState.of(ev[2])
     last = chain.ChainState.of(ev[5])
-    assert chain.verify_chain(ev[3:], start={"acme": before}, end={"acme": last}) is None
-    cut = chain.verify_chain(ev[3:5], start={"acme": before}, end={"acme": last})
+    assert chain.verify_chain(ev[3:], start={cid: before}, end={cid: last}) is None
+    cut = chain.verify_chain(ev[3:5], start={cid: before}, end={cid: last})
     assert cut.kind == "missing" and cut.sequence == 6 and "6..6" in cut.message
-    assert chain.verify_chain(ev[3:], start={"acme": before},
-                              end={"acme": chain.ChainState.of(ev[4])}).kind == "extra"
-    wrong_start = chain.verify_chain(ev[3:], start={"acme": chain.ChainState("acme", 3, "0" * 64)})
+    assert chain.verify_chain(ev[3:], start={cid: before},
+                              end={cid: chain.ChainState.of(ev[4])}).kind == "extra"
+    wrong_start = chain.verify_chain(ev[3:], start={cid: chain.ChainState(cid, 3, "0" * 64)})
     assert wrong_start.kind == "wrong_prev_hash"
 
 
