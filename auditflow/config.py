@@ -137,7 +137,10 @@ def load(
     config_file: str | Path | None = None,
     overrides: list[str] | tuple[str, ...] = (),
     environ: dict[str, str] | None = None,
+    cwd_file: bool = True,
 ) -> Config:
+    """The effective configuration. ``cwd_file=False`` skips ./auditflow.toml: for a process
+    that has none (a pod reading only its environment, see auditflow.k8s)."""
     env = os.environ if environ is None else environ
     profile = profile or env.get("AUDITFLOW_PROFILE") or "local"
     defaults = _read_toml(DEFAULTS_FILE)["profiles"]
@@ -148,7 +151,7 @@ def load(
         values = _merge(values, defaults[profile])
 
     file = config_file or env.get("AUDITFLOW_CONFIG")
-    if not file and Path("auditflow.toml").exists():
+    if not file and cwd_file and Path("auditflow.toml").exists():
         file = "auditflow.toml"
     if file:
         data = _read_toml(Path(file))

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -44,6 +45,15 @@ def cli_env(cfg: Config) -> dict[str, str]:
     return {**os.environ, **install_env(data_dir), **cfg.as_environment()}
 
 
+def s3_options(cfg: Config) -> dict[str, str]:
+    """Flink's S3 filesystem (flink-s3-fs-hadoop: FileSink, checkpoints), credentials aside: the
+    local cluster adds its keys to its conf, a pod gets them from its environment (or its role)."""
+    s3 = cfg.section("s3")
+    if not s3["endpoint"]:  # AWS S3 itself, virtual-hosted addressing
+        return {"s3.region": s3["region"]}
+    return {"s3.endpoint": s3["endpoint"], "s3.path.style.access": "true", "s3.region": s3["region"]}
+
+
 def job_files(cfg: Config) -> Path:
     """A copy of the code and data the workers import (`-pyfs`), one per submission.
 
@@ -61,20 +71,19 @@ def job_files(cfg: Config) -> Path:
 
 
 def run_command(cfg: Config, job: Path, job_args: list[str], detached: bool = False,
-                restore_from: str | None = None, parallelism: int | None = None) -> list[str]:
-    """The `flink run -py` command line; `restore_from` is a checkpoint or savepoint path;
-    `parallelism` overrides the cluster's `parallelism.default` (`flink.parallelism`)."""
+                restore_from: str | None = None, options: Mapping[str, str] | None = None) -> list[str]:
+    """The `flink run -py` command line; `restore_from` is a checkpoint or savepoint path,
+    `options` Flink configuration for this job (-D), e.g. auditflow.pipeline.submission's."""
     rest = urlparse(cfg.get("flink.rest_url"))
     cmd = [
         str(PYFLINK_HOME / "bin" / "flink"), "run",
         f"-Drest.address={rest.hostname}", f"-Drest.port={rest.port}",
+        *(f"-D{key}={value}" for key, value in (options or {}).items()),
         "-py", str(job), "-pyexec", sys.executable, "-pyclientexec", sys.executable,
         "-pyfs", str(job_files(cfg)),
     ]
     if restore_from:
         cmd[2:2] = ["-s", restore_from]
-    if parallelism:
-        cmd[2:2] = ["-p", str(parallelism)]
     if detached:
         cmd.insert(2, "-d")
     return [*cmd, *job_args]
@@ -97,10 +106,9 @@ def _flink_run(cfg: Config, cmd: list[str], job: Path, timeout_s: float, waiting
 
 
 def start(cfg: Config, job: Path, job_args: list[str], restore_from: str | None = None,
-          say=print, timeout_s: float = 600, parallelism: int | None = None) -> str:
+          say=print, timeout_s: float = 600, options: Mapping[str, str] | None = None) -> str:
     """Submit a streaming job detached (`flink run -d -py`); returns its Flink job id."""
-    cmd = run_command(cfg, job, job_args, detached=True, restore_from=restore_from,
-                      parallelism=parallelism)
+    cmd = run_command(cfg, job, job_args, detached=True, restore_from=restore_from, options=options)
     out = _flink_run(cfg, cmd, job, timeout_s, "was not accepted", say)
     found = re.search(r"JobID ([0-9a-f]{32})", out)
     if not found:

@@ -156,7 +156,8 @@ def run_job(cfg: config.Config, kind: str, topics: dict[str, str], n: int, paral
     for fut in admin.create_topics([NewTopic(t, 2, 1) for t in outs]).values():
         fut.result()
     output = Output(cfg, outs)
-    job_id = flink.start(cfg, job, args, say=lambda _m: None, parallelism=parallelism)
+    job_id = flink.start(cfg, job, args, say=lambda _m: None,
+                         options={"parallelism.default": str(parallelism)})
     try:
         got = output.wait(n, idle_s=120, say=say)
         # records each subtask linked (normalize) or wrote (the baseline: one chained vertex)

@@ -273,11 +273,9 @@ def _write_flink_conf(ctx: Context) -> None:
         "python.executable": sys.executable,
         "python.client.executable": sys.executable,
         # S3 for FileSink and checkpoints (flink-s3-fs-hadoop plugin)
-        "s3.endpoint": s3conf["endpoint"],
-        "s3.path.style.access": "true",
+        **flink.s3_options(ctx.cfg),
         "s3.access-key": s3conf["access_key"],
         "s3.secret-key": s3conf["secret_key"],
-        "s3.region": s3conf["region"],
     }
     (home / "tmp").mkdir(exist_ok=True)
     # the distribution's defaults (JVM --add-opens among them) overlaid with ours
