@@ -142,6 +142,14 @@ def job_settings(cfg: config.Config, events_topic: str, dlq_topic: str) -> dict[
     }
 
 
+def job_id() -> str:
+    """The job id the Flink configuration pins (the Kubernetes operator does, in application
+    mode, to track and recover the job), else a new one."""
+    from pyflink.java_gateway import get_gateway
+    conf = get_gateway().jvm.org.apache.flink.configuration.GlobalConfiguration.loadConfiguration()
+    return conf.toMap().get("$internal.pipeline.job-id") or uuid.uuid4().hex
+
+
 def options(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--raw-topics", default=",".join(sources.RAW_TOPICS),
@@ -159,8 +167,8 @@ def main(argv: list[str]) -> None:
     args = options(argv)
     cfg = config.load(args.profile)
     settings = job_settings(cfg, args.events_topic, args.dlq_topic)
-    # choose the job id here so each event's lineage can name the job that linked it
-    settings["flink_job_id"] = uuid.uuid4().hex
+    # the job id is known here so each event's lineage can name the job that linked it
+    settings["flink_job_id"] = job_id()
     flink_conf = Configuration()
     flink_conf.set_string("$internal.pipeline.job-id", settings["flink_job_id"])
     # keep the last checkpoint when the job is cancelled, so it can be restarted from it (-s)

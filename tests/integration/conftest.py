@@ -148,8 +148,9 @@ def cfg() -> config.Config:
     return config.load()
 
 
-# the most jobs one test runs at once (the end-to-end test: normalize, detect and archive)
-SLOTS_NEEDED = 3
+# the most slots one test holds at once: normalize at parallelism 2 (its two halves in slots of
+# their own), or the end-to-end test (normalize: 2, detect, archive)
+SLOTS_NEEDED = 4
 
 
 @pytest.fixture(scope="session")
