@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/detect_latency.py                    # 2,000 events/s, 60 s per run
     .venv/bin/python bench/detect_latency.py --rate 2000 --seconds 90
+    .venv/bin/python bench/detect_latency.py --skip-baseline --sustained 2000,4000,8000,16000
 
 Two runs in one invocation, each with its own events/alerts topics and a fresh detect job on the
 session cluster: the *baseline* runs one trivial rule (BENCH-001: an event whose api_operation is
@@ -10,7 +11,10 @@ canonical Avro events (schema from the registry, Confluent wire format) for 50 t
 (10% failed), API reads and writes, Kubernetes requests; 5 marker events per second ride along,
 each raising its own alert. Latency = time the alert is read (read_committed) minus the marker's
 event time, which is its produce time. In the all-rules run, a five-failure burst of a fresh user
-every 2 s also measures a MATCH_RECOGNIZE alert (AUTH-001) from its fifth failure.
+every 2 s also measures a MATCH_RECOGNIZE alert (AUTH-001) from its fifth failure. Then the
+sustained-rate search: all rules at each `--sustained` rate in turn, up to the first at which the
+marker alerts' p99 reaches 2 s (or the load generator cannot keep the rate); the highest rate
+that held is printed.
 
 Needs a running stack (`auditflow stack up`) and a free task slot. Prints p50/p90/p99/max per
 run; asserts nothing about time.
@@ -55,6 +59,9 @@ SELECT tenant_id, 'marker' AS entity_type, resource_uid AS entity_value,
     event_time AS first_seen, event_time AS last_seen
 FROM events WHERE api_operation = 'bench.marker'
 """
+
+
+SUSTAINED_P99_MS = 2000
 
 
 def percentile(values: list[float], p: float) -> float:
@@ -206,7 +213,8 @@ def measure(cfg: config.Config, name: str, rules_dir: Path, rate: int, seconds: 
         admin = kafka.admin(cfg)  # keep the client alive until the deletion is answered
         for fut in admin.delete_topics([topic, alerts, late], operation_timeout=30).values():
             fut.result()
-    return {"name": name, "produced": produced, "rate": produced / (15 + seconds), "marker": markers,
+    return {"name": name, "target": rate, "produced": produced, "rate": produced / (15 + seconds),
+            "marker": markers,
             "brute": brute, "markers_sent": sum(1 for t in load.markers.values() if t / 1000 >= warmup_until)}
 
 
@@ -228,6 +236,10 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--rate", type=int, default=2000, help="events per second (default 2000)")
     p.add_argument("--seconds", type=int, default=60, help="measured seconds per run, after 15 s warm-up")
+    p.add_argument("--sustained", default="2000,4000,8000",
+                   help="input rates (events/s) to try with all rules, lowest first, for the highest "
+                        "one at which the marker alerts' p99 stays under 2 s ('' skips; default %(default)s)")
+    p.add_argument("--skip-baseline", action="store_true", help="only the sustained-rate search")
     args = p.parse_args()
     cfg = config.load()
     with tempfile.TemporaryDirectory(prefix="bench-detect-") as tmp:
@@ -238,12 +250,34 @@ def main() -> None:
                         ignore=shutil.ignore_patterns("reference", "README.md"))
         for d in (baseline_dir, all_dir):
             (d / "BENCH-001_marker.sql").write_text(MARKER_RULE)
-        results = [measure(cfg, "baseline (1 trivial rule)", baseline_dir, args.rate, args.seconds, False),
-                   measure(cfg, f"all rules ({len(list(all_dir.glob('*.sql')))} rules)", all_dir, args.rate,
-                           args.seconds, True)]
+        results = [] if args.skip_baseline else [
+            measure(cfg, "baseline (1 trivial rule)", baseline_dir, args.rate, args.seconds, False),
+            measure(cfg, f"all rules ({len(list(all_dir.glob('*.sql')))} rules)", all_dir, args.rate,
+                    args.seconds, True)]
+        sustained = []
+        for rate in [int(x) for x in args.sustained.split(",") if x]:
+            r = measure(cfg, f"all rules at {rate} events/s", all_dir, rate, args.seconds, True)
+            sustained.append(r)
+            if not r["marker"] or percentile(r["marker"], 99) >= SUSTAINED_P99_MS \
+                    or r["rate"] < 0.9 * rate:
+                break  # over the limit, or the load generator could not keep the rate
     print(f"\ndetect latency, produce -> alert read (read_committed), {args.rate} events/s target")
     for r in results:
         report(r)
+    if sustained:
+        print(f"\nsustained input rate, all rules (marker p99 under {SUSTAINED_P99_MS} ms):")
+        print("| target events/s | produced events/s | marker p50 ms | marker p99 ms | brute force p99 ms |")
+        print("| ---: | ---: | ---: | ---: | ---: |")
+        for r in sustained:
+            m, b = r["marker"], r["brute"]
+            print(f"| {r['target']:,} | {r['rate']:,.0f} | {percentile(m, 50) if m else float('nan'):.0f} "
+                  f"| {percentile(m, 99) if m else float('nan'):.0f} "
+                  f"| {percentile(b, 99) if b else float('nan'):.0f} |")
+        held = [r for r in sustained if r["marker"] and percentile(r["marker"], 99) < SUSTAINED_P99_MS
+                and r["rate"] >= 0.9 * r["target"]]
+        print(f"highest sustained rate with p99 < {SUSTAINED_P99_MS} ms: "
+              + (f"{held[-1]['rate']:,.0f} events/s" if held else "none of the rates tried")
+              + ("" if len(held) < len(sustained) else " (the highest tried; try higher rates)"))
 
 
 if __name__ == "__main__":

@@ -45,8 +45,7 @@ class Suppress(KeyedProcessFunction):
         self.settings = settings
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.schema = wire.plain_schema(self.settings["alert_schema"])
-        self.schema_id = self.settings["alert_schema_id"]
+        self.encode = wire.Encoder(self.settings["alert_schema_id"], self.settings["alert_schema"])
         self.metas = self.settings["rules"]
         self.state = runtime_context.get_state(
             ValueStateDescriptor("suppression", Types.PICKLED_BYTE_ARRAY()))
@@ -71,7 +70,7 @@ class Suppress(KeyedProcessFunction):
     def _emit(self, alerts: list[dict]):
         for alert in alerts:
             self.alerts_counter.inc()
-            yield Row(key=alert["dedup_key"].encode(), value=wire.encode(self.schema_id, self.schema, alert))
+            yield Row(key=alert["dedup_key"].encode(), value=self.encode(alert))
 
     def process_element(self, value: Row, ctx: KeyedProcessFunction.Context):
         match = S.as_match(dict(zip(R.MATCH_COLUMNS, list(value), strict=True)))

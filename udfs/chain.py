@@ -151,7 +151,7 @@ def _walk(v: Any, fast: list[bool]) -> Any:
         for k, x in v.items():
             if type(k) is not str:
                 k = str(k)
-            if fast[0] and k and max(k) >= "\ue000":
+            if fast[0] and not k.isascii() and max(k) >= "\ue000":  # isascii: a C scan
                 fast[0] = False
             try:
                 x = _walk(x, fast)

@@ -244,6 +244,9 @@ TEXT_CACHE_MAX_LEN = 256  # longer text (raw lines, messages) rarely repeats
 QUERY_PARAM_RE = re.compile(r"(?P<lead>^|&)(?P<key>[^=&]+)=(?P<val>[^&#]*)")
 
 
+_SCALARS = (int, float, bool)
+
+
 def _blank(x: Any) -> bool:
     return x is None or x is True or x is False or x == ""
 
@@ -459,6 +462,8 @@ class _Masker:
         return self.p.marker("secret", str(v))
 
     def event_value(self, v: Any, path: str, glob_path: str) -> Any:
+        if v is None or type(v) in _SCALARS:  # nothing to mask, whatever the rules say
+            return v
         exempt, pseudo = self.c.rules(glob_path)
         if exempt:
             return copy.deepcopy(v) if isinstance(v, dict | list) else v

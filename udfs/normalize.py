@@ -77,8 +77,9 @@ class Normalizer:
         self.mask_policy = mask.MaskPolicy.from_dict(settings.get("mask"))
         self.geo = GeoIP(norm.get("geo_city_db") or None, norm.get("geo_asn_db") or None)
         self.job_version = settings.get("job_version", JOB_VERSION)
-        self._event_schema = wire.plain_schema(settings["schemas"]["event"])
-        self._dlq_schema = wire.plain_schema(settings["schemas"]["dlq"])
+        ids = settings["schema_ids"]
+        self._encoders = {"event": wire.Encoder(ids["event"], settings["schemas"]["event"]),
+                          "dlq": wire.Encoder(ids["dlq"], settings["schemas"]["dlq"])}
 
     # -- stateless half ---------------------------------------------------------------------
     def prepare(self, record: RawRecord) -> tuple[str, str, dict]:
@@ -150,9 +151,7 @@ class Normalizer:
                         "event_hash": state.event_hash}
 
     def encode(self, kind: str, payload: dict) -> bytes:
-        ids = self.settings["schema_ids"]
-        if kind == "event":
-            return wire.encode(ids["event"], self._event_schema, payload)
-        if kind == "dlq":
-            return wire.encode(ids["dlq"], self._dlq_schema, payload)
+        encoder = self._encoders.get(kind)
+        if encoder is not None:
+            return encoder(payload)
         return json.dumps(payload, sort_keys=True).encode()

@@ -24,3 +24,37 @@ def test_round_trip_keeps_id_and_record():
 def test_foreign_bytes_are_refused():
     with pytest.raises(ValueError, match="wire format"):
         wire.decode(b"{}", SCHEMA)
+
+
+def test_encoder_writes_the_bytes_fastavro_writes_for_every_family_and_dead_letters():
+    """wire.Encoder names union branches for fastavro; the bytes must not change."""
+    import json
+    from pathlib import Path
+
+    from auditflow import paths
+    from udfs import normalize, sources
+
+    schemas = {k: json.loads((paths.SCHEMAS / f"{n}.avsc").read_text())
+               for k, n in (("event", "audit_event"), ("dlq", "dead_letter"))}
+    ids = {"event": 7, "dlq": 8}
+    norm = normalize.Normalizer({"schema_ids": ids, "schemas": schemas, "normalize": {"keep_raw": True},
+                                 "mask": {"hmac_key_env": "NO_SUCH_VARIABLE"}})
+    plain = {k: wire.plain_schema(s) for k, s in schemas.items()}
+    encoders = {"event": wire.Encoder(7, schemas["event"]), "dlq": wire.Encoder(8, schemas["dlq"])}
+    fixtures = Path(__file__).parents[1] / "fixtures" / "parse"
+    files = {"syslog": "syslog.log", "cloudtrail": "cloudtrail.jsonl", "k8s-audit": "k8s-audit.jsonl",
+             "auditd": "auditd.log", "app": "app.jsonl", "debezium": "debezium.jsonl"}
+    seen = {"event": 0, "dlq": 0}
+    for family, name in files.items():
+        for offset, line in enumerate((fixtures / name).read_bytes().splitlines()):
+            rec = normalize.raw_record(topic=sources.raw_topic(family), partition=1, offset=offset,
+                                       key=b"acme", value=line, timestamp_ms=1_795_868_000_000, headers={})
+            kind, _tenant, payload = norm.prepare(rec)
+            if kind == "event":
+                payload, _ = norm.finish(payload, user_versions=lambda _k: None, chain_state=None,
+                                         watermark_ms=None)
+            if kind in encoders:
+                expected = wire.encode(ids[kind], plain[kind], payload)
+                assert encoders[kind](payload) == expected, (family, offset)
+                seen[kind] += 1
+    assert seen["event"] > 50 and seen["dlq"] > 0, seen
