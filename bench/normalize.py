@@ -48,7 +48,7 @@ from confluent_kafka.admin import NewTopic
 from auditflow import config, demo_corpus, flink, kafka
 from jobs import normalize as normalize_job
 from udfs import chain, mask, normalize, sources, users, validate
-from udfs.parse import PARSERS, parse
+from udfs.parse import PARSERS
 
 REPO = Path(__file__).resolve().parents[1]
 BASELINE_JOB = REPO / "bench" / "normalize_baseline_job.py"
@@ -176,6 +176,13 @@ def run_job(cfg: config.Config, kind: str, topics: dict[str, str], n: int, paral
             "counts": {t.rsplit(".", 1)[1]: c for t, c in output.counts.items()}, "subtasks": subtasks}
 
 
+def _or_none(fn, x):
+    try:
+        return fn(x)
+    except Exception:  # noqa: BLE001 - rejects are part of the load, as in the job
+        return None
+
+
 def profile(cfg: config.Config, records: list[tuple[str, str, bytes]], limit: int = 50_000) -> dict:
     """Microseconds per record of each normalize step, one step at a time over the same records."""
     settings = {"schema_ids": {"event": 1, "dlq": 2},
@@ -196,15 +203,15 @@ def profile(cfg: config.Config, records: list[tuple[str, str, bytes]], limit: in
         times[name] = (time.perf_counter() - t0) / len(items) * 1e6
         return out
 
-    timed("parse", lambda r: PARSERS[r.source](r), raws)
+    parsed = timed("parse", lambda r: _or_none(PARSERS[r.source], r), raws)
 
-    def full_parse(r):
-        try:
-            return parse(r, limits=norm.limits, keep_raw=norm.keep_raw)
-        except Exception:  # noqa: BLE001 - rejects are part of the load, as in the job
-            return None
-    events = [e for e in timed("parse+validate", full_parse, raws) if e is not None]
-    times["validate"] = times.pop("parse+validate") - times["parse"]
+    def checks(pair):
+        r, e = pair
+        validate.check_raw(r, norm.limits)
+        validate.check_event(e, r, norm.limits)
+        return e
+    pairs = [(r, e) for r, e in zip(raws, parsed, strict=True) if e is not None]
+    events = [e for e in timed("validate", lambda p: _or_none(checks, p), pairs) if e is not None]
     timed("filter", lambda e: validate.should_filter(e, norm.filters), events)
     events = timed("mask", lambda e: mask.mask_event(e, norm.mask_policy)[0], events)
 
@@ -271,6 +278,7 @@ def main() -> None:
     p.add_argument("--records", type=int, default=1_000_000, help="raw records (default 1,000,000)")
     p.add_argument("--parallelism", default="1,2", help="comma-separated parallelisms (default 1,2)")
     p.add_argument("--only", choices=["baseline", "normalize"], help="run one of the two jobs")
+    p.add_argument("--profile-only", action="store_true", help="only the per-stage profile (no stack needed)")
     p.add_argument("--profile-records", type=int, default=50_000, help="records in the per-stage profile")
     p.add_argument("--json", type=Path, help="also write the figures here as JSON")
     args = p.parse_args()
@@ -280,10 +288,11 @@ def main() -> None:
     say(f"building {args.records:,} raw records ({', '.join(FAMILIES)}; tenants {', '.join(TENANTS)})")
     records = corpus(args.records)
     say(f"  {Counter(f for f, _, _ in records)}; {Counter(t for _, t, _ in records).most_common(2)} ...")
-    topics = produce(cfg, records, uuid.uuid4().hex[:6])
-    say(f"  produced to {', '.join(topics.values())} in {time.monotonic() - t0:.0f}s")
     rows = []
-    for par in [int(x) for x in args.parallelism.split(",")]:
+    if not args.profile_only:
+        topics = produce(cfg, records, uuid.uuid4().hex[:6])
+        say(f"  produced to {', '.join(topics.values())} in {time.monotonic() - t0:.0f}s")
+    for par in [] if args.profile_only else [int(x) for x in args.parallelism.split(",")]:
         for kind in ("baseline", "normalize"):
             if args.only and kind != args.only:
                 continue

@@ -264,6 +264,11 @@ def _write_flink_conf(ctx: Context) -> None:
         # every PyFlink job submission loads the connector classes again and a session
         # cluster runs many (tests, restarts): the 256m default ends in Metaspace OOM
         "taskmanager.memory.jvm-metaspace.size": "1024m",
+        # Kafka clients read through NIO, which keeps a direct buffer per thread as large as the
+        # largest read: a source catching up on a backlog (a million records) outgrew the 128m
+        # framework default (OutOfMemoryError: Direct buffer memory)
+        "taskmanager.memory.task.off-heap.size": "256m",
+        "env.java.opts.taskmanager": "-Djdk.nio.maxCachedBufferSize=1048576",
         "taskmanager.numberOfTaskSlots": fl["taskmanager_slots"],
         "parallelism.default": fl["parallelism"],
         "execution.checkpointing.dir": f"file://{home / 'checkpoints'}",
