@@ -144,7 +144,7 @@ def subtask_counts(cfg: config.Config, job_id: str, vertex_name: str, key: str, 
 
 
 def run_job(cfg: config.Config, kind: str, topics: dict[str, str], n: int, parallelism: int,
-            say) -> dict:
+            say, chains: str = "tenant") -> dict:
     run = uuid.uuid4().hex[:6]
     raw = ",".join(topics.values())
     if kind == "baseline":
@@ -154,7 +154,7 @@ def run_job(cfg: config.Config, kind: str, topics: dict[str, str], n: int, paral
         outs = [f"bench.{run}.events", f"bench.{run}.dlq", f"bench.{run}.filtered"]
         job = REPO / "jobs" / "normalize.py"
         args = ["--raw-topics", raw, "--events-topic", outs[0], "--dlq-topic", outs[1],
-                "--filtered-topic", outs[2], "--group-id", f"bench-{run}"]
+                "--filtered-topic", outs[2], "--group-id", f"bench-{run}", "--chains", chains]
     admin = kafka.admin(cfg)
     for fut in admin.create_topics([NewTopic(t, 2, 1) for t in outs]).values():
         fut.result()
@@ -279,6 +279,8 @@ def main() -> None:
     p.add_argument("--parallelism", default="1,2", help="comma-separated parallelisms (default 1,2)")
     p.add_argument("--only", choices=["baseline", "normalize"], help="run one of the two jobs")
     p.add_argument("--profile-only", action="store_true", help="only the per-stage profile (no stack needed)")
+    p.add_argument("--chains", choices=["tenant", "partition"], default="tenant",
+                   help="the normalize job's --chains (default: tenant, the job's default)")
     p.add_argument("--profile-records", type=int, default=50_000, help="records in the per-stage profile")
     p.add_argument("--json", type=Path, help="also write the figures here as JSON")
     args = p.parse_args()
@@ -297,7 +299,7 @@ def main() -> None:
             if args.only and kind != args.only:
                 continue
             say(f"{kind}, parallelism {par}")
-            row = run_job(cfg, kind, topics, len(records), par, say)
+            row = run_job(cfg, kind, topics, len(records), par, say, args.chains)
             say(f"  {row['records']:,} records in {row['seconds']:.1f}s: {row['rate']:,.0f} records/s")
             rows.append(row)
     say("profiling the normalize steps in this process")

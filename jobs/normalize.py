@@ -1,12 +1,17 @@
 """Normalize job: raw audit records -> canonical, masked, enriched, hash-chained events.
 
-    flink run -py jobs/normalize.py [--from-config] [--raw-topics audit.raw.syslog,...]
+    flink run -py jobs/normalize.py [--raw-topics audit.raw.syslog,...] [--chains tenant|partition]
 
 Reads every `audit.raw.<source>` topic as bytes with its Kafka coordinates, and per record:
 parse -> validate -> filter policy -> mask PII -> geo enrichment (stateless, parallel), then,
-keyed by chain (tenant, raw topic, raw partition: schemas/CHAIN.md version 2): user enrichment
-from the `audit.users` directory (broadcast state, profile valid at the event's time) ->
-lineage -> SHA-256 chain link (each chain's head in checkpointed keyed state). Output goes
+keyed by chain: user enrichment from the `audit.users` directory (broadcast state, profile
+valid at the event's time) -> lineage -> SHA-256 chain link (checkpointed keyed state).
+`--chains` (`normalize.chains`) picks the chains: `tenant` (the default) keeps one chain per
+tenant, merged from all raw partitions in Kafka-time order, so audit.events holds each tenant's
+events in the order they were ingested, which the detect job's event-time rules rely on; one
+worker links a tenant. `partition` keeps one chain per tenant and raw partition
+(schemas/CHAIN.md version 2), linked as events arrive by as many workers as the tenant has raw
+partitions, with nothing buffered (see LinkByPartition for what that gives up). Output goes
 exactly once (Kafka transactions on checkpoints) to `audit.events` (Avro, registry), rejects to
 `audit.dlq` with their reason, deliberately filtered records to `audit.filtered`, so that
 raw = events + dead letters + filtered for every source and tenant (`auditflow reconcile`).
@@ -23,8 +28,13 @@ from typing import Any
 
 from confluent_kafka.schema_registry import Schema
 from pyflink.common import Configuration, Row, Types
-from pyflink.datastream import OutputTag, StreamExecutionEnvironment
-from pyflink.datastream.functions import KeyedBroadcastProcessFunction, ProcessFunction, RuntimeContext
+from pyflink.datastream import OutputTag, StreamExecutionEnvironment, TimeDomain
+from pyflink.datastream.functions import (
+    KeyedBroadcastProcessFunction,
+    MapFunction,
+    ProcessFunction,
+    RuntimeContext,
+)
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 from pyflink.table import StreamTableEnvironment
 
@@ -40,8 +50,155 @@ USERS = MapStateDescriptor("users", Types.STRING(), Types.STRING())
 FINAL = OutputTag("final", OUT_TYPE)  # dead letters and filter notes, encoded by Prepare
 
 
-class Prepare(ProcessFunction):
-    """Stateless half: parse, validate, filter, mask, geo. Never raises on bad input.
+def update_directory(state, value: Row) -> None:
+    """One audit.users record into the broadcast state (a tombstone removes the user)."""
+    for key, record in normalize.directory_entries(value["key"], value["value"]).items():
+        if record is None:
+            state.remove(key)
+        else:
+            state.put(key, record)
+
+
+class PrepareByTenant(MapFunction):
+    """Chains per tenant: the stateless half (parse, validate, filter, mask, geo); every record
+    goes on to `ChainByTenant`, keyed by tenant. Never raises on bad input."""
+
+    def __init__(self, settings: dict):
+        self.settings = settings
+        self.normalizer: normalize.Normalizer | None = None
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.normalizer = normalize.Normalizer(self.settings)
+
+    def map(self, row: Row) -> Row:
+        record = normalize.raw_record(
+            topic=row["topic"], partition=row["partition"], offset=row["offset"],
+            key=row["key"], value=row["value"], timestamp_ms=row["ts"].to_epoch_milli(),
+            headers=row["headers"] or {},
+        )
+        kind, tenant, payload = self.normalizer.prepare(record)
+        # where the record sits in Kafka: the tie-breaker that makes the chain order replayable
+        order = f"{record.topic}|{record.partition:06d}|{record.offset:020d}"
+        return Row(tenant=tenant, kind=kind, order=order, payload=pickle.dumps(payload))
+
+
+class ChainByTenant(KeyedBroadcastProcessFunction):
+    """Chains per tenant (version 1, the default): user enrichment, lineage and the chain link,
+    in replayable order, and events written per tenant in Kafka-time order.
+
+    Events wait in keyed state until the watermark passes their Kafka timestamp and are then
+    linked sorted by (timestamp, topic, partition, offset), an order that depends only on the
+    raw records, so a replay after a failure produces the same sequence and hashes. A record
+    that arrives behind the watermark is linked at once; its lateness is in lineage.lateness_ms.
+    The watermark only moves when records arrive, so at the end of a burst the newest events
+    would wait for the next record: when the watermark has not moved for `flush_after_s`
+    (processing time) everything waiting is linked, still in sorted order.
+
+    PyFlink can leave out of a checkpoint the timers registered by the bundle it flushes for
+    that checkpoint, while keeping that bundle's state (reproduced here on Flink 2.2.1). So the
+    stall timer's due time is kept in state and every waiting event registers it again: a timer
+    from an earlier bundle survives, and a tenant whose timers were all lost is re-armed by its
+    next record.
+    """
+
+    def __init__(self, settings: dict):
+        self.settings = settings
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.normalizer = normalize.Normalizer(self.settings)
+        self.chain = runtime_context.get_state(ValueStateDescriptor("chain", Types.STRING()))
+        self.pending = runtime_context.get_map_state(
+            MapStateDescriptor("pending", Types.LONG(), Types.PICKLED_BYTE_ARRAY()))
+        # the watermark seen when the stall timer was last armed (None = timer not armed)
+        self.stall_mark = runtime_context.get_state(ValueStateDescriptor("stall_mark", Types.LONG()))
+        # when that timer is due (processing time)
+        self.stall_due = runtime_context.get_state(ValueStateDescriptor("stall_due", Types.LONG()))
+        self.flush_after_ms = int(float(self.settings["normalize"]["flush_after_s"]) * 1000)
+
+    def process_element(self, value: Row, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext):
+        kind = value["kind"]
+        if kind != "event":
+            payload = pickle.loads(value["payload"])
+            yield Row(kind=kind, key=value["tenant"].encode(), value=self.normalizer.encode(kind, payload))
+            return
+        ts = ctx.timestamp()
+        watermark = ctx.timer_service().current_watermark()
+        if ts is None or ts <= watermark:
+            yield from self._link([(value["order"], value["payload"])], ctx, watermark)
+            return
+        waiting = self.pending.get(ts) or []
+        waiting.append((value["order"], value["payload"]))
+        self.pending.put(ts, waiting)
+        timers = ctx.timer_service()
+        timers.register_event_time_timer(ts)
+        due = self.stall_due.value()  # set and cleared with stall_mark
+        if due is None or timers.current_processing_time() > due + self.flush_after_ms:
+            # not armed, or armed but its timer never fired (not restored with the checkpoint)
+            self._arm_stall_timer(ctx, watermark)
+        else:
+            # the same timer again: the timer service keeps one per key and time
+            timers.register_processing_time_timer(due)
+
+    def _arm_stall_timer(self, ctx, watermark: int) -> None:
+        timers = ctx.timer_service()
+        due = timers.current_processing_time() + self.flush_after_ms
+        self.stall_mark.update(watermark)
+        self.stall_due.update(due)
+        timers.register_processing_time_timer(due)
+
+    def _disarm_stall_timer(self) -> None:
+        self.stall_mark.clear()
+        self.stall_due.clear()
+
+    def on_timer(self, timestamp: int, ctx: KeyedBroadcastProcessFunction.OnTimerContext):
+        watermark = ctx.timer_service().current_watermark()
+        if ctx.time_domain() == TimeDomain.PROCESSING_TIME:
+            if self.stall_mark.value() is None:
+                return
+            due = self.stall_due.value()
+            if due is not None and timestamp < due \
+                    and ctx.timer_service().current_processing_time() <= due + self.flush_after_ms:
+                return  # an earlier timer; the current one is still to come
+            if watermark > self.stall_mark.value():  # still moving: look again later
+                self._arm_stall_timer(ctx, watermark)
+                return
+            self._disarm_stall_timer()
+            timestamp = max(self.pending.keys(), default=watermark)  # noqa: SIM118 (MapState)
+        due = sorted(ts for ts in self.pending.keys() if ts <= timestamp)  # noqa: SIM118 (MapState)
+        for ts in due:
+            waiting = sorted(self.pending.get(ts))
+            self.pending.remove(ts)
+            yield from self._link(waiting, ctx, watermark)
+        if self.pending.is_empty():
+            self._disarm_stall_timer()
+
+    @staticmethod
+    def tenant_of(ctx) -> str:
+        return ctx.get_current_key()
+
+    def _link(self, items: list, ctx, watermark: int):
+        users = ctx.get_broadcast_state(USERS)
+        for _order, blob in items:
+            state = self.chain.value()
+            event, new_state = self.normalizer.finish(
+                pickle.loads(blob),
+                user_versions=lambda k: users.get(k) if k and users.contains(k) else None,
+                chain_state=json.loads(state) if state else None,
+                watermark_ms=watermark,
+                flink_job_id=self.settings["flink_job_id"],
+                chain_id=self.tenant_of(ctx),
+            )
+            self.chain.update(json.dumps(new_state))
+            yield Row(kind="event", key=event["tenant_id"].encode(),
+                      value=self.normalizer.encode("event", event))
+
+    def process_broadcast_element(self, value: Row, ctx: KeyedBroadcastProcessFunction.Context):
+        update_directory(ctx.get_broadcast_state(USERS), value)
+
+
+class PrepareByPartition(ProcessFunction):
+    """Chains per raw partition (`--chains partition`): the stateless half (parse, validate,
+    filter, mask, geo). Never raises on bad input.
 
     Events go on keyed by their chain (`udfs.chain.chain_id_of`: tenant, raw topic, raw
     partition), through `udfs.shard.routing_key` so that a tenant's partitions are linked by
@@ -72,14 +229,19 @@ class Prepare(ProcessFunction):
             yield FINAL, Row(kind=kind, key=tenant.encode(), value=self.normalizer.encode(kind, payload))
 
 
-class Link(KeyedBroadcastProcessFunction):
-    """Keyed by chain: user enrichment, lineage and the chain link, as the events arrive.
+class LinkByPartition(KeyedBroadcastProcessFunction):
+    """Chains per raw partition: user enrichment, lineage and the chain link, as events arrive.
 
     A chain is one tenant's events from one raw partition (schemas/CHAIN.md, version 2), so
     its order is the partition's offset order: a function of the raw records alone, the same
     in a replay, with nothing to buffer or sort. Different partitions are different keys, so
     one tenant's events are linked by as many parallel workers as its raw topics have
-    partitions. The only state is each chain's head (sequence and hash), checkpointed."""
+    partitions. The only state is each chain's head (sequence and hash), checkpointed.
+
+    What this gives up: a tenant's events leave in arrival order per partition, not merged
+    across partitions in Kafka time, so after a backlog (or a replay faster than real time)
+    audit.events holds one tenant's families out of event-time order, and the detect job's
+    windowed rules count what falls behind their watermark as late instead of evaluating it."""
 
     def __init__(self, settings: dict):
         self.settings = settings
@@ -109,12 +271,7 @@ class Link(KeyedBroadcastProcessFunction):
                   value=self.normalizer.encode("event", linked))
 
     def process_broadcast_element(self, value: Row, ctx: KeyedBroadcastProcessFunction.Context):
-        state = ctx.get_broadcast_state(USERS)
-        for key, record in normalize.directory_entries(value["key"], value["value"]).items():
-            if record is None:  # tombstone: the user was removed from the directory
-                state.remove(key)
-            else:
-                state.put(key, record)
+        update_directory(ctx.get_broadcast_state(USERS), value)
 
 
 def load_schema(name: str) -> dict:
@@ -159,6 +316,10 @@ def options(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--filtered-topic", default="audit.filtered")
     p.add_argument("--users-topic", default="audit.users")
     p.add_argument("--group-id", default=JOB_NAME)
+    p.add_argument("--chains", choices=["tenant", "partition"], default=None,
+                   help="one chain per tenant, linked in Kafka-time order (version 1; default: "
+                        "normalize.chains), or per tenant and raw partition, linked by parallel "
+                        "workers as events arrive (schemas/CHAIN.md version 2)")
     p.add_argument("--profile", default=None, help="auditflow config profile")
     return p.parse_args(argv)
 
@@ -166,6 +327,9 @@ def options(argv: list[str]) -> argparse.Namespace:
 def main(argv: list[str]) -> None:
     args = options(argv)
     cfg = config.load(args.profile)
+    args.chains = args.chains or cfg.get("normalize.chains")
+    if args.chains not in ("tenant", "partition"):
+        sys.exit(f"normalize.chains must be 'tenant' or 'partition', not {args.chains!r}")
     settings = job_settings(cfg, args.events_topic, args.dlq_topic)
     # the job id is known here so each event's lineage can name the job that linked it
     settings["flink_job_id"] = job_id()
@@ -188,20 +352,28 @@ def main(argv: list[str]) -> None:
     t_env.execute_sql(sql.render(
         "ddl/normalize_users_source.sql", topic=args.users_topic, idle_timeout=idle, **common))
 
-    prepared = t_env.to_data_stream(t_env.from_path("raw_records")).process(
-        Prepare(settings), output_type=Types.TUPLE([Types.STRING(), Types.PRIMITIVE_ARRAY(Types.BYTE())]),
-    ).name("parse-validate-mask-geo")
+    raw = t_env.to_data_stream(t_env.from_path("raw_records"))
     users = t_env.to_data_stream(t_env.from_path("users_directory")).broadcast(USERS)
-    linked = (
-        prepared.key_by(lambda r: r[0], key_type=Types.STRING())
-        .connect(users)
-        .process(Link(settings), output_type=OUT_TYPE)
-        .name("users-chain-lineage")
-        # a slot of its own, so its Python worker is another process than Prepare's: the two
-        # halves run on two cores even at parallelism 1
-        .slot_sharing_group("link")
-    )
-    out = linked.union(prepared.get_side_output(FINAL))
+    if args.chains == "partition":
+        prepared = raw.process(
+            PrepareByPartition(settings),
+            output_type=Types.TUPLE([Types.STRING(), Types.PRIMITIVE_ARRAY(Types.BYTE())]),
+        ).name("parse-validate-mask-geo")
+        linked = prepared.key_by(lambda r: r[0], key_type=Types.STRING()).connect(users).process(
+            LinkByPartition(settings), output_type=OUT_TYPE)
+    else:
+        prepared = raw.map(
+            PrepareByTenant(settings),
+            output_type=Types.ROW_NAMED(
+                ["tenant", "kind", "order", "payload"],
+                [Types.STRING(), Types.STRING(), Types.STRING(), Types.PICKLED_BYTE_ARRAY()]),
+        ).name("parse-validate-mask-geo")
+        linked = prepared.key_by(lambda r: r["tenant"], key_type=Types.STRING()).connect(users).process(
+            ChainByTenant(settings), output_type=OUT_TYPE)
+    # a slot of its own, so its Python worker is another process than the stateless half's:
+    # the two halves run on two cores even at parallelism 1
+    linked = linked.name("users-chain-lineage").slot_sharing_group("link")
+    out = linked.union(prepared.get_side_output(FINAL)) if args.chains == "partition" else linked
     t_env.create_temporary_view("normalized", t_env.from_data_stream(out))
 
     statements = t_env.create_statement_set()

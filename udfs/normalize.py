@@ -129,8 +129,10 @@ class Normalizer:
     # -- keyed half -------------------------------------------------------------------------
     def finish(self, event: dict, *, user_versions: Callable[[str], str | None],
                chain_state: dict | None, watermark_ms: int | None,
-               flink_job_id: str | None = None) -> tuple[dict, dict]:
-        """User profile, lineage and chain link. Returns the event and the new chain state."""
+               flink_job_id: str | None = None, chain_id: str | None = None) -> tuple[dict, dict]:
+        """User profile, lineage and chain link. Returns the event and the new chain state.
+        `chain_id` defaults to the event's shard (`chain.chain_id_of`); the tenant for chains
+        per tenant."""
         user = (event.get("actor") or {}).get("user") or {}
         if user.get("uid") or user.get("name"):
             record = (user_versions(user.get("uid") or "")
@@ -145,7 +147,7 @@ class Normalizer:
         lineage.update(job_name=JOB_NAME, job_version=self.job_version,
                        flink_job_id=flink_job_id, lateness_ms=max(0, lateness))
         prev = chain.ChainState(**chain_state) if chain_state else None
-        linked = chain.link(event, prev)
+        linked = chain.link(event, prev, chain_id)
         state = chain.ChainState.of(linked)
         return linked, {"chain_id": state.chain_id, "sequence": state.sequence,
                         "event_hash": state.event_hash}

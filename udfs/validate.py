@@ -7,6 +7,7 @@ gets either a valid event or a `ParseError` with `stage='validate'` and one of t
 | --- | --- |
 | `validate.oversize` | the raw value is larger than `Limits.max_bytes` (default 1 MiB) |
 | `validate.no_tenant` | no tenant in the Kafka key and none in the payload |
+| `validate.bad_tenant` | the tenant id contains `/`, which separates the parts of a chain id |
 | `validate.bad_time` | event time before `Limits.min_time_ms` (2000-01-01), or more than |
 | | `Limits.max_future_skew_ms` (default 1 day) after the Kafka record timestamp |
 
@@ -64,6 +65,16 @@ def check_event(event: dict, record: RawRecord, limits: Limits = DEFAULT_LIMITS)
             f"{record.source}: no tenant: the Kafka key is empty and the payload names none"
             f" ({record.topic}/{record.partition}@{record.offset}); set the tenant in the"
             " ingest adapter's tenant map (key) or in the event",
+            stage="validate",
+        )
+    if "/" in tenant:
+        # chain ids are <tenant>/<raw topic>/<partition> (schemas/CHAIN.md version 2); a slash in
+        # a tenant id could make one tenant's chain id another's
+        raise ParseError(
+            "validate.bad_tenant",
+            f"{record.source}: tenant id {tenant!r} contains '/', which chain ids use as their"
+            f" separator ({record.topic}/{record.partition}@{record.offset}); map the tenant to an"
+            " id without it in the ingest adapter",
             stage="validate",
         )
     t = event["time"]

@@ -1,4 +1,5 @@
-"""One tenant's events linked by two parallel workers: jobs/normalize.py at parallelism 2 on the
+"""One tenant's events linked by two parallel workers: jobs/normalize.py --chains partition
+(schemas/CHAIN.md version 2) at parallelism 2 on the
 real session cluster, one tenant's 4,000 syslog lines ingested into a 2-partition raw topic.
 
 Flink's own per-subtask metrics (numRecordsIn of the chain operator) show both subtasks linking
@@ -60,7 +61,8 @@ def test_one_tenant_is_linked_by_two_subtasks(stack, cfg, topics, flink_jobs, tm
 
     flink_jobs.track_named(flink.pipeline_job_name("normalize", out["events"]))
     args = ["--raw-topics", raw, "--events-topic", out["events"], "--dlq-topic", out["dlq"],
-            "--filtered-topic", out["filtered"], "--users-topic", out["users"], "--group-id", run]
+            "--filtered-topic", out["filtered"], "--users-topic", out["users"], "--group-id", run,
+            "--chains", "partition"]
     job_id = flink_jobs.track(flink.start(cfg, paths.JOBS / "normalize.py", args, say=lambda _m: None,
                                           options={"parallelism.default": "2"}))
     try:

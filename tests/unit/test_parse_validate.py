@@ -46,6 +46,14 @@ def test_no_tenant():
     assert "tenant" in str(err.value)
 
 
+def test_tenant_with_a_slash_is_rejected():
+    with pytest.raises(ParseError) as err:
+        parse(record("syslog", SSH, tenant="acme/eu"))
+    assert (err.value.error_class, err.value.stage) == ("validate.bad_tenant", "validate")
+    assert "'acme/eu'" in str(err.value)
+    assert parse(record("syslog", SSH, tenant="acme.eu-1"))["tenant_id"] == "acme.eu-1"
+
+
 def test_time_before_2000():
     with pytest.raises(ParseError) as err:
         parse(record("app", '{"timestamp":"1999-12-31T23:59:59Z","action":"a.read"}'))
