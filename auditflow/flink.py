@@ -209,6 +209,23 @@ def running_job(cfg: Config, name: str) -> str | None:
     return next((j["jid"] for j in list_jobs(cfg) if j["name"] == name and j["state"] == "RUNNING"), None)
 
 
+def subtask_counts(cfg: Config, job_id: str, vertex_name: str, key: str, total: int,
+                   wait_s: float = 60) -> list[int]:
+    """Per subtask of the job vertex whose name contains `vertex_name`, its `key` count
+    (`read-records`, `write-records`), once they add up to `total` or `wait_s` has passed: the
+    JobManager fetches metrics every few seconds, so they lag the output."""
+    rest = cfg.get("flink.rest_url")
+    deadline = time.monotonic() + wait_s
+    while True:
+        vertices = requests.get(f"{rest}/jobs/{job_id}", timeout=10).json()["vertices"]
+        vertex = next(v for v in vertices if vertex_name in v["name"])
+        detail = requests.get(f"{rest}/jobs/{job_id}/vertices/{vertex['id']}", timeout=10).json()
+        counts = [s["metrics"][key] for s in sorted(detail["subtasks"], key=lambda s: s["subtask"])]
+        if sum(counts) >= total or time.monotonic() > deadline:
+            return counts
+        time.sleep(2)
+
+
 def job_late_metrics(rest_url: str, job_id: str, attempts: int = 4) -> dict[str, int]:
     """numRecordsIn of each `late_rule_*` sink writer in the running job (Flink REST metrics).
 

@@ -41,7 +41,6 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
-import requests
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import NewTopic
 
@@ -127,22 +126,6 @@ class Output:
         return total
 
 
-def subtask_counts(cfg: config.Config, job_id: str, vertex_name: str, key: str, total: int,
-                   wait_s: float = 30) -> list[int]:
-    """Per subtask of the job vertex whose name contains `vertex_name`, its `key` metric
-    (read-records, write-records), once they add up to `total`: Flink's REST metrics lag."""
-    rest = cfg.get("flink.rest_url")
-    deadline = time.monotonic() + wait_s
-    while True:
-        vertices = requests.get(f"{rest}/jobs/{job_id}", timeout=5).json()["vertices"]
-        vertex = next(v for v in vertices if vertex_name in v["name"])
-        detail = requests.get(f"{rest}/jobs/{job_id}/vertices/{vertex['id']}", timeout=5).json()
-        counts = [s["metrics"][key] for s in sorted(detail["subtasks"], key=lambda s: s["subtask"])]
-        if sum(counts) >= total or time.monotonic() > deadline:
-            return counts
-        time.sleep(2)
-
-
 def run_job(cfg: config.Config, kind: str, topics: dict[str, str], n: int, parallelism: int,
             say, chains: str = "tenant") -> dict:
     run = uuid.uuid4().hex[:6]
@@ -164,8 +147,11 @@ def run_job(cfg: config.Config, kind: str, topics: dict[str, str], n: int, paral
     try:
         got = output.wait(n, idle_s=120, say=say)
         # records each subtask linked (normalize) or wrote (the baseline: one chained vertex)
-        subtasks = (subtask_counts(cfg, job_id, "users-chain-lineage", "read-records", output.counts[outs[0]])
-                    if kind == "normalize" else subtask_counts(cfg, job_id, "Source", "write-records", n))
+        if kind == "normalize":
+            subtasks = flink.subtask_counts(cfg, job_id, "users-chain-lineage", "read-records",
+                                            output.counts[outs[0]], wait_s=30)
+        else:
+            subtasks = flink.subtask_counts(cfg, job_id, "Source", "write-records", n, wait_s=30)
     finally:
         flink.cancel(cfg, job_id)
     seconds = max((output.last - output.first) / 1000, 1e-3) if output.first is not None else float("nan")

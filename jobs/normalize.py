@@ -40,6 +40,7 @@ from pyflink.table import StreamTableEnvironment
 
 from auditflow import config, flink, registry, sql
 from udfs import chain, normalize, shard, sources
+from udfs.record import RawRecord
 
 JOB_NAME = normalize.JOB_NAME
 OUT_TYPE = Types.ROW_NAMED(
@@ -48,6 +49,14 @@ OUT_TYPE = Types.ROW_NAMED(
 )
 USERS = MapStateDescriptor("users", Types.STRING(), Types.STRING())
 FINAL = OutputTag("final", OUT_TYPE)  # dead letters and filter notes, encoded by Prepare
+
+
+def raw_record(row: Row) -> RawRecord:
+    """The RawRecord of a `raw_records` row (sql/ddl/normalize_raw_source.sql)."""
+    return normalize.raw_record(
+        topic=row["topic"], partition=row["partition"], offset=row["offset"], key=row["key"],
+        value=row["value"], timestamp_ms=row["ts"].to_epoch_milli(), headers=row["headers"] or {},
+    )
 
 
 def update_directory(state, value: Row) -> None:
@@ -71,11 +80,7 @@ class PrepareByTenant(MapFunction):
         self.normalizer = normalize.Normalizer(self.settings)
 
     def map(self, row: Row) -> Row:
-        record = normalize.raw_record(
-            topic=row["topic"], partition=row["partition"], offset=row["offset"],
-            key=row["key"], value=row["value"], timestamp_ms=row["ts"].to_epoch_milli(),
-            headers=row["headers"] or {},
-        )
+        record = raw_record(row)
         kind, tenant, payload = self.normalizer.prepare(record)
         # where the record sits in Kafka: the tie-breaker that makes the chain order replayable
         order = f"{record.topic}|{record.partition:06d}|{record.offset:020d}"
@@ -172,10 +177,6 @@ class ChainByTenant(KeyedBroadcastProcessFunction):
         if self.pending.is_empty():
             self._disarm_stall_timer()
 
-    @staticmethod
-    def tenant_of(ctx) -> str:
-        return ctx.get_current_key()
-
     def _link(self, items: list, ctx, watermark: int):
         users = ctx.get_broadcast_state(USERS)
         for _order, blob in items:
@@ -186,7 +187,7 @@ class ChainByTenant(KeyedBroadcastProcessFunction):
                 chain_state=json.loads(state) if state else None,
                 watermark_ms=watermark,
                 flink_job_id=self.settings["flink_job_id"],
-                chain_id=self.tenant_of(ctx),
+                chain_id=ctx.get_current_key(),  # the tenant
             )
             self.chain.update(json.dumps(new_state))
             yield Row(kind="event", key=event["tenant_id"].encode(),
@@ -214,10 +215,7 @@ class PrepareByPartition(ProcessFunction):
         self.max_parallelism = runtime_context.get_max_number_of_parallel_subtasks()
 
     def process_element(self, row: Row, ctx: ProcessFunction.Context):
-        record = normalize.raw_record(
-            topic=row[2], partition=row[3], offset=row[4], key=row[0], value=row[1],
-            timestamp_ms=row[5].to_epoch_milli(), headers=row[6] or {},
-        )
+        record = raw_record(row)
         kind, tenant, payload = self.normalizer.prepare(record)
         if kind == "event":
             slot = shard.slot_of(tenant, record.topic, record.partition)
@@ -253,18 +251,20 @@ class LinkByPartition(KeyedBroadcastProcessFunction):
 
     def process_element(self, value: tuple, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext):
         event = pickle.loads(value[1])
+        cid = chain.chain_id_of(event)
         users = ctx.get_broadcast_state(USERS)
         head = self.head.value()
         prev = None
         if head:
             seq, _, digest = head.partition(" ")
-            prev = {"chain_id": chain.chain_id_of(event), "sequence": int(seq), "event_hash": digest}
+            prev = {"chain_id": cid, "sequence": int(seq), "event_hash": digest}
         linked, state = self.normalizer.finish(
             event,
             user_versions=lambda k: users.get(k) if k and users.contains(k) else None,
             chain_state=prev,
             watermark_ms=ctx.timer_service().current_watermark(),
             flink_job_id=self.job_id,
+            chain_id=cid,
         )
         self.head.update(f"{state['sequence']} {state['event_hash']}")
         yield Row(kind="event", key=linked["tenant_id"].encode(),
@@ -361,6 +361,7 @@ def main(argv: list[str]) -> None:
         ).name("parse-validate-mask-geo")
         linked = prepared.key_by(lambda r: r[0], key_type=Types.STRING()).connect(users).process(
             LinkByPartition(settings), output_type=OUT_TYPE)
+        finals = [prepared.get_side_output(FINAL)]
     else:
         prepared = raw.map(
             PrepareByTenant(settings),
@@ -370,10 +371,11 @@ def main(argv: list[str]) -> None:
         ).name("parse-validate-mask-geo")
         linked = prepared.key_by(lambda r: r["tenant"], key_type=Types.STRING()).connect(users).process(
             ChainByTenant(settings), output_type=OUT_TYPE)
+        finals = []  # ChainByTenant writes dead letters and filter notes itself
     # a slot of its own, so its Python worker is another process than the stateless half's:
     # the two halves run on two cores even at parallelism 1
     linked = linked.name("users-chain-lineage").slot_sharing_group("link")
-    out = linked.union(prepared.get_side_output(FINAL)) if args.chains == "partition" else linked
+    out = linked.union(*finals) if finals else linked
     t_env.create_temporary_view("normalized", t_env.from_data_stream(out))
 
     statements = t_env.create_statement_set()

@@ -11,11 +11,9 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
-import requests
 
 from auditflow import flink, kafka, paths, registry
 from udfs import shard
@@ -26,22 +24,6 @@ LINES = 4_000  # four runs of connectors.ingest.producer.SPREAD records: 2,000 p
 
 def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run([*CLI, *args], capture_output=True, text=True, timeout=timeout)
-
-
-def subtask_records_in(cfg, job_id: str, vertex: str, total: int, wait_s: float = 60) -> list[int]:
-    """Records each subtask of the vertex has taken in, once they add up to `total` (Flink's
-    REST serves metrics fetched every few seconds, so they lag the output)."""
-    rest = cfg.get("flink.rest_url")
-    deadline = time.monotonic() + wait_s
-    while True:
-        v = next(x for x in requests.get(f"{rest}/jobs/{job_id}", timeout=10).json()["vertices"]
-                 if vertex in x["name"])
-        detail = requests.get(f"{rest}/jobs/{job_id}/vertices/{v['id']}", timeout=10).json()
-        by_index = sorted(detail["subtasks"], key=lambda s: s["subtask"])
-        counts = [s["metrics"]["read-records"] for s in by_index]
-        if sum(counts) >= total or time.monotonic() > deadline:
-            return counts
-        time.sleep(2)
 
 
 # the job's submission (600 s) and start (120 s), a reconcile waiting up to 240 s
@@ -71,7 +53,7 @@ def test_one_tenant_is_linked_by_two_subtasks(stack, cfg, topics, flink_jobs, tm
                 "--filtered-topic", out["filtered"], "--json", "--wait", "240", timeout=400)
         report = json.loads(r.stdout)
         assert r.returncode == 0 and report["balanced"], r.stdout + r.stderr
-        linked = subtask_records_in(cfg, job_id, "users-chain-lineage", LINES)
+        linked = flink.subtask_counts(cfg, job_id, "users-chain-lineage", "read-records", LINES)
     finally:
         flink.cancel(cfg, job_id)
 
