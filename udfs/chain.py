@@ -1,10 +1,10 @@
 """SHA-256 hash chains over audit events (the specification is schemas/CHAIN.md).
 
 Every event written to ``audit.events`` carries ``chain = {chain_id, sequence, prev_hash,
-event_hash}``: one gap-free chain per tenant, raw topic and raw partition (version 2:
-chain_id = "<tenant_id>/<lineage.raw_topic>/<lineage.raw_partition>", linked in raw offset
-order; chains linked before version 2 have chain_id = tenant_id and keep verifying), sequence
-1, 2, 3, ..., the first event's prev_hash is 64 zeros, and
+event_hash}``: one gap-free chain per tenant (version 1, chain_id = tenant_id: the normalize
+job's default `--chains tenant`) or per tenant, raw topic and raw partition (version 2,
+`--chains partition`: chain_id = "<tenant_id>/<lineage.raw_topic>/<lineage.raw_partition>",
+linked in raw offset order), sequence 1, 2, 3, ..., the first event's prev_hash is 64 zeros, and
 
     event_hash = lowercase_hex(SHA-256(bytes.fromhex(prev_hash) || canonical_bytes(event)))
 

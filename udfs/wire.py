@@ -71,27 +71,9 @@ def _branch_marks(schema: Any, named: dict[str, Any], seen: frozenset = frozense
     if kind == "map":
         values = _branch_marks(schema["values"], named, seen)
         return None if values is None else (lambda v: {k: values(x) for k, x in v.items()})
-    if isinstance(kind, dict | list | str) and kind not in ("record", "array", "map", "enum", "fixed"):
+    if isinstance(kind, dict | list) or kind in named:  # {"type": <nested schema or a name>}
         return _branch_marks(kind, named, seen)
     return None
-
-
-def _named_types(schema: Any, out: dict[str, Any]) -> dict[str, Any]:
-    """Every named type of a parsed schema by its full name."""
-    if isinstance(schema, list):
-        for b in schema:
-            _named_types(b, out)
-    elif isinstance(schema, dict):
-        if schema.get("type") in ("record", "enum", "fixed") and "name" in schema:
-            out.setdefault(schema["name"], schema)
-        for f in schema.get("fields", ()):
-            _named_types(f["type"], out)
-        for key in ("items", "values"):
-            if key in schema:
-                _named_types(schema[key], out)
-        if isinstance(schema.get("type"), dict | list):
-            _named_types(schema["type"], out)
-    return out
 
 
 class Encoder:
@@ -99,9 +81,10 @@ class Encoder:
     the bytes `encode(id, plain_schema(schema), record)` gives, faster for nested records."""
 
     def __init__(self, schema_id: int, schema: dict):
-        self.parsed = plain_schema(schema)
+        named: dict[str, Any] = {}  # fastavro fills it: every named type by its full name
+        self.parsed = plain_schema(schema, named)
         self.header = struct.pack(">bI", MAGIC, schema_id)
-        self.mark = _branch_marks(self.parsed, _named_types(self.parsed, {})) or (lambda v: v)
+        self.mark = _branch_marks(self.parsed, named) or (lambda v: v)
 
     def __call__(self, record: dict) -> bytes:
         buf = io.BytesIO()
@@ -118,9 +101,9 @@ def _strip_logical(node: Any) -> Any:
     return node
 
 
-def plain_schema(schema: dict) -> Any:
+def plain_schema(schema: dict, named_schemas: dict[str, Any] | None = None) -> Any:
     """The schema without logical types, so timestamps read back as the int millis we hash."""
-    return fastavro.parse_schema(_strip_logical(schema))
+    return fastavro.parse_schema(_strip_logical(schema), named_schemas)
 
 
 def split(data: bytes, what: str = "value") -> tuple[int, bytes]:
