@@ -7,7 +7,7 @@ import tomllib
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +33,11 @@ def client_conf(cfg: Config, **extra: Any) -> dict[str, Any]:
 
 
 def producer_conf(cfg: Config, **extra: Any) -> dict[str, Any]:
-    """Producers never lose or duplicate on retry: acks=all plus idempotence."""
+    """Producers never lose or duplicate on retry: acks=all plus idempotence; requests as large
+    as the largest record the topics accept (kafka.max_record_bytes)."""
     return client_conf(
-        cfg, **{"acks": "all", "enable.idempotence": True, "compression.type": "zstd", **extra}
+        cfg, **{"acks": "all", "enable.idempotence": True, "compression.type": "zstd",
+                "message.max.bytes": int(cfg.get("kafka.max_record_bytes")), **extra}
     )
 
 
@@ -80,6 +82,9 @@ def apply_topics(cfg: Config, specs: list[TopicSpec], timeout_s: float = 30) -> 
     """Create missing topics, grow partitions, set configs. Returns what changed, in words."""
     client = admin(cfg)
     existing = client.list_topics(timeout=timeout_s).topics
+    # one record size limit for every topic unless a topic sets its own
+    limit = {"max.message.bytes": str(cfg.get("kafka.max_record_bytes"))}
+    specs = [replace(s, config={**limit, **s.config}) for s in specs]
     changes: list[str] = []
     new = [
         NewTopic(s.name, s.partitions, s.replication_factor, config=s.config)

@@ -34,7 +34,7 @@ def main(argv: list[str]) -> None:
         bootstrap_servers=servers, group_id=args.group_id))
     t_env.execute_sql(sql.render(
         "ddl/kafka_bytes_sink.sql", name="sink", topic=args.out_topic, bootstrap_servers=servers,
-        transactional_id_prefix=args.group_id))
+        transactional_id_prefix=args.group_id, max_record_bytes=cfg.get("kafka.max_record_bytes")))
     t_env.execute_sql("INSERT INTO sink SELECT `key`, CAST(SHA256(CAST(`value` AS STRING)) AS BYTES) "
                       "FROM raw_records")
 

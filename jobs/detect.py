@@ -207,7 +207,8 @@ def main(argv: list[str]) -> None:
     statements = t_env.create_statement_set()
     bootstrap = cfg.get("kafka.bootstrap_servers")
     t_env.execute_sql(sql.render("ddl/kafka_bytes_sink.sql", name="sink_alerts", topic=alerts_topic,
-                                 bootstrap_servers=bootstrap, transactional_id_prefix=f"{group_id}-alerts"))
+                                 bootstrap_servers=bootstrap, transactional_id_prefix=f"{group_id}-alerts",
+                                 max_record_bytes=cfg.get("kafka.max_record_bytes")))
     statements.add_insert_sql("INSERT INTO sink_alerts SELECT `key`, `value` FROM alerts_out")
     for rule in (r for r in selected if r.input):  # rules without `input:` are stateless filters
         name = f"late_{rule.view_name}"

@@ -181,17 +181,18 @@ class ChainByTenant(KeyedBroadcastProcessFunction):
         users = ctx.get_broadcast_state(USERS)
         for _order, blob in items:
             state = self.chain.value()
-            event, new_state = self.normalizer.finish(
-                pickle.loads(blob),
+            event = pickle.loads(blob)
+            kind, encoded, new_state = self.normalizer.finish_encoded(
+                event,
                 user_versions=lambda k: users.get(k) if k and users.contains(k) else None,
                 chain_state=json.loads(state) if state else None,
                 watermark_ms=watermark,
                 flink_job_id=self.settings["flink_job_id"],
                 chain_id=ctx.get_current_key(),  # the tenant
             )
-            self.chain.update(json.dumps(new_state))
-            yield Row(kind="event", key=event["tenant_id"].encode(),
-                      value=self.normalizer.encode("event", event))
+            if new_state is not None:
+                self.chain.update(json.dumps(new_state))
+            yield Row(kind=kind, key=ctx.get_current_key().encode(), value=encoded)
 
     def process_broadcast_element(self, value: Row, ctx: KeyedBroadcastProcessFunction.Context):
         update_directory(ctx.get_broadcast_state(USERS), value)
@@ -258,7 +259,7 @@ class LinkByPartition(KeyedBroadcastProcessFunction):
         if head:
             seq, _, digest = head.partition(" ")
             prev = {"chain_id": cid, "sequence": int(seq), "event_hash": digest}
-        linked, state = self.normalizer.finish(
+        kind, encoded, state = self.normalizer.finish_encoded(
             event,
             user_versions=lambda k: users.get(k) if k and users.contains(k) else None,
             chain_state=prev,
@@ -266,9 +267,9 @@ class LinkByPartition(KeyedBroadcastProcessFunction):
             flink_job_id=self.job_id,
             chain_id=cid,
         )
-        self.head.update(f"{state['sequence']} {state['event_hash']}")
-        yield Row(kind="event", key=linked["tenant_id"].encode(),
-                  value=self.normalizer.encode("event", linked))
+        if state is not None:
+            self.head.update(f"{state['sequence']} {state['event_hash']}")
+        yield Row(kind=kind, key=event["tenant_id"].encode(), value=encoded)
 
     def process_broadcast_element(self, value: Row, ctx: KeyedBroadcastProcessFunction.Context):
         update_directory(ctx.get_broadcast_state(USERS), value)
@@ -296,6 +297,7 @@ def job_settings(cfg: config.Config, events_topic: str, dlq_topic: str) -> dict[
         "filter": dict(cfg.values.get("filter", {})),
         "mask": dict(cfg.values.get("mask", {})),
         "job_version": normalize.JOB_VERSION,
+        "max_record_bytes": int(cfg.get("kafka.max_record_bytes")),
     }
 
 
@@ -386,6 +388,7 @@ def main(argv: list[str]) -> None:
             "ddl/kafka_bytes_sink.sql", name=name, topic=topic,
             bootstrap_servers=cfg.get("kafka.bootstrap_servers"),
             transactional_id_prefix=f"{args.group_id}-{kind}",
+            max_record_bytes=settings["max_record_bytes"],
         ))
         statements.add_insert_sql(
             f"INSERT INTO {name} SELECT `key`, `value` FROM normalized WHERE kind = '{kind}'"

@@ -27,7 +27,9 @@ from udfs.sources import raw_source, source_system
 
 JOB_NAME = "auditflow-normalize"
 JOB_VERSION = "0.1.0"
-NAME_KEY = "name:"  # broadcast-state key prefix: user name -> that user's directory record
+NAME_KEY = "name:"
+DEFAULT_MAX_RECORD_BYTES = 2 << 20  # kafka.max_record_bytes
+RECORD_HEADROOM = 64 << 10  # broadcast-state key prefix: user name -> that user's directory record
 
 
 def directory_entries(key: bytes | None, value: bytes | None) -> dict[str, str | None]:
@@ -77,6 +79,9 @@ class Normalizer:
         self.mask_policy = mask.MaskPolicy.from_dict(settings.get("mask"))
         self.geo = GeoIP(norm.get("geo_city_db") or None, norm.get("geo_asn_db") or None)
         self.job_version = settings.get("job_version", JOB_VERSION)
+        # the largest event the Kafka sinks may write, with room for the key and the batch framing
+        limit = int(settings.get("max_record_bytes", DEFAULT_MAX_RECORD_BYTES))
+        self.max_event_bytes = limit - RECORD_HEADROOM
         ids = settings["schema_ids"]
         self._encoders = {"event": wire.Encoder(ids["event"], settings["schemas"]["event"]),
                           "dlq": wire.Encoder(ids["dlq"], settings["schemas"]["dlq"])}
@@ -151,6 +156,41 @@ class Normalizer:
         state = chain.ChainState.of(linked)
         return linked, {"chain_id": state.chain_id, "sequence": state.sequence,
                         "event_hash": state.event_hash}
+
+    def finish_encoded(self, event: dict, **finish_args: Any) -> tuple[str, bytes, dict | None]:
+        """`finish` and `encode` for the keyed half, which must never raise because of one event:
+        Flink would restart from the checkpoint, meet the same event and stall every tenant.
+        Returns ("event", bytes, new chain state), or ("dlq", bytes, None) for an event that
+        cannot be linked or encoded (a value the schema rejects) or is over the Kafka record
+        limit; the chain is then not advanced, so it stays gap-free."""
+        try:
+            linked, state = self.finish(event, **finish_args)
+            value = self.encode("event", linked)
+        except Exception as err:  # noqa: BLE001 - one bad event must dead-letter, never stop the job
+            return "dlq", self.encode("dlq", self.event_dead_letter(event, err)), None
+        if len(value) > self.max_event_bytes:
+            err = ParseError(
+                "normalize.oversize", f"the event is {len(value)} bytes encoded, over the"
+                f" {self.max_event_bytes}-byte limit (kafka.max_record_bytes less"
+                f" {RECORD_HEADROOM} for framing); lower limits.max_bytes or raise kafka.max_record_bytes",
+                stage="serialize")
+            return "dlq", self.encode("dlq", self.event_dead_letter(linked, err)), None
+        return "event", value, state
+
+    def event_dead_letter(self, event: dict, err: Exception) -> dict:
+        """A dead letter for an event that failed after `prepare`, where the raw bytes are no
+        longer at hand: it keeps the event's raw coordinates (so `auditflow reconcile` counts it
+        and the original can be re-read from the raw topic) and the masked event as JSON."""
+        lineage = event.get("lineage") or {}
+        record = RawRecord(
+            source=raw_source(lineage.get("raw_topic") or ""),
+            value=json.dumps(event, sort_keys=True, default=repr).encode()[: self.max_event_bytes // 2],
+            tenant_id=event.get("tenant_id"), topic=lineage.get("raw_topic") or "",
+            partition=lineage.get("raw_partition", -1), offset=lineage.get("raw_offset", -1),
+            timestamp_ms=lineage.get("ingest_time") or event.get("time") or 0, headers={},
+        )
+        stage = getattr(err, "stage", None) or "serialize"
+        return self.dead_letter(record, err, stage=stage)
 
     def encode(self, kind: str, payload: dict) -> bytes:
         encoder = self._encoders.get(kind)

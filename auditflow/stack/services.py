@@ -133,6 +133,7 @@ class Kafka(Service):
             "group.initial.rebalance.delay.ms=0",
             # Flink's exactly-once sink holds transactions open up to its own timeout (1 h)
             "transaction.max.timeout.ms=7200000",
+            f"message.max.bytes={ctx.cfg.get('kafka.max_record_bytes')}",
             "",
         ]))
         (d / "log4j2.properties").write_text(

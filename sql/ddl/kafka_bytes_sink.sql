@@ -8,6 +8,7 @@ CREATE TABLE ${name} (
     'topic' = '${topic}',
     'properties.bootstrap.servers' = '${bootstrap_servers}',
     'properties.transaction.timeout.ms' = '900000',
+    'properties.max.request.size' = '${max_record_bytes}',
     'sink.delivery-guarantee' = 'exactly-once',
     'sink.transactional-id-prefix' = '${transactional_id_prefix}',
     'key.format' = 'raw',
