@@ -168,6 +168,9 @@ def main(argv: list[str]) -> None:
     # Python operators hand on their output per bundle; the 1 s default would add up to a
     # second to every alert (they see only matches, so small bundles cost little)
     t_env.get_config().set("python.fn-execution.bundle.time", "100")
+    # per-key state of unbounded rules (DATA-002's first-seen counts) is dropped after this long
+    # without an update, so the job's state stays bounded by the active keys, not by history
+    t_env.get_config().set("table.exec.state.ttl", str(cfg.get("detect.state_ttl")))
     rules_runner.create_events(t_env, kafka_source_options(cfg, events_topic, group_id, args.startup_mode),
                                int(cfg.get("detect.out_of_orderness_ms")))
     # reference tables are watched, not read once (see create_reference_tables), and go idle

@@ -1,8 +1,8 @@
 -- id: DATA-002
 -- title: First access of a sensitive resource by a user
 -- description: A user reads a secret, key or protected record type they have never accessed
---   before (as far as this job's state reaches back: keep state across upgrades with a
---   savepoint). Kubernetes secrets, AWS Secrets Manager secrets and KMS keys, patient and
+--   before (as far as this job's state reaches back: detect.state_ttl, 90 days by default,
+--   after the pair's last access; keep state across upgrades with a savepoint). Kubernetes secrets, AWS Secrets Manager secrets and KMS keys, patient and
 --   card-holder records.
 -- severity: low
 -- mitre: T1552, T1555, T1213
