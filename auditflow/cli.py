@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import botocore.exceptions
 import click
 from rich.console import Console
 from rich.table import Table
@@ -302,6 +303,13 @@ def main() -> None:
             print(exc.code, file=sys.stderr)
     except (StackError, config_mod.ConfigError) as exc:
         console.print(f"[red]error:[/red] {exc}", highlight=False)
+        code = 2
+    except (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectTimeoutError,
+            botocore.exceptions.ReadTimeoutError) as exc:
+        # S3 away (every command retried first): say where, not a traceback; a re-run resumes
+        console.print(f"[red]error:[/red] S3 is unreachable: {exc}. Is the endpoint (s3.endpoint) up"
+                      " (`auditflow stack status`)? Run the command again once it answers"
+                      " (sealing resumes where it stopped).", highlight=False)
         code = 2
     # The command is done and its output written. Arrow's thread pools (Parquet reads, DuckDB
     # over Arrow datasets) can abort the process in C++ teardown at interpreter exit

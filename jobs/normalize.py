@@ -28,10 +28,9 @@ from typing import Any
 
 from confluent_kafka.schema_registry import Schema
 from pyflink.common import Configuration, Row, Types
-from pyflink.datastream import OutputTag, StreamExecutionEnvironment, TimeDomain
+from pyflink.datastream import OutputTag, StreamExecutionEnvironment
 from pyflink.datastream.functions import (
     KeyedBroadcastProcessFunction,
-    MapFunction,
     ProcessFunction,
     RuntimeContext,
 )
@@ -49,6 +48,12 @@ OUT_TYPE = Types.ROW_NAMED(
 )
 USERS = MapStateDescriptor("users", Types.STRING(), Types.STRING())
 FINAL = OutputTag("final", OUT_TYPE)  # dead letters and filter notes, encoded by Prepare
+# what Prepare hands the keyed half: (key, order, pickled event); order TICK is a Ticks element
+KEYED_TYPE = Types.ROW_NAMED(["key", "order", "payload"],
+                             [Types.STRING(), Types.STRING(), Types.PRIMITIVE_ARRAY(Types.BYTE())])
+TICK = ""
+# fixed, so the key groups (udfs.shard) and with them every key's state stay where they are
+MAX_PARALLELISM = 128
 
 
 def raw_record(row: Row) -> RawRecord:
@@ -68,23 +73,40 @@ def update_directory(state, value: Row) -> None:
             state.put(key, record)
 
 
-class PrepareByTenant(MapFunction):
-    """Chains per tenant: the stateless half (parse, validate, filter, mask, geo); every record
-    goes on to `ChainByTenant`, keyed by tenant. Never raises on bad input."""
+class Prepare(ProcessFunction):
+    """The stateless half of both layouts (parse, validate, filter, mask, geo). Never raises on
+    bad input.
 
-    def __init__(self, settings: dict):
-        self.settings = settings
+    Dead letters and filter notes are final here, encoded and sent to their sinks as a side
+    output, so only events cross to the keyed half, as (key, order, pickled event):
+    - chains per tenant: the key of the tenant's key group (`udfs.shard.group_key`), and the
+      event's place in Kafka (topic, partition, offset), the tie-breaker of the chain order;
+    - chains per raw partition: the chain's routing key (`udfs.shard.routing_key`: tenant, raw
+      topic, raw partition), so that a tenant's partitions are linked by different workers."""
+
+    def __init__(self, settings: dict, chains: str):
+        self.settings, self.chains = settings, chains
         self.normalizer: normalize.Normalizer | None = None
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.normalizer = normalize.Normalizer(self.settings)
+        self.max_parallelism = runtime_context.get_max_number_of_parallel_subtasks()
 
-    def map(self, row: Row) -> Row:
+    def process_element(self, row: Row, ctx: ProcessFunction.Context):
         record = raw_record(row)
         kind, tenant, payload = self.normalizer.prepare(record)
-        # where the record sits in Kafka: the tie-breaker that makes the chain order replayable
-        order = f"{record.topic}|{record.partition:06d}|{record.offset:020d}"
-        return Row(tenant=tenant, kind=kind, order=order, payload=pickle.dumps(payload))
+        if kind != "event":
+            yield FINAL, Row(kind=kind, key=tenant.encode(), value=self.normalizer.encode(kind, payload))
+            return
+        # pickled here: PyFlink's own pickling of a Python object (cloudpickle) costs several
+        # times more for a nested dict
+        blob = pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL)
+        if self.chains == "tenant":
+            key = shard.group_key(shard.key_group(tenant, self.max_parallelism), self.max_parallelism)
+            yield Row(key, f"{record.topic}|{record.partition:06d}|{record.offset:020d}", blob)
+        else:
+            slot = shard.slot_of(tenant, record.topic, record.partition)
+            yield Row(shard.routing_key(chain.chain_id_of(payload), slot, self.max_parallelism), "-", blob)
 
 
 class ChainByTenant(KeyedBroadcastProcessFunction):
@@ -95,15 +117,17 @@ class ChainByTenant(KeyedBroadcastProcessFunction):
     linked sorted by (timestamp, topic, partition, offset), an order that depends only on the
     raw records, so a replay after a failure produces the same sequence and hashes. A record
     that arrives behind the watermark is linked at once; its lateness is in lineage.lateness_ms.
-    The watermark only moves when records arrive, so at the end of a burst the newest events
-    would wait for the next record: when the watermark has not moved for `flush_after_s`
-    (processing time) everything waiting is linked, still in sorted order.
 
-    PyFlink can leave out of a checkpoint the timers registered by the bundle it flushes for
-    that checkpoint, while keeping that bundle's state (reproduced here on Flink 2.2.1). So the
-    stall timer's due time is kept in state and every waiting event registers it again: a timer
-    from an earlier bundle survives, and a tenant whose timers were all lost is re-armed by its
-    next record.
+    No timers: PyFlink 2.2 can leave out of a checkpoint the timers registered by the bundle it
+    flushes for that checkpoint while keeping that bundle's state
+    (scripts/repro_pyflink_timer_checkpoint.py), so after a restore a quiet tenant's waiting
+    events would wait for its next record. Instead the state is keyed by key group (one key per
+    group, `udfs.shard.group_key`; a tenant's chain head and waiting events live under its
+    group's key) and a tick stream (sql/ddl/normalize_ticks.sql) visits every key
+    `normalize.tick_ms` apart. The ticks
+    source's watermark is this clock less `normalize.out_of_orderness_s`, so when every raw
+    partition is idle (`normalize.idle_timeout_s`) the watermark still moves and the newest
+    events are linked; while raw records flow, their slower watermark rules.
     """
 
     def __init__(self, settings: dict):
@@ -111,121 +135,69 @@ class ChainByTenant(KeyedBroadcastProcessFunction):
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.normalizer = normalize.Normalizer(self.settings)
-        self.chain = runtime_context.get_state(ValueStateDescriptor("chain", Types.STRING()))
+        self.heads = runtime_context.get_map_state(
+            MapStateDescriptor("heads", Types.STRING(), Types.STRING()))
         self.pending = runtime_context.get_map_state(
             MapStateDescriptor("pending", Types.LONG(), Types.PICKLED_BYTE_ARRAY()))
-        # the watermark seen when the stall timer was last armed (None = timer not armed)
-        self.stall_mark = runtime_context.get_state(ValueStateDescriptor("stall_mark", Types.LONG()))
-        # when that timer is due (processing time)
-        self.stall_due = runtime_context.get_state(ValueStateDescriptor("stall_due", Types.LONG()))
-        self.flush_after_ms = int(float(self.settings["normalize"]["flush_after_s"]) * 1000)
+        # the smallest Kafka timestamp waiting, so a tick with nothing due reads one value
+        self.earliest = runtime_context.get_state(ValueStateDescriptor("earliest", Types.LONG()))
+        self.job_id = self.settings["flink_job_id"]
 
     def process_element(self, value: Row, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext):
-        kind = value["kind"]
-        if kind != "event":
-            payload = pickle.loads(value["payload"])
-            yield Row(kind=kind, key=value["tenant"].encode(), value=self.normalizer.encode(kind, payload))
+        order, blob = value[1], value[2]
+        watermark = ctx.timer_service().current_watermark()
+        # first what the watermark has passed, as a timer would have fired before this element
+        earliest = self.earliest.value()
+        if earliest is not None and earliest <= watermark:
+            yield from self._link_due(ctx, watermark)
+            earliest = self.earliest.value()
+        if order == TICK:
             return
         ts = ctx.timestamp()
-        watermark = ctx.timer_service().current_watermark()
         if ts is None or ts <= watermark:
-            yield from self._link([(value["order"], value["payload"])], ctx, watermark)
+            yield from self._link([(order, blob)], ctx, watermark)
             return
         waiting = self.pending.get(ts) or []
-        waiting.append((value["order"], value["payload"]))
+        waiting.append((order, blob))
         self.pending.put(ts, waiting)
-        timers = ctx.timer_service()
-        timers.register_event_time_timer(ts)
-        due = self.stall_due.value()  # set and cleared with stall_mark
-        if due is None or timers.current_processing_time() > due + self.flush_after_ms:
-            # not armed, or armed but its timer never fired (not restored with the checkpoint)
-            self._arm_stall_timer(ctx, watermark)
-        else:
-            # the same timer again: the timer service keeps one per key and time
-            timers.register_processing_time_timer(due)
+        if earliest is None or ts < earliest:
+            self.earliest.update(ts)
 
-    def _arm_stall_timer(self, ctx, watermark: int) -> None:
-        timers = ctx.timer_service()
-        due = timers.current_processing_time() + self.flush_after_ms
-        self.stall_mark.update(watermark)
-        self.stall_due.update(due)
-        timers.register_processing_time_timer(due)
-
-    def _disarm_stall_timer(self) -> None:
-        self.stall_mark.clear()
-        self.stall_due.clear()
-
-    def on_timer(self, timestamp: int, ctx: KeyedBroadcastProcessFunction.OnTimerContext):
-        watermark = ctx.timer_service().current_watermark()
-        if ctx.time_domain() == TimeDomain.PROCESSING_TIME:
-            if self.stall_mark.value() is None:
+    def _link_due(self, ctx, watermark: int):
+        times = sorted(self.pending.keys())  # noqa: SIM118 (MapState)
+        for ts in times:
+            if ts > watermark:
+                self.earliest.update(ts)
                 return
-            due = self.stall_due.value()
-            if due is not None and timestamp < due \
-                    and ctx.timer_service().current_processing_time() <= due + self.flush_after_ms:
-                return  # an earlier timer; the current one is still to come
-            if watermark > self.stall_mark.value():  # still moving: look again later
-                self._arm_stall_timer(ctx, watermark)
-                return
-            self._disarm_stall_timer()
-            timestamp = max(self.pending.keys(), default=watermark)  # noqa: SIM118 (MapState)
-        due = sorted(ts for ts in self.pending.keys() if ts <= timestamp)  # noqa: SIM118 (MapState)
-        for ts in due:
             waiting = sorted(self.pending.get(ts))
             self.pending.remove(ts)
             yield from self._link(waiting, ctx, watermark)
-        if self.pending.is_empty():
-            self._disarm_stall_timer()
+        self.earliest.clear()
 
     def _link(self, items: list, ctx, watermark: int):
         users = ctx.get_broadcast_state(USERS)
         for _order, blob in items:
-            state = self.chain.value()
             event = pickle.loads(blob)
-            kind, encoded, new_state = self.normalizer.finish_encoded(
+            tenant = event["tenant_id"]
+            head = self.heads.get(tenant)
+            prev = None
+            if head:
+                seq, _, digest = head.partition(" ")
+                prev = {"chain_id": tenant, "sequence": int(seq), "event_hash": digest}
+            kind, encoded, state = self.normalizer.finish_encoded(
                 event,
                 user_versions=lambda k: users.get(k) if k and users.contains(k) else None,
-                chain_state=json.loads(state) if state else None,
+                chain_state=prev,
                 watermark_ms=watermark,
-                flink_job_id=self.settings["flink_job_id"],
-                chain_id=ctx.get_current_key(),  # the tenant
+                flink_job_id=self.job_id,
+                chain_id=tenant,
             )
-            if new_state is not None:
-                self.chain.update(json.dumps(new_state))
-            yield Row(kind=kind, key=ctx.get_current_key().encode(), value=encoded)
+            if state is not None:
+                self.heads.put(tenant, f"{state['sequence']} {state['event_hash']}")
+            yield Row(kind=kind, key=tenant.encode(), value=encoded)
 
     def process_broadcast_element(self, value: Row, ctx: KeyedBroadcastProcessFunction.Context):
         update_directory(ctx.get_broadcast_state(USERS), value)
-
-
-class PrepareByPartition(ProcessFunction):
-    """Chains per raw partition (`--chains partition`): the stateless half (parse, validate,
-    filter, mask, geo). Never raises on bad input.
-
-    Events go on keyed by their chain (`udfs.chain.chain_id_of`: tenant, raw topic, raw
-    partition), through `udfs.shard.routing_key` so that a tenant's partitions are linked by
-    different workers; dead letters and filter notes are final here, encoded and sent to their
-    sinks as a side output, so only events cross to the keyed half."""
-
-    def __init__(self, settings: dict):
-        self.settings = settings
-        self.normalizer: normalize.Normalizer | None = None
-
-    def open(self, runtime_context: RuntimeContext) -> None:
-        self.normalizer = normalize.Normalizer(self.settings)
-        self.max_parallelism = runtime_context.get_max_number_of_parallel_subtasks()
-
-    def process_element(self, row: Row, ctx: ProcessFunction.Context):
-        record = raw_record(row)
-        kind, tenant, payload = self.normalizer.prepare(record)
-        if kind == "event":
-            slot = shard.slot_of(tenant, record.topic, record.partition)
-            # pickled here: PyFlink's own pickling of a Python object (cloudpickle) costs several
-            # times more for a nested dict
-            yield (shard.routing_key(chain.chain_id_of(payload), slot, self.max_parallelism),
-                   pickle.dumps(payload, protocol=pickle.HIGHEST_PROTOCOL))
-        else:
-            yield FINAL, Row(kind=kind, key=tenant.encode(), value=self.normalizer.encode(kind, payload))
 
 
 class LinkByPartition(KeyedBroadcastProcessFunction):
@@ -250,8 +222,8 @@ class LinkByPartition(KeyedBroadcastProcessFunction):
         self.head = runtime_context.get_state(ValueStateDescriptor("head", Types.STRING()))
         self.job_id = self.settings["flink_job_id"]
 
-    def process_element(self, value: tuple, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext):
-        event = pickle.loads(value[1])
+    def process_element(self, value: Row, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext):
+        event = pickle.loads(value[2])
         cid = chain.chain_id_of(event)
         users = ctx.get_broadcast_state(USERS)
         head = self.head.value()
@@ -342,6 +314,7 @@ def main(argv: list[str]) -> None:
                           "RETAIN_ON_CANCELLATION")
 
     env = StreamExecutionEnvironment.get_execution_environment(flink_conf)
+    env.set_max_parallelism(MAX_PARALLELISM)
     env.enable_checkpointing(int(cfg.get("flink.checkpoint_interval_ms")))
     t_env = StreamTableEnvironment.create(env)
     t_env.get_config().set("pipeline.name", flink.pipeline_job_name("normalize", args.events_topic))
@@ -356,28 +329,27 @@ def main(argv: list[str]) -> None:
 
     raw = t_env.to_data_stream(t_env.from_path("raw_records"))
     users = t_env.to_data_stream(t_env.from_path("users_directory")).broadcast(USERS)
+    prepared = raw.process(Prepare(settings, args.chains), output_type=KEYED_TYPE) \
+        .name("parse-validate-mask-geo").uid("prepare")
     if args.chains == "partition":
-        prepared = raw.process(
-            PrepareByPartition(settings),
-            output_type=Types.TUPLE([Types.STRING(), Types.PRIMITIVE_ARRAY(Types.BYTE())]),
-        ).name("parse-validate-mask-geo")
-        linked = prepared.key_by(lambda r: r[0], key_type=Types.STRING()).connect(users).process(
-            LinkByPartition(settings), output_type=OUT_TYPE)
-        finals = [prepared.get_side_output(FINAL)]
+        keyed, link = prepared, LinkByPartition(settings)
     else:
-        prepared = raw.map(
-            PrepareByTenant(settings),
-            output_type=Types.ROW_NAMED(
-                ["tenant", "kind", "order", "payload"],
-                [Types.STRING(), Types.STRING(), Types.STRING(), Types.PICKLED_BYTE_ARRAY()]),
-        ).name("parse-validate-mask-geo")
-        linked = prepared.key_by(lambda r: r["tenant"], key_type=Types.STRING()).connect(users).process(
-            ChainByTenant(settings), output_type=OUT_TYPE)
-        finals = []  # ChainByTenant writes dead letters and filter notes itself
+        t_env.execute_sql(sql.render(
+            "ddl/normalize_ticks.sql", ticks_per_second=1000 / int(cfg.get("normalize.tick_ms")),
+            out_of_orderness_s=cfg.get("normalize.out_of_orderness_s")))
+        # each tick once to every key group's key (in SQL, so no Python worker of its own)
+        keys = ", ".join(f"'{shard.group_key(g, MAX_PARALLELISM)}'" for g in range(MAX_PARALLELISM))
+        ticks = t_env.to_data_stream(t_env.sql_query(
+            f"SELECT k AS `key`, '{TICK}' AS `order`, CAST('' AS BYTES) AS payload"
+            f" FROM normalize_ticks CROSS JOIN UNNEST(ARRAY[{keys}]) AS t(k)"))
+        keyed, link = prepared.union(ticks), ChainByTenant(settings)
+    linked = keyed.key_by(lambda r: r[0], key_type=Types.STRING()).connect(users).process(
+        link, output_type=OUT_TYPE)
+    finals = [prepared.get_side_output(FINAL)]
     # a slot of its own, so its Python worker is another process than the stateless half's:
     # the two halves run on two cores even at parallelism 1
-    linked = linked.name("users-chain-lineage").slot_sharing_group("link")
-    out = linked.union(*finals) if finals else linked
+    linked = linked.name("users-chain-lineage").uid(f"link-{args.chains}").slot_sharing_group("link")
+    out = linked.union(*finals)
     t_env.create_temporary_view("normalized", t_env.from_data_stream(out))
 
     statements = t_env.create_statement_set()

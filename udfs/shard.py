@@ -91,3 +91,14 @@ def routing_key(chain_id: str, slot: int, max_parallelism: int) -> str:
     while key_group(f"{chain_id}#{n}", max_parallelism) != want:
         n += 1
     return f"{chain_id}#{n}"
+
+
+@lru_cache(maxsize=1024)
+def group_key(group: int, max_parallelism: int) -> str:
+    """A key in key group `group`: the chains-per-tenant layout keys its state by key group,
+    one key per group (`g<group>#<n>`, the smallest n that lands there), so a tick sent to every
+    group's key reaches every key's state."""
+    n = 0
+    while key_group(f"g{group}#{n}", max_parallelism) != group:
+        n += 1
+    return f"g{group}#{n}"

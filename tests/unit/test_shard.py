@@ -50,3 +50,11 @@ def test_routing_key_depends_on_the_chain_and_max_parallelism_only():
     assert shard.key_group(key, 128) == shard.target_group(shard.slot_of("acme", "audit.raw.app", 3), 128)
     shard.routing_key.cache_clear()
     assert shard.routing_key("acme/audit.raw.app/3", shard.slot_of("acme", "audit.raw.app", 3), 128) == key
+
+
+def test_group_key_lands_in_its_key_group_for_every_group(flink_key_group):
+    keys = [shard.group_key(g, 128) for g in range(128)]
+    assert len(set(keys)) == 128
+    assert [shard.key_group(k, 128) for k in keys] == list(range(128))
+    # and Flink agrees
+    assert [flink_key_group(k, 128) for k in keys] == list(range(128))
