@@ -130,6 +130,7 @@ def main() -> None:
     for fut in admin.create_topics([NewTopic(t, 2, 1) for t in topics]).values():
         fut.result()
     jobs: list[str] = []
+    load: Load | None = None
     try:
         jobs.append(flink.start(cfg, JOBS / "normalize.py", [
             "--raw-topics", ",".join(raw.values()), "--events-topic", events, "--dlq-topic", dlq,
@@ -178,9 +179,14 @@ def main() -> None:
         if args.json:
             summary = {"rate": args.rate, "minutes": args.minutes, "samples": samples}
             args.json.write_text(json.dumps(summary, indent=1))
-    finally:
+    finally:  # also after Ctrl-C: nothing of the run is left behind
+        if load is not None:
+            load.stop.set()
         for job in jobs:
-            flink.cancel(cfg, job)
+            try:
+                flink.cancel(cfg, job)
+            except Exception as err:  # noqa: BLE001 - cleanup; say it and go on
+                print(f"could not cancel job {job}: {err}", file=sys.stderr)
         for fut in admin.delete_topics(topics).values():
             try:
                 fut.result()

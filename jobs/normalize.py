@@ -124,7 +124,7 @@ class ChainByTenant(KeyedBroadcastProcessFunction):
     events would wait for its next record. Instead the state is keyed by key group (one key per
     group, `udfs.shard.group_key`; a tenant's chain head and waiting events live under its
     group's key) and a tick stream (sql/ddl/normalize_ticks.sql) visits every key
-    `normalize.tick_ms` apart. The ticks
+    `normalize.ticks_per_second` times a second. The ticks
     source's watermark is this clock less `normalize.out_of_orderness_s`, so when every raw
     partition is idle (`normalize.idle_timeout_s`) the watermark still moves and the newest
     events are linked; while raw records flow, their slower watermark rules.
@@ -335,13 +335,14 @@ def main(argv: list[str]) -> None:
         keyed, link = prepared, LinkByPartition(settings)
     else:
         t_env.execute_sql(sql.render(
-            "ddl/normalize_ticks.sql", ticks_per_second=1000 / int(cfg.get("normalize.tick_ms")),
+            "ddl/normalize_ticks.sql", ticks_per_second=int(cfg.get("normalize.ticks_per_second")),
             out_of_orderness_s=cfg.get("normalize.out_of_orderness_s")))
         # each tick once to every key group's key (in SQL, so no Python worker of its own)
         keys = ", ".join(f"'{shard.group_key(g, MAX_PARALLELISM)}'" for g in range(MAX_PARALLELISM))
-        ticks = t_env.to_data_stream(t_env.sql_query(
-            f"SELECT k AS `key`, '{TICK}' AS `order`, CAST('' AS BYTES) AS payload"
-            f" FROM normalize_ticks CROSS JOIN UNNEST(ARRAY[{keys}]) AS t(k)"))
+        ticks = t_env.to_append_stream(t_env.sql_query(
+            f"SELECT CAST(k AS STRING) AS `key`, CAST('{TICK}' AS STRING) AS `order`,"
+            f" CAST('' AS BYTES) AS payload FROM normalize_ticks CROSS JOIN UNNEST(ARRAY[{keys}]) AS t(k)"
+        ), KEYED_TYPE)
         keyed, link = prepared.union(ticks), ChainByTenant(settings)
     linked = keyed.key_by(lambda r: r[0], key_type=Types.STRING()).connect(users).process(
         link, output_type=OUT_TYPE)
