@@ -251,15 +251,25 @@ def test_poison_records_are_dead_letters_and_the_records_behind_them_flow(stack,
     producer = Producer(kafka.producer_conf(cfg))
     for doc in records:
         producer.produce(run.raw["cloudtrail"], json.dumps(doc).encode(), key=b"acme", partition=0)
+    # a long line (an event that keeps its text once) and one over limits.max_bytes (a dead letter)
+    stamp = time.strftime("%b %e %H:%M:%S")
+    for size in (600_000, int(cfg.get("limits.max_bytes")) + 500_000):
+        line = f"<14>{stamp} web1 app[1]: {'x' * size}".encode()
+        producer.produce(run.raw["syslog"], line, key=b"acme", partition=0)
     assert producer.flush(30) == 0
     job = start_job(cfg, run, flink_jobs)
     try:
         report = run.reconcile(wait_s=180)
         counted = {k: sum(ln[k] for ln in report["lines"]) for k in ("raw", "events", "dead_letters")}
-        assert counted["raw"] == 3 and counted["events"] + counted["dead_letters"] == 3
+        assert counted["raw"] == 5 and counted["events"] + counted["dead_letters"] == 5
         decode = registry.Decoder(cfg, "dead_letter")
         letters = [decode(m.value()) for m in kafka.read_topic(cfg, run.out["dlq"])]
         assert all(letter["error_message"] for letter in letters)
+        assert [ltr["error_class"] for ltr in letters if ltr["raw_topic"] == run.raw["syslog"]] \
+            == ["validate.oversize"]
+        [long_event] = [e for e in run.events() if e["lineage"]["raw_topic"] == run.raw["syslog"]]
+        assert len(long_event["raw_data"]) > 600_000
+        assert len(long_event["message"].encode()) <= int(cfg.get("limits.max_message_bytes")) + 100
         assert flink.job_status(cfg, job) == "RUNNING"
         assert restarts(cfg, job) == 0, flink.job_exception(cfg, job)
     finally:
