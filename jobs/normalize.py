@@ -73,6 +73,24 @@ def update_directory(state, value: Row) -> None:
             state.put(key, record)
 
 
+def link(normalizer: normalize.Normalizer, event: dict, chain_id: str, head: str | None, users,
+         watermark: int, job_id: str) -> tuple[Row, str | None]:
+    """One event linked onto its chain's head ("<sequence> <hash>", None for a new chain) and
+    encoded: the output row and the new head, None when the event became a dead letter (the
+    chain is then not advanced)."""
+    prev = None
+    if head:
+        seq, _, digest = head.partition(" ")
+        prev = {"chain_id": chain_id, "sequence": int(seq), "event_hash": digest}
+    kind, encoded, state = normalizer.finish_encoded(
+        event,
+        user_versions=lambda k: users.get(k) if k and users.contains(k) else None,
+        chain_state=prev, watermark_ms=watermark, flink_job_id=job_id, chain_id=chain_id,
+    )
+    new_head = f"{state['sequence']} {state['event_hash']}" if state is not None else None
+    return Row(kind=kind, key=event["tenant_id"].encode(), value=encoded), new_head
+
+
 class Prepare(ProcessFunction):
     """The stateless half of both layouts (parse, validate, filter, mask, geo). Never raises on
     bad input.
@@ -179,22 +197,11 @@ class ChainByTenant(KeyedBroadcastProcessFunction):
         for _order, blob in items:
             event = pickle.loads(blob)
             tenant = event["tenant_id"]
-            head = self.heads.get(tenant)
-            prev = None
-            if head:
-                seq, _, digest = head.partition(" ")
-                prev = {"chain_id": tenant, "sequence": int(seq), "event_hash": digest}
-            kind, encoded, state = self.normalizer.finish_encoded(
-                event,
-                user_versions=lambda k: users.get(k) if k and users.contains(k) else None,
-                chain_state=prev,
-                watermark_ms=watermark,
-                flink_job_id=self.job_id,
-                chain_id=tenant,
-            )
-            if state is not None:
-                self.heads.put(tenant, f"{state['sequence']} {state['event_hash']}")
-            yield Row(kind=kind, key=tenant.encode(), value=encoded)
+            row, head = link(self.normalizer, event, tenant, self.heads.get(tenant), users, watermark,
+                             self.job_id)
+            if head is not None:
+                self.heads.put(tenant, head)
+            yield row
 
     def process_broadcast_element(self, value: Row, ctx: KeyedBroadcastProcessFunction.Context):
         update_directory(ctx.get_broadcast_state(USERS), value)
@@ -224,24 +231,11 @@ class LinkByPartition(KeyedBroadcastProcessFunction):
 
     def process_element(self, value: Row, ctx: KeyedBroadcastProcessFunction.ReadOnlyContext):
         event = pickle.loads(value[2])
-        cid = chain.chain_id_of(event)
-        users = ctx.get_broadcast_state(USERS)
-        head = self.head.value()
-        prev = None
-        if head:
-            seq, _, digest = head.partition(" ")
-            prev = {"chain_id": cid, "sequence": int(seq), "event_hash": digest}
-        kind, encoded, state = self.normalizer.finish_encoded(
-            event,
-            user_versions=lambda k: users.get(k) if k and users.contains(k) else None,
-            chain_state=prev,
-            watermark_ms=ctx.timer_service().current_watermark(),
-            flink_job_id=self.job_id,
-            chain_id=cid,
-        )
-        if state is not None:
-            self.head.update(f"{state['sequence']} {state['event_hash']}")
-        yield Row(kind=kind, key=event["tenant_id"].encode(), value=encoded)
+        row, head = link(self.normalizer, event, chain.chain_id_of(event), self.head.value(),
+                         ctx.get_broadcast_state(USERS), ctx.timer_service().current_watermark(), self.job_id)
+        if head is not None:
+            self.head.update(head)
+        yield row
 
     def process_broadcast_element(self, value: Row, ctx: KeyedBroadcastProcessFunction.Context):
         update_directory(ctx.get_broadcast_state(USERS), value)

@@ -118,6 +118,16 @@ def wait_committed(cfg, run: Run, job: str, timeout_s: float = 180) -> None:
         time.sleep(1)
 
 
+def running(cfg, run: Run, flink_jobs) -> tuple[Feed, str]:
+    """A first batch produced, the job started on it, its first events committed."""
+    feed = Feed(cfg, run)
+    feed.batch()
+    feed.flush()
+    job = start_job(cfg, run, flink_jobs)
+    wait_committed(cfg, run, job)
+    return feed, job
+
+
 def reconciled(run: Run, records: int) -> dict:
     report = run.reconcile(wait_s=300)
     assert sum(ln["raw"] for ln in report["lines"]) == records
@@ -133,11 +143,7 @@ def run(stack, cfg, topics, flink_jobs):
 
 
 def test_broker_restart_mid_stream(stack, cfg, run, flink_jobs):
-    feed = Feed(cfg, run)
-    feed.batch()
-    feed.flush()
-    job = start_job(cfg, run, flink_jobs)
-    wait_committed(cfg, run, job)
+    feed, job = running(cfg, run, flink_jobs)
     lifecycle.down(stack, only=["kafka"])
     feed.batch()  # produced into the outage: the producer holds them until the broker is back
     time.sleep(15)
@@ -154,11 +160,7 @@ def test_broker_restart_mid_stream(stack, cfg, run, flink_jobs):
 
 
 def test_registry_down_for_a_minute_does_not_stop_normalizing(stack, cfg, run, flink_jobs):
-    feed = Feed(cfg, run)
-    feed.batch()
-    feed.flush()
-    job = start_job(cfg, run, flink_jobs)  # registers its schemas: the registry is needed here
-    wait_committed(cfg, run, job)
+    feed, job = running(cfg, run, flink_jobs)  # registers its schemas: the registry is needed here
     lifecycle.down(stack, only=["registry"])
     try:
         for _ in range(6):  # a minute of traffic while the registry is away
@@ -193,11 +195,7 @@ def kill_taskmanager(stack) -> None:
 
 
 def test_taskmanager_sigkill_mid_stream(stack, cfg, run, flink_jobs):
-    feed = Feed(cfg, run)
-    feed.batch()
-    feed.flush()
-    job = start_job(cfg, run, flink_jobs)
-    wait_committed(cfg, run, job)
+    feed, job = running(cfg, run, flink_jobs)
     producing = threading.Thread(target=lambda: (feed.batch(), feed.flush()))
     producing.start()
     kill_taskmanager(stack)
@@ -212,11 +210,7 @@ def test_taskmanager_sigkill_mid_stream(stack, cfg, run, flink_jobs):
 
 
 def test_a_quiet_tenant_is_linked_after_a_restore_without_new_records(stack, cfg, run, flink_jobs):
-    feed = Feed(cfg, run)
-    feed.batch()
-    feed.flush()
-    job = start_job(cfg, run, flink_jobs)
-    wait_committed(cfg, run, job)
+    feed, job = running(cfg, run, flink_jobs)
     # the last records of every tenant are waiting for the watermark when the job stops
     feed.batch(n=20)
     feed.flush()
