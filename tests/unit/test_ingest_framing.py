@@ -112,13 +112,19 @@ def test_cloudtrail_records_not_first_key_and_empty():
 
 @pytest.mark.parametrize("data,needle", [
     ((RAW / "rejects" / "cloudtrail-not-records.json").read_bytes(), "no \"Records\" array"),
-    (b'{\n "Records": [\n {"a": 1},\n {"b": \n', "line 5: invalid JSON"),
     (b"[1, 2]\n[3]", "got a JSON list"),
 ])
 def test_cloudtrail_file_that_cannot_be_framed_is_one_reject(data, needle):
     items = list(frame_cloudtrail(data))
     assert len(items) >= 1 and all(isinstance(i, Reject) for i in items)
     assert needle in items[0].reason
+
+
+def test_cloudtrail_truncated_records_file_keeps_the_elements_before_the_break():
+    items = list(frame_cloudtrail(b'{\n "Records": [\n {"a": 1},\n {"b": \n'))
+    assert items[0] == Record(3, b'{"a": 1}')
+    assert items[1:] == [Reject(4, b'{"b":', "in Records: invalid JSON at line 5 column 1: Expecting value; "
+                                "the file ends inside it (truncated?)")]
 
 
 def test_cloudtrail_json_line_holding_a_records_document_is_split():
