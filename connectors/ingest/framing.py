@@ -28,7 +28,7 @@ import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from udfs import sources
+from udfs import sources, validate
 
 # the formats are the source families (udfs/sources.py), and so are their topics and names
 FORMATS = sources.NAMES
@@ -37,7 +37,7 @@ SOURCE_SYSTEM = sources.SOURCE_SYSTEMS
 raw_topic = sources.raw_topic
 
 
-DEFAULT_MAX_BYTES = 1 << 20     # limits.max_bytes (udfs/validate.Limits), the largest record
+DEFAULT_MAX_BYTES = validate.DEFAULT_LIMITS.max_bytes   # limits.max_bytes: the largest record
 KEEP_BYTES = 64 << 10           # the first bytes of an oversize record kept in its dead letter
 OVERSIZE = "ingest.oversize"
 
@@ -127,7 +127,7 @@ class LineSplitter:
             held = b"".join(self._parts)
             self._head = held[:KEEP_BYTES] + piece[:max(0, KEEP_BYTES - len(held))]
             self._size = self.buffered + len(piece)
-            self._parts, self.buffered = [], 0
+            self._parts, self.buffered = [], len(self._head)
         elif piece:
             self._parts.append(piece)
             self.buffered += len(piece)
