@@ -71,9 +71,10 @@ class Overlong:
 
 def oversize(line_no: int, head: bytes, size: int, max_bytes: int, what: str = "record",
              lines: int = 1) -> Reject:
-    """The reject of a record over the limit; only its first KEEP_BYTES go to the dead letter."""
-    kept = min(len(head), KEEP_BYTES)
-    return Reject(line_no, head[:KEEP_BYTES],
+    """The reject of a record over the limit; only its first KEEP_BYTES (or max_bytes, if less)
+    go to the dead letter."""
+    kept = min(len(head), KEEP_BYTES, max_bytes)
+    return Reject(line_no, head[:kept],
                   f"{what} is {size:,} bytes, over the {max_bytes:,}-byte limit (limits.max_bytes); "
                   f"the dead letter keeps its first {kept:,} bytes; split it at the source or raise "
                   "limits.max_bytes", OVERSIZE, lines)
@@ -95,6 +96,7 @@ class LineSplitter:
 
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.limit = max_bytes + 1
+        self.keep = min(KEEP_BYTES, max_bytes)
         self._parts: list[bytes] = []
         self.buffered = 0              # bytes of the unfinished line held
         self._head: bytes | None = None  # an overlong line: its first bytes ...
@@ -125,7 +127,7 @@ class LineSplitter:
             self._size += len(piece)
         elif self.buffered + len(piece) > self.limit:
             held = b"".join(self._parts)
-            self._head = held[:KEEP_BYTES] + piece[:max(0, KEEP_BYTES - len(held))]
+            self._head = held[:self.keep] + piece[:max(0, self.keep - len(held))]
             self._size = self.buffered + len(piece)
             self._parts, self.buffered = [], len(self._head)
         elif piece:
@@ -154,6 +156,9 @@ class LineFramer:
     """One non-blank line is one record (syslog). Every framer takes a line as bytes (with or
     without its line ending) or as an :class:`Overlong`, and rejects a line over ``max_bytes``."""
 
+    # a line may hold many records (cloudtrail: {"Records":[...]}), so the limit is the records'
+    whole_documents = False
+
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         self.blank = 0
         self.max_bytes = max_bytes
@@ -165,7 +170,7 @@ class LineFramer:
         if not value.strip():
             self.blank += 1
             return []
-        if len(value) > self.max_bytes:
+        if len(value) > self.max_bytes and not self.whole_documents:
             return [*self.flush(), oversize(line_no, value, len(value), self.max_bytes, "line")]
         return self.frame(line_no, value)
 
@@ -216,11 +221,15 @@ class CloudTrailLineFramer(JsonLineFramer):
     """CloudTrail as JSON lines: one event per line, or a whole ``{"Records":[...]}`` per line
     (as some S3/Firehose exports write them), which is split into its events."""
 
+    whole_documents = True   # a delivery file is one {"Records":[...]} line, often over 1 MiB
+
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         super().__init__("CloudTrail event or {\"Records\":[...]} object", max_bytes)
 
     def accept(self, line_no: int, value: bytes, doc: dict) -> list[Item]:
         if "Records" not in doc:
+            if len(value) > self.max_bytes:
+                return [oversize(line_no, value, len(value), self.max_bytes, "line")]
             return [Record(line_no, value)]
         # the line is valid JSON, so its elements are too; only their type or size can be wrong
         try:

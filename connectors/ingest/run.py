@@ -80,11 +80,12 @@ class Gunzip:
         self.out += len(line)
         return line
 
-    def read(self, size: int = -1) -> bytes:
+    def read1(self, size: int = -1) -> bytes:
+        """What one step of decompression gives (read() would lose it all at a break)."""
         if self.error is not None:
             return b""
         try:
-            data = self._gz.read(size)
+            data = self._gz.read1(size)
         except self.ERRORS as exc:
             self.error = exc
             return b""
@@ -164,7 +165,7 @@ def ingest_file(producer: RawProducer, fmt: str, path: str,
 
 def _cloudtrail(stream: BinaryIO, producer: RawProducer) -> list[Item]:
     parts = []
-    while chunk := stream.read(CHUNK):
+    while chunk := stream.read1(CHUNK):  # type: ignore[attr-defined]
         parts.append(chunk)
     data = b"".join(parts)
     producer.summary.input_bytes += len(data)
