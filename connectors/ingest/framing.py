@@ -226,6 +226,18 @@ class CloudTrailLineFramer(JsonLineFramer):
     def __init__(self, max_bytes: int = DEFAULT_MAX_BYTES) -> None:
         super().__init__("CloudTrail event or {\"Records\":[...]} object", max_bytes)
 
+    def frame(self, line_no: int, value: bytes) -> list[Item]:
+        items = super().frame(line_no, value)
+        if items and isinstance(items[0], Reject) and items[0].error_class == "UnicodeDecodeError":
+            # a Records document with an element that is not UTF-8: only that element is rejected
+            try:
+                doc = json.loads(value.decode("utf-8", "surrogateescape"))
+            except (json.JSONDecodeError, RecursionError):
+                return items
+            if isinstance(doc, dict) and "Records" in doc:
+                return self.accept(line_no, value, doc)
+        return items
+
     def accept(self, line_no: int, value: bytes, doc: dict) -> list[Item]:
         if "Records" not in doc:
             if len(value) > self.max_bytes:
