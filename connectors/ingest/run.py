@@ -18,6 +18,7 @@ import io
 import sys
 import zlib
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from typing import BinaryIO
@@ -53,9 +54,15 @@ def open_input(path: str) -> tuple[BinaryIO, BinaryIO, int | None]:
         size = Path(path).stat().st_size
     if not isinstance(raw, io.BufferedReader):
         raw = io.BufferedReader(raw)  # type: ignore[arg-type]
+    return records_stream(raw), raw, size
+
+
+def records_stream(raw: io.BufferedReader) -> BinaryIO:
+    """The stream to read records from: ``raw``, or a :class:`Gunzip` of it when it starts with
+    gzip's magic bytes."""
     if raw.peek(2)[:2] == GZIP_MAGIC:
-        return Gunzip(gzip.GzipFile(fileobj=raw), raw), raw, size  # type: ignore[return-value]
-    return raw, raw, size
+        return Gunzip(gzip.GzipFile(fileobj=raw), raw)  # type: ignore[return-value]
+    return raw
 
 
 class Gunzip:
@@ -164,38 +171,62 @@ def ingest_file(producer: RawProducer, fmt: str, path: str,
 
 
 def _cloudtrail(stream: BinaryIO, producer: RawProducer) -> list[Item]:
+    items, size = frame_cloudtrail_stream(stream, producer.max_bytes)
+    producer.summary.input_bytes += size
+    return items
+
+
+def frame_cloudtrail_stream(stream: BinaryIO, max_bytes: int) -> tuple[list[Item], int]:
+    """(items, bytes read) of a CloudTrail file read whole; a broken gzip stream gives what was
+    decompressed before the break and one reject for the break (merged with the reject of the
+    document's broken end, when there is one)."""
     parts = []
     while chunk := stream.read1(CHUNK):  # type: ignore[attr-defined]
         parts.append(chunk)
     data = b"".join(parts)
-    producer.summary.input_bytes += len(data)
-    items = list(frame_cloudtrail(data, producer.max_bytes))
+    items = list(frame_cloudtrail(data, max_bytes))
     if not isinstance(stream, Gunzip) or stream.error is None:
-        return items
+        return items, len(data)
     last = items[-1] if items else None
     tail = data.rstrip(b" \t\r\n,")
     if isinstance(last, Reject) and last.raw and tail.endswith(last.raw):
         # the broken end of the document is the break, not a second fault: one reject for both
-        return [*items[:-1], stream.reject(last.line, last.raw, f" (framing said: {last.reason})")]
-    return [*items, stream.reject(data.count(b"\n") + 1)]
+        return [*items[:-1], stream.reject(last.line, last.raw, f" (framing said: {last.reason})")], len(data)
+    return [*items, stream.reject(data.count(b"\n") + 1)], len(data)
+
+
+@dataclass
+class Counts:
+    lines: int = 0
+    read: int = 0      # bytes read (decompressed)
+    blank: int = 0
+
+
+def frame_stream(fmt: str, stream: BinaryIO, max_bytes: int, counts: Counts | None = None,
+                 progress: Callable[[], None] = lambda: None) -> Iterator[Item]:
+    """Frame a stream line by line (every format but cloudtrail files); a broken gzip stream
+    ends with its one reject, after the records read before the break."""
+    counts = counts if counts is not None else Counts()
+    framer = line_framer(fmt, max_bytes)
+    n = 0
+    for n, line in enumerate(read_lines(stream, max_bytes), 1):
+        counts.read += line.size + 1 if isinstance(line, Overlong) else len(line)
+        yield from framer.feed(n, line)
+        if n % PROGRESS_EVERY == 0:
+            progress()
+    yield from framer.flush()
+    if isinstance(stream, Gunzip) and stream.error is not None:
+        yield stream.reject(n + 1)
+    counts.lines, counts.blank = n, framer.blank
 
 
 def _framed_lines(producer: RawProducer, fmt: str, stream: BinaryIO, raw: BinaryIO,
                   progress: Progress) -> None:
-    framer = line_framer(fmt, producer.max_bytes)
-    read = n = 0
-    for n, line in enumerate(read_lines(stream, producer.max_bytes), 1):
-        read += line.size + 1 if isinstance(line, Overlong) else len(line)
-        for item in framer.feed(n, line):
-            producer.emit(item)
-        if n % PROGRESS_EVERY == 0:
-            progress(_position(raw))
-    for item in framer.flush():
+    counts = Counts()
+    for item in frame_stream(fmt, stream, producer.max_bytes, counts, lambda: progress(_position(raw))):
         producer.emit(item)
-    if isinstance(stream, Gunzip) and stream.error is not None:
-        producer.emit(stream.reject(n + 1))
-    producer.summary.blank_lines += framer.blank
-    producer.summary.input_bytes += read
+    producer.summary.blank_lines += counts.blank
+    producer.summary.input_bytes += counts.read
 
 
 def _syslog_lines(producer: RawProducer, stream: BinaryIO, raw: BinaryIO, progress: Progress) -> None:
