@@ -455,7 +455,8 @@ def _scan_array(text: str, pos: int) -> Iterator[tuple[int, int, str | None]]:
             return pos
         if c == ",":
             yield pos, pos + 1, "a ',' with no element before it (a stray comma)"
-            pos, comma = _skip_ws(text, pos + 1), -1
+            # ',,]' after an element: the second comma is still waiting for an element
+            pos, comma = _skip_ws(text, pos + 1), (pos if comma >= 0 else -1)
             continue
         try:
             _, end = dec.raw_decode(text, pos)
@@ -471,20 +472,28 @@ def _scan_array(text: str, pos: int) -> Iterator[tuple[int, int, str | None]]:
             yield pos, bad_end, reason
             pos, comma = end, -1
             continue
-        yield pos, end, None
-        pos = _skip_ws(text, end)
+        start, pos = pos, _skip_ws(text, end)
         c = text[pos:pos + 1]
         if c == ",":
+            yield start, end, None
             pos, comma = _skip_ws(text, pos + 1), pos
         elif c in ("]", "{"):      # '{': a missing comma loses nothing, the next element starts
+            yield start, end, None
             comma = -1
+        elif not c:
+            yield start, end, None
+            yield pos, pos, "the file ends inside Records (truncated?)"
         else:
-            end = _resync(text, pos)
-            bad_end = len(text[pos:end].rstrip(" \t\r\n,")) + pos
-            yield pos, max(bad_end, pos + 1) if c else pos, (
-                "expected ',' or ']' after an element" if c else
-                "the file ends inside Records (truncated?)")
-            pos, comma = end, -1
+            # an object and then junk: the object is an event, the junk a reject of its own; junk
+            # right after a value that is not an object (e.g. 01x) is one bad element with it
+            after = _resync(text, pos)
+            if text[start] == "{":
+                yield start, end, None
+            else:
+                pos = start
+            bad_end = len(text[pos:after].rstrip(" \t\r\n,")) + pos
+            yield pos, max(bad_end, pos + 1), "expected ',' or ']' after an element"
+            pos, comma = after, -1
 
 
 def _json_error_here(text: str, exc: json.JSONDecodeError) -> str:
