@@ -105,6 +105,8 @@ class Gunzip:
 
     def reject(self, line: int, raw: bytes = b"", more: str = "") -> Reject:
         """The one reject of a broken stream, at the line it broke in (``line``)."""
+        if "CRC check failed" in str(self.error) or "Incorrect length" in str(self.error):
+            more += " (the check is made at the end of the member: the records sent from it may be damaged)"
         return Reject(line, raw[:KEEP_BYTES],
                       f"gzip stream broken in line {line:,} (after {self.out:,} bytes decompressed, "
                       f"near byte {_position(self._raw):,} of the file): {self.error or 'unknown error'}; "

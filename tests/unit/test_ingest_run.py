@@ -154,6 +154,7 @@ def test_gzip_with_a_bad_crc_sends_the_records_then_one_reject(k8s_gz, make_prod
     records, letters = sent(p)
     assert len(records) == 3000
     assert len(letters) == 1 and "CRC check failed" in letters[0]["error_message"]
+    assert "the records sent from it may be damaged" in letters[0]["error_message"]
     assert letters[0]["error_message"].startswith(f"{path}:3001: gzip stream broken in line 3,001")
 
 
