@@ -511,10 +511,6 @@ def record_spans(text: str) -> list[tuple[int, int]]:
     return spans
 
 
-def split_records(text: str) -> list[bytes]:
-    return [text[a:b].encode() for a, b in record_spans(text)]
-
-
 def _frame_records(text: str, max_bytes: int, first_line: int = 1) -> Iterator[Item]:
     """Every element of a ``{"Records":[...]}`` text: a Record per good element, a Reject per bad
     one (with its line); the text was decoded from bytes with surrogateescape, so an element's
