@@ -549,13 +549,17 @@ def _not_utf8(text: str, start: int, end: int) -> str | None:
 
 def looks_like_json_lines(text: str) -> bool:
     """True when the first non-blank line is a complete JSON value on its own."""
-    for line in text.split("\n"):
-        if line.strip():
+    pos = 0
+    while pos < len(text):
+        end = text.find("\n", pos)
+        end = len(text) if end < 0 else end
+        if (line := text[pos:end]).strip():
             try:
                 json.loads(line)
                 return True
             except (json.JSONDecodeError, RecursionError):
                 return False
+        pos = end + 1
     return False
 
 
