@@ -12,11 +12,13 @@ from confluent_kafka import KafkaException
 from auditflow import kafka
 from auditflow.config import Config
 from connectors.ingest.producer import Clients, IngestError, Serializer
+from udfs.validate import Limits
 
 
 def clients(cfg: Config) -> Clients:
     """Producer settings from :func:`auditflow.kafka.producer_conf` (acks=all, idempotence, zstd),
-    and the DeadLetter serializer (schemas/dead_letter.avsc, registered on first use)."""
+    the DeadLetter serializer (schemas/dead_letter.avsc, registered on first use) and the largest
+    record (``limits.max_bytes``, the limit the normalize job checks too)."""
 
     def dead_letter_serializer() -> Serializer:
         from confluent_kafka.schema_registry.avro import AvroSerializer
@@ -33,6 +35,7 @@ def clients(cfg: Config) -> Clients:
         dead_letter_serializer=dead_letter_serializer,
         bootstrap_servers=cfg.get("kafka.bootstrap_servers"),
         registry_url=cfg.get("registry.url"),
+        max_bytes=Limits.from_config(cfg.values.get("limits")).max_bytes,
     )
 
 

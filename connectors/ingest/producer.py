@@ -8,6 +8,12 @@ the caller (acks=all, idempotence, zstd). A reject is reported with file:line an
 dead-letter topic as an Avro ``DeadLetter`` (schemas/dead_letter.avsc, Confluent wire format,
 subject ``<dlq-topic>-value``) carrying the raw bytes and the reason.
 
+No record is larger than ``Clients.max_bytes`` (``limits.max_bytes``): a larger one is a reject
+(``ingest.oversize``) whose dead letter keeps only its first 64 kB (framing.KEEP_BYTES), so the
+dead letter fits in a request too; the producer's ``message.max.bytes`` is set to
+``max_bytes + MESSAGE_HEADROOM`` so that a record at the limit, with its key, headers and batch
+framing, is accepted (the broker's and the topics' limits must allow as much).
+
 The Kafka settings and the registry come from the caller as :class:`Clients`, so this package
 imports nothing from auditflow (``auditflow.ingest.clients`` builds them from the config).
 """
@@ -24,12 +30,29 @@ from typing import Any
 from confluent_kafka import Producer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
-from connectors.ingest.framing import SOURCE_SYSTEM, Record, Reject
+from connectors.ingest.framing import (
+    DEFAULT_MAX_BYTES,
+    KEEP_BYTES,
+    OVERSIZE,
+    SOURCE_SYSTEM,
+    Overlong,
+    Record,
+    Reject,
+    oversize,
+)
 
 DLQ_TOPIC = "audit.dlq"
 POLL_EVERY = 10_000
 SPREAD = 1_000  # records in a row to one partition: large batches, every partition used
 MAX_ERRORS_KEPT = 50
+# room above limits.max_bytes in a produce request: key, headers (source, file, line, a path of up
+# to a few kB), the record and batch framing of Kafka's protocol (under 200 bytes)
+MESSAGE_HEADROOM = 64 << 10
+
+
+def message_max_bytes(max_bytes: int) -> int:
+    """The librdkafka ``message.max.bytes`` for records up to ``max_bytes``."""
+    return max_bytes + MESSAGE_HEADROOM
 
 
 class IngestError(RuntimeError):
@@ -50,6 +73,8 @@ class Clients:
     # where Kafka and the registry are, as messages name them
     bootstrap_servers: str
     registry_url: str
+    # limits.max_bytes: the largest record; larger input is a reject (ingest.oversize)
+    max_bytes: int = DEFAULT_MAX_BYTES
 
 
 @dataclass
@@ -97,8 +122,11 @@ class RawProducer:
         self.topic, self.dlq_topic = topic, dlq_topic
         self.on_reject = on_reject
         self.summary = Summary()
+        self.max_bytes = clients.max_bytes
         conf = {
             **clients.producer_conf,
+            "message.max.bytes": max(int(clients.producer_conf.get("message.max.bytes", 0)),
+                                     message_max_bytes(self.max_bytes)),
             "linger.ms": 20, "batch.size": 1_000_000, "queue.buffering.max.messages": 500_000,
             # a callback only for failures: the hot path pays nothing per delivered record
             "delivery.report.only.error": True, "on_delivery": self._delivery_failed,
@@ -148,25 +176,37 @@ class RawProducer:
             self._since_poll = 0
 
     def send(self, line: int, value: bytes) -> None:
+        if len(value) > self.max_bytes:
+            self.reject(oversize(line, value, len(value), self.max_bytes))
+            return
         self._produce(self.topic, value,
                       [("source", self._source), ("file", self._file), ("line", b"%d" % line)])
         self.summary.records += 1
         self.summary.value_bytes += len(value)
 
-    def send_lines(self, stream: Iterable[bytes], progress: Callable[[], None],
+    def send_lines(self, stream: Iterable[bytes | Overlong], progress: Callable[[], None],
                    every: int = POLL_EVERY) -> tuple[int, int, int]:
         """The hot path for one-line-one-record input: (lines, bytes read, blank lines).
-        Same records and headers as :meth:`send`, with the per-record work inlined."""
+        Same records and headers as :meth:`send`, with the per-record work inlined; a line over
+        ``max_bytes`` (or an :class:`Overlong` from the reader) is a reject."""
         produce, poll, topic, key = self._producer.produce, self._producer.poll, self.topic, self._key
+        max_bytes = self.max_bytes
         source, file = ("source", self._source), ("file", self._file)
         n = read = blank = records = value_bytes = 0
         done = self.summary.records
         partition = self._partition(done)
         for n, line in enumerate(stream, 1):
+            if type(line) is not bytes:
+                read += line.size + 1
+                self.reject(oversize(n, line.head, line.size, max_bytes, "line"))
+                continue
             read += len(line)
             value = line.rstrip(b"\r\n")
             if not value or value.isspace():
                 blank += 1
+                continue
+            if len(value) > max_bytes:
+                self.reject(oversize(n, value, len(value), max_bytes, "line"))
                 continue
             headers = [source, file, ("line", b"%d" % n)]
             while True:
@@ -198,6 +238,10 @@ class RawProducer:
         self.on_reject(f"{where}: {item.reason}")
         if self.dlq_topic is None:
             return
+        if len(item.raw) > self.max_bytes:   # framers keep less; a guard for callers that do not
+            item = Reject(item.line, item.raw[:KEEP_BYTES],
+                          f"{item.reason} (the dead letter keeps the first {KEEP_BYTES:,} of "
+                          f"{len(item.raw):,} bytes)", item.error_class or OVERSIZE, item.lines)
         value = self._dead_letter(item, where)
         self._produce(self.dlq_topic, value, [
             ("source", self._source), ("file", self._file), ("line", b"%d" % item.line),

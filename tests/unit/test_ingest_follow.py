@@ -8,7 +8,8 @@ import threading
 import time
 from pathlib import Path
 
-from connectors.ingest.follow import Follower, Line, Reopened
+from connectors.ingest.follow import CHUNK, Follower, Idle, Line, Reopened
+from connectors.ingest.framing import Overlong
 
 
 class Collector:
@@ -106,3 +107,45 @@ def test_waits_for_a_file_that_does_not_exist_yet(tmp_path):
         assert c.wait_for(1) == [(1, b"first")]
     finally:
         c.close()
+
+
+def test_a_32_mb_file_without_newlines_is_read_in_bounded_memory(tmp_path):
+    """issue 16: the unfinished line was held whole (and copied per chunk: quadratic); now no
+    more than max_bytes + 1 bytes of it are held, and it comes out as an Overlong with its size."""
+    log = tmp_path / "one-line.log"
+    size = 32 << 20
+    with log.open("wb") as fh:
+        for _ in range(size >> 20):
+            fh.write(b"x" * (1 << 20))
+    follower = Follower(log, from_start=True, interval_s=0.001, max_bytes=1 << 20)
+    held: list[int] = []
+    events = []
+
+    def stop() -> bool:
+        held.append(follower.buffered)
+        return len([e for e in events if isinstance(e, Line)]) >= 2
+
+    for ev in follower.events(stop):
+        events.append(ev)
+        if isinstance(ev, Idle) and len(events) == 1:      # all read: now end the line
+            _append(log, b"\nok\n")
+    lines = [e for e in events if isinstance(e, Line)]
+    assert [ln.no for ln in lines] == [1, 2]
+    assert lines[0].data == Overlong(b"x" * (64 << 10), size)
+    assert lines[1].data == b"ok"
+    assert len(held) > size // CHUNK                        # checked after every chunk read
+    assert max(held) == 1 << 20                              # up to the limit ...
+    assert held[len(held) // 2] == 64 << 10                  # ... then only the head, once over it
+
+
+def test_lines_already_there_are_counted_in_bounded_memory_when_starting_at_the_end(tmp_path):
+    log = tmp_path / "big.log"
+    log.write_bytes(b"a\n" * 10 + b"y" * (3 << 20))          # an unfinished 3 MB line at the end
+    follower = Follower(log, max_bytes=1 << 20)
+    events = []
+    for ev in follower.events(lambda: len(events) >= 3):
+        events.append(ev)
+        if isinstance(ev, Idle):
+            _append(log, b"\nz\n")
+    lines = [e for e in events if isinstance(e, Line)]
+    assert lines == [Line(11, Overlong(b"y" * (64 << 10), 3 << 20)), Line(12, b"z")]

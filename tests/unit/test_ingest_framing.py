@@ -9,12 +9,15 @@ from pathlib import Path
 import pytest
 
 from connectors.ingest.framing import (
+    LineSplitter,
+    Overlong,
     Record,
     Reject,
     auditd_event_id,
     frame_cloudtrail,
     frame_lines,
     record_spans,
+    split_lines,
 )
 
 RAW = Path(__file__).resolve().parents[1] / "fixtures" / "raw"
@@ -112,13 +115,19 @@ def test_cloudtrail_records_not_first_key_and_empty():
 
 @pytest.mark.parametrize("data,needle", [
     ((RAW / "rejects" / "cloudtrail-not-records.json").read_bytes(), "no \"Records\" array"),
-    (b'{\n "Records": [\n {"a": 1},\n {"b": \n', "line 5: invalid JSON"),
     (b"[1, 2]\n[3]", "got a JSON list"),
 ])
 def test_cloudtrail_file_that_cannot_be_framed_is_one_reject(data, needle):
     items = list(frame_cloudtrail(data))
     assert len(items) >= 1 and all(isinstance(i, Reject) for i in items)
     assert needle in items[0].reason
+
+
+def test_cloudtrail_truncated_records_file_keeps_the_elements_before_the_break():
+    items = list(frame_cloudtrail(b'{\n "Records": [\n {"a": 1},\n {"b": \n'))
+    assert items[0] == Record(3, b'{"a": 1}')
+    assert items[1:] == [Reject(4, b'{"b":', "in Records: invalid JSON at line 5 column 1: Expecting value; "
+                                "the file ends inside it (truncated?)")]
 
 
 def test_cloudtrail_json_line_holding_a_records_document_is_split():
@@ -130,3 +139,100 @@ def test_cloudtrail_json_line_holding_a_records_document_is_split():
 def test_unknown_format_is_refused():
     with pytest.raises(ValueError, match="unknown format 'nginx'"):
         list(frame_lines("nginx", [b"x"]))
+
+
+# ------------------------------------------------------------------ issue 16: tolerant Records
+def _ct_file(events: list[str], sep: str = ",\n  ") -> bytes:
+    return ('{"Records": [\n  ' + sep.join(events) + '\n]}').encode()
+
+
+EVENTS = [json.dumps({"eventName": f"E{i}", "requestParameters": {"n": [i, {"k": "v"}]}})
+          for i in range(1000)]
+
+
+def test_cloudtrail_records_file_with_one_stray_comma_is_every_record_and_one_reject():
+    events = [*EVENTS[:500], "", *EVENTS[500:]]       # "{...},\n  ,\n  {...}"
+    items = list(frame_cloudtrail(_ct_file(events)))
+    assert [r.value.decode() for r in _records(items)] == EVENTS
+    assert _rejects(items) == [
+        Reject(502, b",", "in Records: a ',' with no element before it (a stray comma)")]
+    assert [r.line for r in _records(items)][499:501] == [501, 503]
+
+
+@pytest.mark.parametrize("bad,reason", [
+    ('{"eventName": "X" "bad": 1}',
+     "in Records: invalid JSON at line 502 column 21: Expecting ',' delimiter"),
+    ('{"eventName": "X", "p": [1, 2}', "in Records: invalid JSON at line 502 column 32: "
+                                       "Expecting ',' delimiter"),
+    ('{"eventName": "X", "s": "a}, {\\"b"}', None),   # braces inside a string do not resync
+    ("nul", "in Records: invalid JSON at line 502 column 3: Expecting value"),
+    ("17", "a Records element is a JSON number; expected a CloudTrail event object"),
+])
+def test_cloudtrail_records_file_with_one_bad_element_is_999_records_and_one_reject(bad, reason):
+    events = [*EVENTS[:500], bad, *EVENTS[501:]]
+    items = list(frame_cloudtrail(_ct_file(events)))
+    if reason is None:           # valid JSON after all: a record
+        assert len(_records(items)) == 1000 and not _rejects(items)
+        return
+    assert [r.value.decode() for r in _records(items)] == EVENTS[:500] + EVENTS[501:]
+    assert _rejects(items) == [Reject(502, bad.encode(), reason)]
+
+
+def test_cloudtrail_records_scan_trailing_comma_missing_comma_and_garbage_after_the_array():
+    items = list(frame_cloudtrail(b'{"Records": [{"a": 1} {"b": 2}, {"c": 3},]} trailing'))
+    assert [r.value for r in _records(items)] == [b'{"a": 1}', b'{"b": 2}', b'{"c": 3}']
+    assert [(r.raw, r.reason) for r in _rejects(items)] == [
+        (b",", "in Records: a ',' with no element after it before ']' (a stray comma)"),
+        (b"} trailing", "after the Records array: line 1: extra data after the document")]
+
+
+def test_cloudtrail_element_not_utf8_is_rejected_alone_with_its_exact_bytes():
+    items = list(frame_cloudtrail(b'{"Records": [{"a": "caf\xc3\xa9"}, {"b": "\xff"}, {"c": 1}]}'))
+    assert [r.value for r in _records(items)] == [b'{"a": "caf\xc3\xa9"}', b'{"c": 1}']
+    assert _rejects(items) == [Reject(1, b'{"b": "\xff"}', "a Records element is not UTF-8 (invalid byte "
+                                      "at offset 7 of the element)", "UnicodeDecodeError")]
+
+
+def test_cloudtrail_json_line_with_a_records_document_holding_a_non_object():
+    items = list(frame_lines("cloudtrail", [b'{"Records": [{"a": 1}, 2]}', b'{"Records": 3}']))
+    assert items == [
+        Record(1, b'{"a": 1}'),
+        Reject(1, b"2", "a Records element is a JSON number; expected a CloudTrail event object"),
+        Reject(2, b'{"Records": 3}', "line 1: the object has no \"Records\" array; a CloudTrail delivery "
+               "file is {\"Records\":[...]}")]
+
+
+def test_a_delivery_file_over_max_bytes_is_framed_by_its_records():
+    events = [json.dumps({"eventName": f"E{i}", "x": "y" * 100}) for i in range(50)]
+    one_line = ('{"Records": [' + ",".join(events) + "]}").encode()
+    assert len(one_line) > 5000
+    items = list(frame_cloudtrail(one_line, max_bytes=1000))
+    assert [r.value.decode() for r in items] == events
+
+
+# ------------------------------------------------------------------ issue 16: deep JSON, lines
+def test_deeply_nested_json_line_is_a_reject():
+    deep = b"[" * 100_000 + b"]" * 100_000
+    items = list(frame_lines("app", [b'{"a": 1}', deep, b'{"b": 2}']))
+    assert [type(i).__name__ for i in items] == ["Record", "Reject", "Record"]
+    assert items[1].line == 2 and items[1].error_class == "RecursionError" and items[1].raw == deep
+
+
+def test_split_lines_cuts_at_newline_only():
+    assert split_lines(b"a\rb\x0bc\x1cd\n\ne\r\n") == [b"a\rb\x0bc\x1cd", b"", b"e\r"]
+    assert split_lines("x\u2028y\n".encode()) == ["x\u2028y".encode()]
+
+
+@pytest.mark.parametrize("chunk", [1, 3, 7, 64, 1 << 16])
+def test_line_splitter_any_chunking_same_lines_and_overlong_lines(chunk):
+    # the input does not end with \n: its last line comes from end()
+    data = b"a\r\n" + b"L" * 250 + b"\nbb\n\n" + b"M" * 101 + b"\n" + b"N" * 100 + b"\rtail"
+    split = LineSplitter(max_bytes=100)
+    got = []
+    for i in range(0, len(data), chunk):
+        got += split.feed(data[i:i + chunk])
+        assert split.buffered <= 101
+    got.append(split.end())
+    # 101 bytes fit (a line at the limit may end in \r\n); the framer rejects a 101-byte value
+    assert got == [b"a\r", Overlong(b"L" * 100, 250), b"bb", b"", b"M" * 101, Overlong(b"N" * 100, 105)]
+    assert split.end() is None
