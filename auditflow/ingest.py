@@ -10,8 +10,8 @@ from __future__ import annotations
 from confluent_kafka import KafkaException
 
 from auditflow import kafka
-from auditflow.config import Config
-from connectors.ingest.producer import Clients, IngestError, Serializer
+from auditflow.config import Config, ConfigError
+from connectors.ingest.producer import Clients, IngestError, Serializer, message_max_bytes
 from udfs.validate import Limits
 
 
@@ -30,12 +30,18 @@ def clients(cfg: Config) -> Clients:
             conf={"auto.register.schemas": True},
         )
 
+    max_bytes = Limits.from_config(cfg.values.get("limits")).max_bytes
+    if int(cfg.get("kafka.max_record_bytes")) < message_max_bytes(max_bytes):
+        raise ConfigError(
+            f"kafka.max_record_bytes ({cfg.get('kafka.max_record_bytes')}) must be at least"
+            f" limits.max_bytes + 64 KiB ({message_max_bytes(max_bytes)}): topics would refuse a raw"
+            " record the pipeline accepts")
     return Clients(
         producer_conf=kafka.producer_conf(cfg),
         dead_letter_serializer=dead_letter_serializer,
         bootstrap_servers=cfg.get("kafka.bootstrap_servers"),
         registry_url=cfg.get("registry.url"),
-        max_bytes=Limits.from_config(cfg.values.get("limits")).max_bytes,
+        max_bytes=max_bytes,
     )
 
 
