@@ -171,11 +171,17 @@ def main() -> None:
         end = samples[-1]
         print(f"\nstart (t={start['t_s']} s) vs end (t={end['t_s']} s), {end['sent']:,} records sent,"
               f" {end['events']:,} events out:")
+        # bounded = the second half's peak is not above the first half's (state that expires
+        # after detect.state_ttl rises and falls; state that leaks rises in both halves)
+        middle = samples[len(samples) // 2]["t_s"]
+        print(f"{'':<26} {'start':>10}    {'end':>10}  {'growth':>8}  peak to {middle} s  peak after")
         for key in ("tm_rss_mib", "broker_rss_mib", "normalize_state_mib", "normalize_checkpoint_s",
                     "detect_state_mib", "detect_checkpoint_s"):
             a, b = start[key], end[key]
             growth = f"{(b - a) / a * 100:+.1f}%" if a else "n/a"
-            print(f"  {key:<24} {a:>10.2f} -> {b:>10.2f}  ({growth})")
+            first = max(s[key] for s in samples if start["t_s"] <= s["t_s"] <= middle)
+            second = max(s[key] for s in samples if s["t_s"] > middle)
+            print(f"  {key:<24} {a:>10.2f} -> {b:>10.2f}  {growth:>8}  {first:>13.2f}  {second:>10.2f}")
         if args.json:
             summary = {"rate": args.rate, "minutes": args.minutes, "samples": samples}
             args.json.write_text(json.dumps(summary, indent=1))
