@@ -39,7 +39,9 @@ RE_HEADER = re.compile(
     r" msg=audit\((?P<sec>\d+)\.(?P<ms>\d+):(?P<serial>\d+)\): ?(?P<body>.*)$",
     re.S,
 )
-RE_FIELD = re.compile(r"""([\w\-\[\]]+)=("[^"]*"|'[^']*'|\S*)""")
+# keys start only where a key can start (not inside a longer run of key characters): without
+# the look-behind a long run of word characters is tried from every offset, O(n^2)
+RE_FIELD = re.compile(r"""(?<![\w\-\[\]])([\w\-\[\]]++)=("[^"]*"|'[^']*'|\S*)""")
 RE_HEX = re.compile(r"^(?:[0-9A-Fa-f]{2})+$")
 RE_ARG = re.compile(r"^a\d+(\[\d+\])?$")
 ENCODED = {"exe", "comm", "cwd", "name", "proctitle", "cmd", "acct", "key", "data", "old-name",

@@ -264,7 +264,8 @@ RE_PAM = re.compile(r"^pam_unix\((?P<service>[^:)]+):(?P<kind>\w+)\): (?P<text>.
 RE_PAM_SESSION = re.compile(
     r"^session (?P<op>opened|closed) for user (?P<target>[^\s(]+)(?:\(uid=(?P<tuid>\d+)\))?"
     r"(?: by (?P<by>[^\s(]*)(?:\(uid=(?P<buid>\d+)\))?)?$")
-RE_KV = re.compile(r"(\w+)=(\S*)")
+# the look-behind keeps findall linear on a long run of word characters without '='
+RE_KV = re.compile(r"(?<!\w)(\w++)=(\S*)")
 
 RE_SU_TO = re.compile(r"^(?P<failed>FAILED SU )?\(to (?P<target>\S+)\) (?P<user>\S+) on (?P<tty>\S+)$")
 RE_SU_SHADOW = re.compile(r"^(?P<res>Successful|FAILED) su for (?P<target>\S+) by (?P<user>\S+)$")
