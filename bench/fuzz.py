@@ -35,6 +35,7 @@ import copy
 import gzip
 import json
 import random
+import signal
 import sys
 import time
 import traceback
@@ -225,6 +226,15 @@ def generate(rng: random.Random, family: str, pool: list[bytes]) -> bytes:
     return mutate_bytes(rng, seed, pool)
 
 
+class Stall(BaseException):
+    """Raised by the alarm in an input that takes longer than --stall seconds (a BaseException,
+    so parse()'s `except Exception` does not turn it into a dead letter)."""
+
+
+def _alarm(_signum, _frame):
+    raise Stall
+
+
 # --- the check --------------------------------------------------------------------------------
 
 
@@ -276,7 +286,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--every", type=float, default=10.0, help="seconds between progress lines")
     ap.add_argument("--slow", type=float, default=0.5,
                     help="an input taking longer than this many seconds is a failure too (default 0.5)")
+    ap.add_argument("--stall", type=float, default=10.0,
+                    help="abandon an input after this many seconds, as a slow failure (default 10)")
     args = ap.parse_args(argv)
+    signal.signal(signal.SIGALRM, _alarm)
     seed = args.seed if args.seed is not None else int(time.time())
     rng = random.Random(seed)
     families = args.family or list(FAMILIES)
@@ -294,7 +307,13 @@ def main(argv: list[str] | None = None) -> int:
         value = generate(rng, family, corpus[family])
         offset += 1
         began = time.monotonic()
-        problem = check(norm, family, value, offset)
+        signal.setitimer(signal.ITIMER_REAL, args.stall)
+        try:
+            problem = check(norm, family, value, offset)
+        except Stall:
+            problem = ("slow", f"stalled: over {args.stall} s")
+        finally:
+            signal.setitimer(signal.ITIMER_REAL, 0)
         took = time.monotonic() - began
         if problem is None and took > args.slow:
             problem = ("slow", f"{took:.2f} s for {len(value)} bytes")
