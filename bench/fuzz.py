@@ -137,7 +137,8 @@ def mutate_bytes(rng: random.Random, value: bytes, pool: list[bytes]) -> bytes:
         elif op == 6:  # non-UTF-8
             data[pos:pos] = rng.choice((b"\xff", b"\xc3", b"\xed\xa0\x80", b"\x80\x80", b"\xf4\x90\x80\x80"))
         elif op == 7:  # huge run
-            data[pos:pos] = bytes([rng.randrange(32, 127)]) * rng.choice((1000, 100_000, 700_000))
+            size = rng.choice((1000, 1000, 20_000, 100_000)) if rng.random() < 0.98 else 700_000
+            data[pos:pos] = bytes([rng.randrange(32, 127)]) * size
         else:  # an odd literal
             data[pos:pos] = rng.choice(RAW_ODD_VALUES).encode()
     return bytes(data)
@@ -159,7 +160,7 @@ def odd_value(rng: random.Random):
         return random_json(rng, 3)
     if choice == 1:
         return {"nested": [[[[{"x": rng.random()}]]]]}
-    return rng.choice(ODD_VALUES)
+    return copy.deepcopy(rng.choice(ODD_VALUES))
 
 
 def mutate_json(rng: random.Random, value: bytes) -> bytes | None:

@@ -93,10 +93,11 @@ def check_event(event: dict, record: RawRecord, limits: Limits = DEFAULT_LIMITS)
             tenant_id=tenant,
         )
     if t > record.timestamp_ms + limits.max_future_skew_ms:
-        ahead_h = (t - record.timestamp_ms) / 3_600_000
+        tenths = (t - record.timestamp_ms) // 360_000  # in integers: t may be beyond a float's range
+        ahead_h = f"{tenths // 10}.{tenths % 10}"
         raise ParseError(
             "validate.bad_time",
-            f"{record.source}: event time {t} ms{shown} is {ahead_h:.1f} h after the Kafka record"
+            f"{record.source}: event time {t} ms{shown} is {ahead_h} h after the Kafka record"
             f" timestamp {record.timestamp_ms} ms (limit {limits.max_future_skew_ms} ms); check"
             " the source clock or time zone",
             stage="validate",
@@ -334,7 +335,10 @@ def _k8s_health(event: dict, policy: FilterPolicy) -> bool:
 
 
 def _path(url: str) -> str:
-    path = urlsplit(url).path if "://" in url else url.split("?", 1)[0].split("#", 1)[0]
+    try:
+        path = urlsplit(url).path if "://" in url else url.split("?", 1)[0].split("#", 1)[0]
+    except ValueError:  # 'http://host:[' (urlsplit: Invalid IPv6 URL): not a health check path
+        return url
     return path.rstrip("/") or "/"
 
 
