@@ -93,7 +93,7 @@ def seeds() -> dict[str, list[bytes]]:
     parse_dir, raw_dir = REPO / "tests" / "fixtures" / "parse", REPO / "tests" / "fixtures" / "raw"
     out: dict[str, list[bytes]] = {f: [] for f in FAMILIES}
     for path in sorted(parse_dir.iterdir()):
-        family = {"syslog.log": "syslog", "auditd.log": "auditd"}.get(path.name, path.stem)
+        family = next(f for f in FAMILIES if path.name.startswith(f))  # k8s-audit-variants.jsonl
         text = path.read_bytes()
         parts = text.split(b"\n\n") if family == "auditd" else text.splitlines()
         out[family] += [p.strip(b"\n") for p in parts if p.strip()]

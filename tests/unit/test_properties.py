@@ -37,6 +37,10 @@ def _seeds() -> dict[str, list[bytes]]:
         text = (FIXTURES / name).read_bytes()
         parts = text.split(b"\n\n") if family == "auditd" else text.splitlines()
         out[family] = [p.strip(b"\n") for p in parts if p.strip()]
+    for family in ("syslog", "cloudtrail", "k8s-audit", "auditd"):
+        text = next(FIXTURES.glob(f"{family}-variants.*")).read_bytes()
+        parts = text.split(b"\n\n") if family == "auditd" else text.splitlines()
+        out[family] += [p.strip(b"\n") for p in parts if p.strip()]
     raw = ROOT / "tests" / "fixtures" / "raw"
     out["syslog"] += [ln for p in sorted((raw / "syslog").iterdir()) for ln in p.read_bytes().splitlines()
                       if ln.strip()]
