@@ -12,6 +12,12 @@ and the job-specific lineage fields left None for the job to fill), or raises `P
 udfs/validate.py): oversize values before parsing, tenant and time range after it. It never
 filters; `udfs.validate.should_filter(event, policy)` decides that separately.
 
+Nothing else escapes: any other exception of a parser becomes ParseError (`json.too_deep` for
+a RecursionError, `json.number` for an OverflowError, `<source>.unexpected` for the rest), and
+`validate.check_event` ends with a type check of the whole event (`validate.schema`). When
+`raw_data` is kept, a `message` longer than `limits.max_message_bytes` is cut (`cut_message`):
+the raw payload is stored once (schemas/README.md "message and raw_data").
+
 One module per family (the families and their modules: udfs/sources.py); the OCSF
 mapping of each is documented in schemas/README.md "Source families".
 """
