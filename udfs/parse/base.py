@@ -82,6 +82,10 @@ def _finite_float(text: str) -> float:
     return value
 
 
+# one decoder for every record: json.loads(text, **hooks) would build a decoder per call
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float)
+
+
 def load_json(record: RawRecord, what: str) -> Any:
     """Parse the value as one JSON document, or raise ParseError: 'json.invalid', 'json.empty',
     'json.too_deep' (nesting deeper than the recursion limit), 'json.number' (NaN, Infinity, a number
@@ -91,7 +95,7 @@ def load_json(record: RawRecord, what: str) -> Any:
     if not text.strip():
         raise ParseError("json.empty", f"{what}: empty record value; expected one JSON object")
     try:
-        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
+        value = _DECODER.decode(text)
     except json.JSONDecodeError as e:
         raise ParseError(
             "json.invalid",
