@@ -221,7 +221,9 @@ def _card_prefix_ok(d: str) -> bool:
 CARD_RE = re.compile(r"(?<![\w])(?<!\d[ -])\d(?:[ -]?\d){12,18}(?![\w])(?![ -]\d)")
 EMAIL_RE = re.compile(
     r"(?<![\w.%+-])[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}(?![\w-])")
-URL_RE = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]*://[^\s\"'<>]+")
+# the scheme is bounded (RFC 3986 schemes are short): unbounded, a long run of scheme characters
+# was tried from every offset, O(n^2) (100 kB of 'a.' took 28 s)
+URL_RE = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]{0,31}://[^\s\"'<>]+")
 KV_RE = re.compile(
     r"(?P<q>[\"']?)(?P<key>[A-Za-z_][A-Za-z0-9_.\-]{0,63})(?P=q)(?P<sep>\s*[:=]\s*)"
     # An unquoted value runs to whitespace (passwords hold & ; , too) or to a `&key=` that
@@ -235,6 +237,7 @@ JWT_RE = re.compile(r"\beyJ[A-Za-z0-9_-]{5,}\.eyJ[A-Za-z0-9_-]{5,}\.[A-Za-z0-9_-
 AWS_KEY_RE = re.compile(r"(?<![A-Z0-9])(?:AKIA|ASIA)[A-Z0-9]{16}(?![A-Z0-9])")
 PEM_RE = re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?-----END [A-Z ]*PRIVATE KEY-----", re.S)
 GOOGLE_KEY_RE = re.compile(r"\bAIza[0-9A-Za-z_-]{35}\b")
+_SURROGATE_RE = re.compile("[\ud800-\udfff]")
 _KV_LITERALS = frozenset({"null", "true", "false", "none", ""})
 # Cheap pre-checks: a detector's regex only runs on text that could hold its kind of value.
 SECRET_HINT_RE = re.compile(r"(?i)pass|secret|token|key|sig|cred|auth|pin|cvv|cvc|otp|cookie|bearer|basic")
@@ -314,7 +317,11 @@ class _Masker:
                 doc = self.json_value(doc, path)
                 if len(self.found) == before:
                     return s
-                return json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+                out = json.dumps(doc, ensure_ascii=False, separators=(",", ":"))
+                if not out.isascii() and _SURROGATE_RE.search(out):
+                    # a lone surrogate ("\\ud800" in the source) stays escaped: raw, UTF-8 cannot hold it
+                    out = json.dumps(doc, separators=(",", ":"))
+                return out
         return self.free_text(s, path)
 
     def free_text(self, s: str, path: str) -> str:

@@ -39,7 +39,9 @@ RE_HEADER = re.compile(
     r" msg=audit\((?P<sec>\d+)\.(?P<ms>\d+):(?P<serial>\d+)\): ?(?P<body>.*)$",
     re.S,
 )
-RE_FIELD = re.compile(r"""([\w\-\[\]]+)=("[^"]*"|'[^']*'|\S*)""")
+# keys start only where a key can start (not inside a longer run of key characters): without
+# the look-behind a long run of word characters is tried from every offset, O(n^2)
+RE_FIELD = re.compile(r"""(?<![\w\-\[\]])([\w\-\[\]]++)=("[^"]*"|'[^']*'|\S*)""")
 RE_HEX = re.compile(r"^(?:[0-9A-Fa-f]{2})+$")
 RE_ARG = re.compile(r"^a\d+(\[\d+\])?$")
 ENCODED = {"exe", "comm", "cwd", "name", "proctitle", "cmd", "acct", "key", "data", "old-name",
@@ -86,6 +88,11 @@ AUTH_TYPES = {"USER_AUTH": 1, "USER_LOGIN": 1, "USER_LOGOUT": 2}
 ACCOUNT_TYPES = {"ADD_USER": 1, "DEL_USER": 6, "USER_CHAUTHTOK": 3, "USER_MGMT": base.ACTIVITY_OTHER,
                  "ACCT_LOCK": 9, "ACCT_UNLOCK": 2}
 GROUP_TYPES = {"ADD_GROUP": 1, "DEL_GROUP": 4, "GRP_MGMT": 3}
+# records that only ever follow a SYSCALL record of the same serial: a Kafka record holding only
+# these is the rest of an event whose SYSCALL came in another record (the lines of one serial
+# split across reads, or interleaved with another event's lines)
+AUX_TYPES = {"EXECVE", "PATH", "CWD", "PROCTITLE", "SOCKADDR", "EOE", "BPRM_FCAPS", "MMAP", "FD_PAIR",
+             "OBJ_PID", "CAPSET", "MQ_OPEN", "MQ_SENDRECV", "NETFILTER_PKT", "IPC", "KERN_MODULE"}
 
 
 def parse(record: base.RawRecord) -> dict:
@@ -124,7 +131,9 @@ def parse(record: base.RawRecord) -> dict:
     syscall = by_type.get("SYSCALL")
     sc_name = _syscall_name(syscall) if syscall is not None else None
 
-    if "EXECVE" in by_type or sc_name in EXEC_SYSCALLS:
+    if syscall is None and set(types) <= AUX_TYPES:
+        mapped = _fragment(records, by_type)
+    elif "EXECVE" in by_type or sc_name in EXEC_SYSCALLS:
         mapped = _process(records, by_type, sc_name)
     elif syscall is not None and "PATH" in by_type:
         mapped = _file(records, by_type, sc_name)
@@ -250,6 +259,28 @@ def _process(records, by_type, sc_name) -> dict:
         "resources": [base.resource(uid=syscall.get("pid"), name=syscall.get("exe"), type_="Process")],
         "unmapped": unmapped,
     }
+
+
+def _fragment(records, by_type) -> dict:
+    """The auxiliary records of an event without its SYSCALL record: Base Event, rule
+    `auditd.fragment`, what they hold kept in unmapped; join it to the SYSCALL part on
+    metadata.uid (`<node>:<serial>`)."""
+    unmapped: dict[str, str] = {"auditd.fragment": "no SYSCALL record"}
+    execve = by_type.get("EXECVE")
+    if execve is not None:
+        args = _execve_args(execve)
+        unmapped["process.cmd_line"] = " ".join(args)
+        unmapped["process.args"] = json.dumps(args, ensure_ascii=False)
+    if (by_type.get("CWD") or {}).get("cwd"):
+        unmapped["process.cwd"] = by_type["CWD"]["cwd"]
+    title = (by_type.get("PROCTITLE") or {}).get("proctitle")
+    if title and "process.cmd_line" not in unmapped:
+        unmapped["process.cmd_line"] = title
+    paths = [f.get("name") for t, f in records if t == "PATH"]
+    if paths:
+        unmapped["file.paths"] = json.dumps(paths, ensure_ascii=False)
+    return {"primary": {}, "class_uid": base.BASE_EVENT, "activity_id": base.ACTIVITY_OTHER,
+            "rule": "auditd.fragment", "status_id": None, "status_detail": None, "unmapped": unmapped}
 
 
 def _execve_args(execve: dict) -> list[str]:

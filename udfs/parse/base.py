@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import math
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -66,19 +68,91 @@ def decode_text(record: RawRecord) -> str:
         ) from None
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _no_constant(name: str) -> Any:
+    raise ParseError("json.number", f"{name} is not a JSON number (RFC 8259 has no NaN or Infinity)")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise ParseError("json.number", f"JSON number {text[:40]!r} is out of the range of a double")
+    return value
+
+
+# one decoder for every record: json.loads(text, **hooks) would build a decoder per call
+_DECODER = json.JSONDecoder(parse_constant=_no_constant, parse_float=_finite_float)
+
+
 def load_json(record: RawRecord, what: str) -> Any:
-    """Parse the value as one JSON document, or raise ParseError('json.invalid')."""
+    """Parse the value as one JSON document, or raise ParseError: 'json.invalid', 'json.empty',
+    'json.too_deep' (nesting deeper than the recursion limit), 'json.number' (NaN, Infinity, a number
+    out of the range of a double, an integer of more than 4300 digits). Lone surrogates
+    (`"\\ud800"`), which UTF-8 cannot encode, become U+FFFD."""
     text = decode_text(record)
     if not text.strip():
         raise ParseError("json.empty", f"{what}: empty record value; expected one JSON object")
     try:
-        return json.loads(text)
+        value = _DECODER.decode(text)
     except json.JSONDecodeError as e:
         raise ParseError(
             "json.invalid",
             f"{what}: invalid JSON at line {e.lineno} column {e.colno} ({e.msg}) in {snippet(text)};"
             " each Kafka record must hold exactly one complete JSON document",
         ) from None
+    except ParseError as e:
+        raise ParseError(e.error_class, f"{what}: {e.message} in {snippet(text)}") from None
+    except RecursionError:
+        raise ParseError(
+            "json.too_deep",
+            f"{what}: JSON nested deeper than Python's recursion limit in {snippet(text)}; audit"
+            " events nest a few levels, so this is not one",
+        ) from None
+    except ValueError as e:  # int('9' * 5000): Python's limit on integer digits
+        raise ParseError("json.number", f"{what}: {e} in {snippet(text)}") from None
+    if ("\\ud" in text or "\\uD" in text) and _has_surrogate(value):
+        value = _replace_surrogates(value)
+    return value
+
+
+def _has_surrogate(value: Any) -> bool:
+    if isinstance(value, str):
+        return _SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(_has_surrogate(k) or _has_surrogate(v) for k, v in value.items())
+    if isinstance(value, list):
+        return any(_has_surrogate(v) for v in value)
+    return False
+
+
+def _replace_surrogates(value: Any) -> Any:
+    if isinstance(value, str):
+        return _SURROGATE.sub("\ufffd", value)
+    if isinstance(value, dict):
+        return {_replace_surrogates(k): _replace_surrogates(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_replace_surrogates(v) for v in value]
+    return value
+
+
+def obj(value: Any, unmapped: dict[str, str] | None = None, key: str = "") -> dict:
+    """A nested JSON object of the source: itself, or {} when it is absent or of another type
+    (an odd shape still parses; the odd value is kept in `unmapped[key]` when given)."""
+    if isinstance(value, dict):
+        return value
+    if unmapped is not None and key:
+        put(unmapped, key, value)
+    return {}
+
+
+def json_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    return {str: "string", list: "array", dict: "object"}.get(type(value), type(value).__name__)
 
 
 def raw_text(record: RawRecord) -> str:
@@ -129,8 +203,12 @@ def epoch_to_ms(value: Any, what: str) -> int:
     """Epoch seconds or milliseconds (number or numeric string) to millis."""
     try:
         number = float(value)
-    except (TypeError, ValueError):
-        raise ParseError("time.invalid", f"{what}: {value!r} is not an epoch timestamp") from None
+    except (TypeError, ValueError, OverflowError):
+        raise ParseError("time.invalid",
+                         f"{what}: {snippet(str(value), 60)} is not an epoch timestamp") from None
+    if not math.isfinite(number) or abs(number) >= 1e17:  # 1e17 ms is year 3.17 million
+        raise ParseError("time.invalid", f"{what}: {snippet(str(value), 60)} is out of range for an epoch"
+                         " timestamp (seconds or milliseconds)")
     # Below 1e11 it is seconds (1e11 s is year 5138); above, milliseconds.
     return int(round(number * 1000)) if abs(number) < 1e11 else int(number)
 
@@ -217,9 +295,17 @@ def user(uid: Any = None, name: Any = None, type_: Any = None, groups: list | No
         "uid": text(uid),
         "name": text(name),
         "type": text(type_),
-        "groups": [g for g in (text(x) for x in groups) if g] if groups else None,
+        "groups": _groups(groups),
     }
     return rec if any(v is not None for v in rec.values()) else None
+
+
+def _groups(groups: Any) -> list[str] | None:
+    if not groups:
+        return None
+    if not isinstance(groups, list):  # one group as a scalar (or an object as JSON)
+        groups = [groups]
+    return [g for g in (text(x) for x in groups) if g] or None
 
 
 def actor(user_rec: dict | None = None, session_uid: Any = None, issuer: Any = None,

@@ -59,7 +59,7 @@ CONSUMED = {
     "userIdentity", "resources",
 }
 IDENTITY_CONSUMED = {"type", "principalId", "arn", "accountId", "userName", "accessKeyId",
-                     "sessionContext", "invokedBy"}
+                     "sessionContext", "invokedBy", "onBehalfOf", "credentialId"}
 
 
 def api_activity(event_name: str) -> int:
@@ -87,15 +87,21 @@ def parse(record: base.RawRecord) -> dict:
         if not doc.get(key):
             raise base.ParseError(
                 "cloudtrail.missing_field",
-                f"cloudtrail: record has no {key!r} (eventID {doc.get('eventID')!r}); expected a"
-                " CloudTrail event record (eventVersion 1.x)",
+                f"cloudtrail: record has no {key!r} (eventID {base.text(doc.get('eventID'))!r}); expected"
+                " a CloudTrail event record (eventVersion 1.x)",
+            )
+        if not isinstance(doc[key], str):
+            raise base.ParseError(
+                "cloudtrail.bad_type",
+                f"cloudtrail: {key} is a JSON {base.json_type(doc[key])}, expected a string"
+                f" (eventID {base.text(doc.get('eventID'))!r})",
             )
     name = doc["eventName"]
     time_ms = base.parse_iso_ms(doc["eventTime"], "cloudtrail eventTime")
     unmapped: dict[str, str] = {}
     base.leftovers(doc, CONSUMED, unmapped)
 
-    identity = doc.get("userIdentity") or {}
+    identity = base.obj(doc.get("userIdentity"), unmapped, "userIdentity")
     act = _actor(identity, doc, unmapped)
 
     error_code = doc.get("errorCode")
@@ -104,7 +110,7 @@ def parse(record: base.RawRecord) -> dict:
     message = doc.get("errorMessage")
     resources = [
         base.resource(uid=r.get("ARN"), type_=r.get("type"), namespace=r.get("accountId"))
-        for r in doc.get("resources") or [] if isinstance(r, dict)
+        for r in _list(doc.get("resources")) if isinstance(r, dict)
     ]
     params = doc.get("requestParameters") if isinstance(doc.get("requestParameters"), dict) else {}
 
@@ -113,7 +119,8 @@ def parse(record: base.RawRecord) -> dict:
         class_uid, activity, rule = base.BASE_EVENT, base.ACTIVITY_OTHER, "cloudtrail.insight"
     elif name == "ConsoleLogin":
         class_uid, activity, rule = base.AUTHENTICATION, 1, "cloudtrail.console_login"
-        outcome = ((doc.get("responseElements") or {}).get("ConsoleLogin") or "")
+        response = doc.get("responseElements")
+        outcome = (response.get("ConsoleLogin") if isinstance(response, dict) else None) or ""
         if outcome == "Failure" or error_code:
             status = base.STATUS_FAILURE
             detail = error_code or doc.get("errorMessage") or "Failure"
@@ -158,43 +165,60 @@ def parse(record: base.RawRecord) -> dict:
         api=base.api(name, doc["eventSource"], doc.get("requestID")),
         resources=resources,
         http_request=base.http_request(user_agent=doc.get("userAgent")),
-        cloud={"provider": "AWS", "region": doc.get("awsRegion"),
-               "account": {"uid": str(account)} if account else None},
+        cloud={"provider": "AWS", "region": base.text(doc.get("awsRegion")),
+               "account": {"uid": base.text(account)} if account else None},
         unmapped=unmapped,
         raw_data=base.raw_text(record),
     )
 
 
+def _list(value) -> list:
+    return value if isinstance(value, list) else []
+
+
 def _actor(identity: dict, doc: dict, unmapped: dict[str, str]) -> dict | None:
-    """userIdentity -> actor: one user whatever the identity type, plus the session."""
-    if not isinstance(identity, dict) or not identity:
+    """userIdentity -> actor: one user whatever the identity type, plus the session.
+
+    user.uid is the principal's ARN, else its principalId, else (IdentityCenterUser)
+    onBehalfOf.userId (AWSService has none); user.name the IAM user, role (AssumedRole:
+    the issuing role's name; the session name goes to unmapped), 'root', the service, or the
+    account. session.uid is a temporary access key (ASIA...) or the Identity Center
+    credentialId; session.issuer the role ARN (sessionIssuer.arn) or the identity store ARN.
+    """
+    if not identity:
         return None
-    kind = identity.get("type")
-    context = identity.get("sessionContext") or {}
-    issuer = context.get("sessionIssuer") or {}
-    attributes = context.get("attributes") or {}
-    arn = identity.get("arn")
+    kind = base.text(identity.get("type"))
+    context = base.obj(identity.get("sessionContext"), unmapped, "userIdentity.sessionContext")
+    issuer = base.obj(context.get("sessionIssuer"), unmapped, "userIdentity.sessionContext.sessionIssuer")
+    attributes = base.obj(context.get("attributes"), unmapped, "userIdentity.sessionContext.attributes")
+    behalf = base.obj(identity.get("onBehalfOf"), unmapped, "userIdentity.onBehalfOf")
+    arn = base.text(identity.get("arn")) or None
+    principal = base.text(identity.get("principalId")) or None
+    invoked_by = base.text(identity.get("invokedBy")) or None
     if kind in ("AssumedRole", "FederatedUser"):
-        name = issuer.get("userName") or identity.get("userName") or identity.get("principalId")
+        name = base.text(issuer.get("userName")) or base.text(identity.get("userName")) or principal
         if arn and "/" in arn:  # arn:aws:sts::123:assumed-role/Role/<session name>
             unmapped["userIdentity.sessionName"] = arn.rsplit("/", 1)[1]
     elif kind == "Root":
-        name = identity.get("userName") or "root"
+        name = base.text(identity.get("userName")) or "root"
     elif kind == "AWSService":
-        name = identity.get("invokedBy")
+        name = invoked_by
     elif kind == "AWSAccount":
-        name = identity.get("accountId") or identity.get("principalId")
+        name = base.text(identity.get("accountId")) or principal
     else:  # IAMUser, IdentityCenterUser, SAMLUser, WebIdentityUser, Unknown
-        name = identity.get("userName") or identity.get("principalId")
-    uid = arn or identity.get("principalId")
+        name = base.text(identity.get("userName")) or principal
+    uid = arn or principal or base.text(behalf.get("userId")) or None
     base.put(unmapped, "userIdentity.accountId", identity.get("accountId"))
-    base.put(unmapped, "userIdentity.principalId", identity.get("principalId") if arn else None)
-    base.put(unmapped, "userIdentity.invokedBy", identity.get("invokedBy") if kind != "AWSService" else None)
+    base.put(unmapped, "userIdentity.principalId", principal if arn else None)
+    base.put(unmapped, "userIdentity.invokedBy", invoked_by if kind != "AWSService" else None)
+    base.leftovers(behalf, set(), unmapped, "userIdentity.onBehalfOf.")
     base.leftovers(identity, IDENTITY_CONSUMED, unmapped, "userIdentity.")
-    key = identity.get("accessKeyId")
-    temporary = isinstance(key, str) and key.startswith("ASIA")
+    key = base.text(identity.get("accessKeyId")) or None
+    temporary = key is not None and key.startswith("ASIA")
     if key and not temporary:
         unmapped["userIdentity.accessKeyId"] = key
+    session_uid = key if temporary else base.text(identity.get("credentialId")) or None
+    issuer_arn = base.text(issuer.get("arn")) or base.text(behalf.get("identityStoreArn")) or None
     if context.get("webIdFederationData"):
         base.put(unmapped, "userIdentity.sessionContext.webIdFederationData", context["webIdFederationData"])
     base.put(unmapped, "userIdentity.sessionContext.creationDate", attributes.get("creationDate"))
@@ -203,8 +227,8 @@ def _actor(identity: dict, doc: dict, unmapped: dict[str, str]) -> dict | None:
     extra = doc.get("additionalEventData") if isinstance(doc.get("additionalEventData"), dict) else {}
     if "MFAUsed" in extra:  # ConsoleLogin: 'Yes' / 'No'
         mfa = base.bool_or_none(extra["MFAUsed"])
-    return base.actor(base.user(uid=uid, name=name, type_=kind), session_uid=key if temporary else None,
-                 issuer=issuer.get("arn"), is_mfa=mfa)
+    return base.actor(base.user(uid=uid, name=name, type_=kind), session_uid=session_uid,
+                      issuer=issuer_arn, is_mfa=mfa)
 
 
 def _iam_targets(params: dict) -> list[dict]:
@@ -250,8 +274,8 @@ def _digest(record: base.RawRecord, doc: dict) -> dict:
         rule="cloudtrail.digest",
         log_name="cloudtrail-digest",
         original_time=time_text,
-        cloud={"provider": "AWS", "region": doc.get("awsRegion"),
-               "account": {"uid": str(doc["awsAccountId"])} if doc.get("awsAccountId") else None},
+        cloud={"provider": "AWS", "region": base.text(doc.get("awsRegion")),
+               "account": {"uid": base.text(doc["awsAccountId"])} if doc.get("awsAccountId") else None},
         unmapped=unmapped,
         raw_data=base.raw_text(record),
     )

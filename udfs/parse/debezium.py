@@ -54,8 +54,8 @@ def parse(record: base.RawRecord) -> dict:
             "debezium: change event has neither source.ts_ms nor ts_ms; expected a Debezium envelope"
             " (before/after/source/op/ts_ms)",
         )
-    db, schema_name, table = source.get("db"), source.get("schema"), source.get("table")
-    namespace = ".".join(str(x) for x in (db, schema_name) if x) or None
+    db, schema_name, table = (base.text(source.get(k)) for k in ("db", "schema", "table"))
+    namespace = ".".join(x for x in (db, schema_name) if x) or None
     unmapped: dict[str, str] = {}
     base.leftovers(source, SOURCE_CONSUMED, unmapped, "source.")
     for key in ("txId", "lsn", "gtid", "file", "pos", "row", "connector", "name"):
@@ -86,6 +86,8 @@ def parse(record: base.RawRecord) -> dict:
     if after is not None:
         unmapped["after"] = base.compact_json(after)
     row = after if isinstance(after, dict) else before if isinstance(before, dict) else {}
+    if not isinstance(op, str):
+        op = None
     if op == "t":
         resources = [base.resource(name=table, type_="table", namespace=namespace)]
     else:
@@ -140,8 +142,8 @@ def _event(record, source, ts, activity, rule, operation, resources, unmapped, t
 def _ms(value) -> int:
     try:
         return int(value)
-    except (TypeError, ValueError):
-        message = f"debezium: ts_ms {value!r} is not epoch milliseconds"
+    except (TypeError, ValueError, OverflowError):
+        message = f"debezium: ts_ms {base.snippet(base.text(value) or '', 60)} is not epoch milliseconds"
         raise base.ParseError("debezium.bad_time", message) from None
 
 

@@ -41,26 +41,35 @@ def parse(record: base.RawRecord) -> dict:
             )
         doc = base.require_object(items[0], "k8s-audit EventList.items[0]")
     version = doc.get("apiVersion")
-    if version not in API_VERSIONS or doc.get("kind", "Event") != "Event":
+    kind = doc.get("kind", "Event")
+    # without apiVersion (older and forwarded logs, e.g. Falco's k8saudit traces) an object with
+    # an auditID and a stage or requestURI is an audit Event all the same
+    unversioned = version is None and "auditID" in doc and ("stage" in doc or "requestURI" in doc)
+    if (version not in API_VERSIONS and not unversioned) or kind not in ("Event", None):
         raise base.ParseError(
             "k8s.not_audit_event",
-            f"k8s-audit: apiVersion {version!r} kind {doc.get('kind')!r} is not an audit event; expected"
-            " apiVersion audit.k8s.io/v1 (or v1beta1) and kind Event",
+            f"k8s-audit: apiVersion {base.text(version)!r} kind {base.text(kind)!r} is not an audit event;"
+            " expected apiVersion audit.k8s.io/v1 (or v1beta1), or no apiVersion with an auditID and a"
+            " stage, and kind Event",
         )
     verb = doc.get("verb")
     if not verb:
-        raise base.ParseError("k8s.missing_field", f"k8s-audit: event {doc.get('auditID')!r} has no verb")
+        raise base.ParseError("k8s.missing_field",
+                              f"k8s-audit: event {base.text(doc.get('auditID'))!r} has no verb")
+    if not isinstance(verb, str):
+        raise base.ParseError("k8s.bad_type", f"k8s-audit: verb is a JSON {base.json_type(verb)}, expected"
+                              f" a string (event {base.text(doc.get('auditID'))!r})")
     time_text = (doc.get("requestReceivedTimestamp") or doc.get("timestamp")
-                 or (doc.get("metadata") or {}).get("creationTimestamp"))
+                 or base.obj(doc.get("metadata")).get("creationTimestamp"))
     time_ms = base.parse_iso_ms(time_text, "k8s-audit requestReceivedTimestamp")
-    stage = doc.get("stage")
+    stage = base.text(doc.get("stage"))
 
     unmapped: dict[str, str] = {}
     base.leftovers(doc, CONSUMED, unmapped)
     base.put(unmapped, "stage", stage)
 
-    who = doc.get("user") or {}
-    username = who.get("username")
+    who = base.obj(doc.get("user"), unmapped, "user")
+    username = base.text(who.get("username"))
     kind = None
     if username:
         kind = "ServiceAccount" if username.startswith("system:serviceaccount:") else "User"
@@ -70,10 +79,10 @@ def parse(record: base.RawRecord) -> dict:
         base.put(unmapped, "impersonatedUser", impersonated)
         base.put(unmapped, "impersonatedUser.username", impersonated.get("username"))
 
-    status_doc = doc.get("responseStatus") or {}
+    status_doc = base.obj(doc.get("responseStatus"), unmapped, "responseStatus")
     code = status_doc.get("code")
     status = None
-    if isinstance(code, int) and code > 0:
+    if isinstance(code, int) and not isinstance(code, bool) and code > 0:
         status = base.STATUS_SUCCESS if code < 400 else base.STATUS_FAILURE
         unmapped["responseStatus.code"] = str(code)
     elif stage == "Panic":
@@ -81,20 +90,22 @@ def parse(record: base.RawRecord) -> dict:
     base.put(unmapped, "responseStatus.status", status_doc.get("status"))
     base.put(unmapped, "responseStatus.details", status_doc.get("details"))
 
-    ref = doc.get("objectRef") or {}
+    ref = base.obj(doc.get("objectRef"), unmapped, "objectRef")
     resources = None
     service = None
     if ref:
-        res_type = ref.get("resource")
+        res_type = base.text(ref.get("resource"))
         if res_type and ref.get("subresource"):
-            res_type = f"{res_type}/{ref['subresource']}"
+            res_type = f"{res_type}/{base.text(ref['subresource'])}"
         resources = [base.resource(uid=ref.get("uid"), name=ref.get("name"), type_=res_type,
                               namespace=ref.get("namespace"))]
-        service = ref.get("apiGroup") or "core"
+        service = base.text(ref.get("apiGroup")) or "core"
         base.put(unmapped, "objectRef.apiVersion", ref.get("apiVersion"))
         base.put(unmapped, "objectRef.resourceVersion", ref.get("resourceVersion"))
 
     ips = doc.get("sourceIPs") or []
+    if not isinstance(ips, list):  # one address as a string
+        ips = [ips]
     if len(ips) > 1:
         base.put(unmapped, "sourceIPs", ips)
     return base.build_event(

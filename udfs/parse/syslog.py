@@ -6,8 +6,9 @@ One Kafka record holds one line. Accepted framings:
   data is kept in `unmapped` as `sd.<SD-ID>.<param>`; a nil (`-`) TIMESTAMP takes the Kafka
   record timestamp.
 - RFC 3164: `[<PRI>]Mmm dd hh:mm:ss HOSTNAME TAG[PID]: MSG` (PRI optional, as in files such as
-  /var/log/auth.log), or with an ISO 8601 timestamp instead (rsyslog's high-precision format).
-  The year is not in the line: it is the one that puts the time closest before the Kafka
+  /var/log/auth.log), `Mmm dd yyyy hh:mm:ss` (with the year, as syslog-ng's and network devices'
+  templates write it), or with an ISO 8601 timestamp instead (rsyslog's high-precision format).
+  Without a year in the line, the year is the one that puts the time closest before the Kafka
   record timestamp plus one day, so `Dec 31 23:59:59` ingested on Jan 1 falls in the previous
   year and no line lands more than a day in the future. The local time zone of the source is
   the record header `tz` (IANA name, e.g. `Europe/Berlin`), UTC when absent.
@@ -40,7 +41,8 @@ OCSF_SEVERITY = {0: 5, 1: 5, 2: 5, 3: 4, 4: 3, 5: 2, 6: 1, 7: 1}
 RE_5424 = re.compile(r"^<(\d{1,3})>(\d{1,2}) (\S+) (\S+) (\S+) (\S+) (\S+)(?: (.*))?$", re.S)
 RE_3164 = re.compile(
     r"^(?:<(?P<pri>\d{1,3})>)?"
-    r"(?:(?P<bsd>(?P<mon>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) (?P<hms>\d\d:\d\d:\d\d)(?P<frac>\.\d+)?)"
+    r"(?:(?P<bsd>(?P<mon>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) (?:(?P<year>\d{4}) )?(?P<hms>\d\d:\d\d:\d\d)"
+    r"(?P<frac>\.\d+)?)"
     r"|(?P<iso>\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:\.\d+)?(?:Z|[+-]\d\d:?\d\d)?))"
     r" +(?P<rest>.*)$",
     re.S,
@@ -182,6 +184,12 @@ def _bsd_time(m: re.Match, record: base.RawRecord, raw: str) -> int:
     hh, mm, ss = (int(x) for x in m.group("hms").split(":"))
     micro = int((m.group("frac") or ".0")[1:7].ljust(6, "0"))
     zone = _zone(record)
+    if month is not None and m.group("year"):  # 'Nov 28 2026 12:09:01' (syslog-ng, Cisco, ...)
+        try:
+            return base.to_ms(datetime(int(m.group("year")), month, int(m.group("day")), hh, mm, ss, micro,
+                                       tzinfo=zone))
+        except ValueError:
+            month = None
     ref = datetime.fromtimestamp(record.timestamp_ms / 1000, tz=zone)
     latest = ref + timedelta(days=1)
     if month is not None:
@@ -264,7 +272,8 @@ RE_PAM = re.compile(r"^pam_unix\((?P<service>[^:)]+):(?P<kind>\w+)\): (?P<text>.
 RE_PAM_SESSION = re.compile(
     r"^session (?P<op>opened|closed) for user (?P<target>[^\s(]+)(?:\(uid=(?P<tuid>\d+)\))?"
     r"(?: by (?P<by>[^\s(]*)(?:\(uid=(?P<buid>\d+)\))?)?$")
-RE_KV = re.compile(r"(\w+)=(\S*)")
+# the look-behind keeps findall linear on a long run of word characters without '='
+RE_KV = re.compile(r"(?<!\w)(\w++)=(\S*)")
 
 RE_SU_TO = re.compile(r"^(?P<failed>FAILED SU )?\(to (?P<target>\S+)\) (?P<user>\S+) on (?P<tty>\S+)$")
 RE_SU_SHADOW = re.compile(r"^(?P<res>Successful|FAILED) su for (?P<target>\S+) by (?P<user>\S+)$")
