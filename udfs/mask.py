@@ -225,7 +225,9 @@ EMAIL_RE = re.compile(
 # was tried from every offset, O(n^2) (100 kB of 'a.' took 28 s)
 URL_RE = re.compile(r"\b[A-Za-z][A-Za-z0-9+.-]{0,31}://[^\s\"'<>]+")
 KV_RE = re.compile(
-    r"(?P<q>[\"']?)(?P<key>[A-Za-z_][A-Za-z0-9_.\-]{0,63})(?P=q)(?P<sep>\s*[:=]\s*)"
+    # a key starts where a run of key characters starts: tried from inside a run too, a long run
+    # of word characters cost 64 steps a character (a 700 kB line took seconds)
+    r"(?<![A-Za-z0-9_.\-])(?P<q>[\"']?)(?P<key>[A-Za-z_][A-Za-z0-9_.\-]{0,63})(?P=q)(?P<sep>\s*[:=]\s*)"
     # An unquoted value runs to whitespace (passwords hold & ; , too) or to a `&key=` that
     # starts the next parameter, less trailing punctuation closing a list or a bracket:
     # over-masking a little beats leaking the end of a secret.

@@ -94,7 +94,10 @@ class Normalizer:
             return "dlq", err.tenant_id or record.tenant_id or "", self.dead_letter(record, err)
         except Exception as err:  # noqa: BLE001 - a bug must dead-letter, never stop the job
             return "dlq", record.tenant_id or "", self.dead_letter(record, err)
-        reason = validate.should_filter(event, self.filters)
+        try:
+            reason = validate.should_filter(event, self.filters)
+        except Exception as err:  # noqa: BLE001
+            return "dlq", event["tenant_id"], self.dead_letter(record, err, stage="validate")
         if reason:
             return "filtered", event["tenant_id"], self.filter_note(record, event, reason)
         try:
