@@ -20,10 +20,11 @@ Inputs, drawn at random (`--seed` fixes the sequence):
 Each input goes through `udfs.parse.parse()` (which must return an event the Avro schema accepts
 or raise ParseError), then through `Normalizer.prepare` + `finish` + `encode` as the normalize
 job runs them (nothing may raise; every event must validate against schemas/audit_event.avsc
-and encode), in under `--slow` seconds (a regular expression that backtracks on a long
-line stalls the job). Progress every 10 s (inputs/s, escapes, invalid events); at the end each distinct
-failure (by family, kind and where it was raised) once, with a reproducer: the input as base64
-and a shortened repr. Exit status 1 when anything escaped, an event failed validation, or an input was slow.
+and encode), in under `--slow` seconds plus `--slow-per-mb` a MB (a regular expression that
+backtracks on a long line stalls the job). Progress every 10 s (inputs/s, escapes, invalid
+events); at the end each distinct failure (by family, kind and where it was raised) once, with a
+reproducer: the input as base64 and a shortened repr. Exit status 1 when anything escaped, an
+event failed validation, or an input was slow.
 Needs no services.
 """
 
@@ -286,7 +287,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seed", type=int, default=None, help="random seed (default: from the clock)")
     ap.add_argument("--every", type=float, default=10.0, help="seconds between progress lines")
     ap.add_argument("--slow", type=float, default=0.5,
-                    help="an input taking longer than this many seconds is a failure too (default 0.5)")
+                    help="an input taking longer than this many seconds, plus --slow-per-mb for each"
+                         " MB it holds, is a failure too (default 0.5)")
+    ap.add_argument("--slow-per-mb", type=float, default=2.0,
+                    help="seconds allowed per MB of input on top of --slow (default 2: linear work on"
+                         " a 1 MiB record; the backtracking patterns found took minutes)")
     ap.add_argument("--stall", type=float, default=10.0,
                     help="abandon an input after this many seconds, as a slow failure (default 10)")
     args = ap.parse_args(argv)
@@ -316,7 +321,7 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             signal.setitimer(signal.ITIMER_REAL, 0)
         took = time.monotonic() - began
-        if problem is None and took > args.slow:
+        if problem is None and took > args.slow + args.slow_per_mb * len(value) / 1e6:
             problem = ("slow", f"{took:.2f} s for {len(value)} bytes")
         counts["inputs"] += 1
         if problem is not None:

@@ -288,6 +288,9 @@ def _execve_args(execve: dict) -> list[str]:
         argc = int(execve.get("argc") or 0)
     except ValueError:
         argc = 0
+    # no more arguments than the record holds: a forged argc (10^31) must not loop
+    present = [int(k[1:].partition("[")[0]) for k in execve if RE_ARG.match(k)]
+    argc = min(argc, max(present, default=-1) + 1)
     args = []
     for i in range(argc):
         if f"a{i}" in execve:
