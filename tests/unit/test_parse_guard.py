@@ -267,6 +267,14 @@ def test_a_long_run_of_punctuation_inside_a_value_is_masked_whole():
     assert ";" not in out and found == ["secret@text"]
 
 
+def test_pem_blocks_masked_and_begin_lines_without_end_left():
+    # PEM_RE's body stops at the next BEGIN/END line (a lazy body ran to the end of the text from
+    # every BEGIN line without an END: 124 kB of them took 4 s)
+    block = "-----BEGIN RSA PRIVATE KEY-----\nMIIab-c+d/e=\n-----END RSA PRIVATE KEY-----"
+    out, _ = mask.mask_text("key " + "-----BEGIN PRIVATE KEY-----" * 3 + block + " tail")
+    assert out == "key " + "-----BEGIN PRIVATE KEY-----" * 3 + "[MASKED:secret] tail"
+
+
 def test_a_forged_auditd_argc_does_not_loop():
     value = (b'type=SYSCALL msg=audit(1732795820.000:9100): arch=c000003e syscall=59 success=yes exit=0'
              b' auid=1000 uid=0 comm="passwd" exe="/usr/bin/passwd"\n'
