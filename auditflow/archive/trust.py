@@ -191,6 +191,8 @@ class KeyChain:
         kid = doc.get("key_id")
         period = doc.get("period") if isinstance(doc.get("period"), Mapping) else {}
         what = f"digests/{period.get('id')}.json"
+        if not isinstance(kid, str):
+            raise UntrustedKey(f"untrusted key: {what} names no key_id")
         if kid is not None and kid == self.current:
             return self._keys[kid]
         if kid in self.retired:
@@ -282,7 +284,5 @@ def proof_key(p: Mapping[str, Any], pinned: Any) -> Ed25519PublicKey:
     if not isinstance(rotations, list):
         raise UntrustedKey("untrusted key: the proof's rotations is not a list")
     for rot in rotations:
-        if rot == doc.get("rotation") and doc.get("key_id") != keys.current:
-            break  # the digest's own hand-over: key_for checks it against the period
         keys.follow(rot, period.get("start"))
     return keys.key_for(doc)
