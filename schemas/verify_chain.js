@@ -98,32 +98,47 @@ function trustFile(f) {
   return blocks.map((b) => crypto.createPublicKey(b));
 }
 const unsignedCanon = (o) => Buffer.from(canon(Object.fromEntries(Object.entries(o).filter(([k]) => k !== 'signature'))), 'utf8');
-function proofKey(doc, pinned) { // the key the proof's digest must verify with, or throws why not
+function rotationProblem(r, prevKey, prevId) { // what is wrong with a rotation record, or null
+  if (!isObj(r) || r.format !== ROTATION) return `is not an ${ROTATION} object`;
+  let k = null;
+  try { k = crypto.createPublicKey(r.public_key); } catch (e) { return 'has a public_key that is not an Ed25519 PEM public key'; }
+  if (keyId(k) !== r.key_id) return `names key_id ${r.key_id} but its public_key has key id ${keyId(k)}`;
+  if (r.previous_key_id !== prevId) return `is signed for previous key ${r.previous_key_id}, not ${prevId}`;
+  if (typeof r.signature !== 'string' || !crypto.verify(null, unsignedCanon(r), prevKey, Buffer.from(r.signature, 'base64'))) {
+    return `has a signature that does not verify with the previous key ${prevId}`;
+  }
+  return null;
+}
+function proofKey(doc, pinned) { // the key the proof's digest must verify with, or throws why not (as trust.py)
   const d = doc.digest, keys = new Map(pinned), retired = new Map();
   let cur = null;
-  const take = (r, what) => { // a rotation signed by the accepted (or a pinned) key hands over to r.key_id
+  const take = (r, what) => { // r hands the archive over from the accepted (or a pinned) key
     const prev = r.previous_key_id;
     if (cur !== null && prev !== cur) throw `${what} introduces key ${r.key_id} by a rotation from ${prev}, but the accepted key is ${cur}`;
     if (cur === null && !pinned.has(prev)) throw `${what} introduces key ${r.key_id} by a rotation from ${prev}, which is not pinned`;
-    let k = null;
-    try { k = crypto.createPublicKey(r.public_key); } catch (e) { /* named below */ }
-    if (r.format !== ROTATION || !k || keyId(k) !== r.key_id || typeof r.signature !== 'string' ||
-        !crypto.verify(null, unsignedCanon(r), keys.get(prev), Buffer.from(r.signature, 'base64'))) {
-      throw `${what} introduces key ${r.key_id} with a rotation record that does not verify with key ${prev}`;
-    }
-    retired.set(prev, r.key_id); cur = r.key_id; keys.set(cur, k);
-    return k;
+    const problem = rotationProblem(r, keys.get(prev), prev);
+    if (problem) throw `${what} introduces key ${r.key_id} with a rotation record that ${problem}`;
+    retired.set(prev, r.key_id); cur = r.key_id; keys.set(cur, crypto.createPublicKey(r.public_key));
+    return keys.get(cur);
   };
   for (const r of doc.rotations || []) { // oldest first; those before the first pinned key are skipped
-    if (!isObj(r) || (cur === null && !pinned.has(r.previous_key_id)) || (cur !== null && r.key_id === cur)) continue;
-    if (r.valid_from > d.period.start) throw `the rotation to ${r.key_id} is valid from ${r.valid_from}, after the proof's period`;
+    if (!isObj(r)) throw 'a proof\'s rotation record is not a JSON object';
+    if (cur === null ? !pinned.has(r.previous_key_id) : r.key_id === cur) continue;
+    if (cur !== null && r.previous_key_id !== cur) throw `the rotation to ${r.key_id} is signed by ${r.previous_key_id}, but the accepted key is ${cur}`;
+    if (r.valid_from > d.period.start) throw `the rotation to ${r.key_id} is valid from ${r.valid_from}, after the proof's period start ${d.period.start}`;
     take(r, `the rotation to ${r.key_id}`);
   }
   const kid = d.key_id, r = d.rotation, what = `digests/${d.period.id}.json`;
+  if (typeof kid !== 'string') throw `${what} names no key_id`;
   if (kid === cur) return keys.get(kid);
   if (retired.has(kid)) throw `${what} is signed with key ${kid}, which the rotation to ${retired.get(kid)} retired`;
   if (cur === null && pinned.has(kid)) return pinned.get(kid);
-  if (!isObj(r) || r.key_id !== kid || r.valid_from !== d.period.start) throw `${what} is signed with key ${kid}, which is not pinned and no rotation from a pinned key introduces`;
+  if (r === undefined || r === null) {
+    if (cur === null) throw `${what} is signed with key ${kid}, which is not pinned (pinned: ${[...pinned.keys()].sort().join(', ') || 'none'})`;
+    throw `${what} is signed with key ${kid}, but the accepted key is ${cur} and the digest carries no rotation record from it`;
+  }
+  if (!isObj(r) || r.key_id !== kid) throw `${what} is signed with key ${kid}, but its rotation record introduces key ${isObj(r) ? r.key_id : null}`;
+  if (r.valid_from !== d.period.start) throw `${what} introduces key ${kid} with a rotation valid from ${r.valid_from}, not the period start ${d.period.start}`;
   return take(r, what);
 }
 

@@ -31,7 +31,8 @@ def digest(n: int, key: Ed25519PrivateKey, rotation: dict | None = None) -> dict
     """Digest n of a chain of one-hour periods (only what the key rule reads), signed by `key`."""
     start = T0 + dt.timedelta(hours=n)
     doc = {"format": dg.FORMAT, "period": {"id": period_id(start), "start": iso(start),
-                                           "end": iso(start + dt.timedelta(hours=1))}}
+                                           "end": iso(start + dt.timedelta(hours=1))},
+           "events": {"tree_size": 0, "merkle_root": dg.sha256(b"")}}
     if rotation is not None:
         doc["rotation"] = rotation
     return dg.sign(doc, key)
@@ -140,7 +141,10 @@ def test_an_empty_pin_set_is_refused():
 
 # ---------------------------------------------------------------- proofs
 def proof(doc: dict, rotations: list[dict]) -> dict:
-    return {"digest": doc, "rotations": rotations, "public_key": dg.public_pem(doc_key(doc)).decode()}
+    """What the key rule reads of a proof, plus empty Merkle members for verify_chain.js."""
+    return {"format": "auditflow-proof/1", "digest": doc, "rotations": rotations,
+            "public_key": dg.public_pem(doc_key(doc)).decode(), "event_hash": "00" * 32, "leaf_index": 0,
+            "tree_size": 0, "proof": [], "root": ""}
 
 
 def doc_key(doc: dict):
@@ -183,6 +187,48 @@ def test_a_proof_signed_by_a_key_its_rotations_retired_is_untrusted():
 def test_a_proof_with_a_rotation_after_its_period_is_untrusted():
     with pytest.raises(trust.UntrustedKey, match=f"valid from {start_of(3)}, after the proof's period start"):
         trust.proof_key(proof(digest(2, K2), [handover(K1, K2, 3)]), K1.public_key())
+
+
+def js_cases() -> list[tuple[str, dict, list]]:
+    r12, r23 = handover(K1, K2, 1), handover(K2, K3, 2)
+    forged = handover(K3, K2, 1)
+    forged["previous_key_id"] = kid(K1)
+    return [("followed", proof(digest(3, K3), [r12, r23]), [K1]),
+            ("own hand-over", proof(digest(2, K3, r23), [r12]), [K1]),
+            ("pinned current", proof(digest(3, K3), [r12, r23]), [K3]),
+            ("self-signed", proof(digest(0, K3), []), [K1, K2]),
+            ("forged rotation", proof(digest(2, K2), [forged]), [K1]),
+            ("retired", proof(digest(2, K1), [r12]), [K1]),
+            ("after its period", proof(digest(2, K2), [handover(K1, K2, 3)]), [K1]),
+            ("no rotation", proof(digest(1, K2), []), [K1]),
+            ("wrong start", proof(digest(2, K2, handover(K1, K2, 1)), []), [K1])]
+
+
+@pytest.mark.parametrize("name", [c[0] for c in js_cases()])
+def test_the_node_verifier_applies_the_same_rule(name, tmp_path):
+    """schemas/verify_chain.js reaches the same verdict, in the same words, as trust.proof_key."""
+    import json
+    import shutil
+    import subprocess
+
+    _name, p, pins = next(c for c in js_cases() if c[0] == name)
+    try:
+        expected = f"OK key {dg.key_id(trust.proof_key(p, [k.public_key() for k in pins]))}"
+    except trust.UntrustedKey as exc:
+        expected = f"FAIL: {exc}"
+    (tmp_path / "proof.json").write_text(json.dumps(p))
+    (tmp_path / "trust.pem").write_bytes(b"".join(pem(k) for k in pins))
+    node = shutil.which("node")
+    assert node, "node is part of this machine kind; schemas/verify_chain.js needs it"
+    res = subprocess.run([node, str(Path(trust.__file__).parents[2] / "schemas" / "verify_chain.js"),
+                          str(tmp_path / "proof.json"), "--public-key", str(tmp_path / "trust.pem")],
+                         capture_output=True, text=True, timeout=60)
+    assert res.returncode == 1 and res.stderr == "", res.stdout + res.stderr  # the empty Merkle members fail
+    if expected.startswith("FAIL: "):
+        assert res.stdout.startswith(expected + ", "), (res.stdout, expected)
+    else:  # trusted: the digest signature holds, only the Merkle checks of the stub fail
+        assert res.stdout.startswith("FAIL: root and size signed by the digest"), (res.stdout, expected)
+    assert (name in ("followed", "own hand-over", "pinned current")) == expected.startswith("OK key")
 
 
 # ---------------------------------------------------------------- trust files and pins
