@@ -79,7 +79,7 @@ def pinned_keys(files: Iterable[str | Path] = (), cfg: Any = None) -> dict[str, 
         if cfg.profile == "local":
             try:
                 local = dg.configured_public(arch)
-            except ValueError as exc:
+            except (OSError, ValueError, TypeError) as exc:  # unreadable, malformed, encrypted
                 raise TrustError(f"the local signing key cannot be read: {exc}") from exc
     keys = {dg.key_id(k): k for p in paths for k in read_trust_file(p)}
     if local is not None:

@@ -46,7 +46,7 @@ def sealer(cfg: Config, staging: Store, worm: Store, say: Callable[[str], None])
     arch = cfg.section("archive")
     try:
         key = dg.load_private(arch, cfg.profile)
-    except (OSError, ValueError) as exc:  # missing, unreadable or not an Ed25519 key: one line
+    except (OSError, ValueError, TypeError) as exc:  # missing, unreadable, encrypted, not Ed25519
         raise ConfigError(str(exc)) from exc
     return Sealer(staging, worm, key, decoder(cfg), period_s=int(arch["period_s"]),
                   grace_s=int(arch["grace_s"]), retention_s=int(arch["retention_s"]),

@@ -95,7 +95,7 @@ def rotate(obj, new_key: Path, worm: str | None) -> None:
     arch = cfg.section("archive")
     try:
         current = dg.configured_private(arch)
-    except ValueError as exc:
+    except (OSError, ValueError, TypeError) as exc:  # unreadable, malformed, encrypted
         raise click.ClickException(str(exc)) from exc
     if current is None:
         raise click.ClickException(f"no signing key configured ({dg.key_file(arch)} does not exist and "

@@ -136,6 +136,9 @@ def test_a_rewrite_resealed_under_a_new_key_is_refused(env):
     ok = cli(env, "verify", "--worm", a.prefix, "--public-key", trust_file(env, key))
     assert ok.returncode == 0 and ok.stdout.startswith("OK: 2 digests"), ok.stdout + ok.stderr
     assert f"{2 * PER_PERIOD} events in 1 chains" in ok.stdout and f"signed by key {original}" in ok.stdout
+    # the local profile pins its configured signing key's public half: no flag needed
+    local = cli(env, "verify", "--worm", a.prefix, key=key)
+    assert local.returncode == 0 and local.stdout == ok.stdout, local.stdout + local.stderr
 
     # the operator edits the last period's events, relinks the chain and re-seals that period
     # under a fresh key, published in keys/ beside the data, over the sealed objects
@@ -171,6 +174,7 @@ def test_a_rewrite_resealed_under_a_new_key_is_refused(env):
                                  f"key {kid(forger)}, but the accepted key is {original} and the digest "
                                  "carries no rotation record from it\n"), bad.stdout
     assert f"kind: untrusted key; tenant/chain: -; sequence: -; period: {last['period']['id']}" in bad.stdout
+    assert cli(env, "verify", "--worm", a.prefix, key=key).stdout == bad.stdout
     # nothing pinned at all: one line naming the ways to pin a key, not the archive's keys/
     none = cli(env, "verify", "--worm", a.prefix)
     assert none.returncode == 1 and none.stdout == "", none.stdout
