@@ -2,7 +2,9 @@
 // An independent verifier for schemas/CHAIN.md in Node.js, built-in modules only.
 //   node schemas/verify_chain.js                       check schemas/chain_vectors.json
 //   node schemas/verify_chain.js events.json           verify a JSON array of stored events
-//   node schemas/verify_chain.js proof.json [key.pem]  check an `auditflow prove` inclusion proof
+//   node schemas/verify_chain.js proof.json --public-key trust.pem   check an `auditflow prove` proof
+//        against pinned keys only (repeatable; a trust file holds PEM PUBLIC KEY blocks), following
+//        the proof's signed key `rotations` (CHAIN.md section 8); the proof's own public_key is ignored
 // canon() is RFC 8785 for values JSON.parse produces: keys sorted by UTF-16 code units (JS's
 // default sort), strings and numbers as JSON.stringify writes them (ECMAScript rules, as JCS
 // requires). Limits: integers beyond 2^53 lose precision in JSON.parse (JCS forbids them too),
@@ -87,20 +89,80 @@ function rootFromProof(leaf, index, size, proof) { // RFC 9162 2.1.3.2
   return sn === 0 ? r.toString('hex') : null;
 }
 
-const file = process.argv[2] || path.join(__dirname, 'chain_vectors.json');
+// pinned keys (CHAIN.md section 8): key id = first 16 hex of SHA-256 of the 32 raw key bytes
+const ROTATION = 'auditflow-key-rotation/1';
+const keyId = (k) => sha(k.export({ format: 'der', type: 'spki' }).subarray(-32)).toString('hex').slice(0, 16);
+function trustFile(f) {
+  const blocks = fs.readFileSync(f, 'utf8').match(/-----BEGIN PUBLIC KEY-----[\s\S]*?-----END PUBLIC KEY-----/g) || [];
+  if (!blocks.length) throw new Error(`${f} holds no PEM PUBLIC KEY block`);
+  return blocks.map((b) => crypto.createPublicKey(b));
+}
+const unsignedCanon = (o) => Buffer.from(canon(Object.fromEntries(Object.entries(o).filter(([k]) => k !== 'signature'))), 'utf8');
+function rotationProblem(r, prevKey, prevId) { // what is wrong with a rotation record, or null
+  if (!isObj(r) || r.format !== ROTATION) return `is not an ${ROTATION} object`;
+  let k = null;
+  try { k = crypto.createPublicKey(r.public_key); } catch (e) { return 'has a public_key that is not an Ed25519 PEM public key'; }
+  if (keyId(k) !== r.key_id) return `names key_id ${r.key_id} but its public_key has key id ${keyId(k)}`;
+  if (r.previous_key_id !== prevId) return `is signed for previous key ${r.previous_key_id}, not ${prevId}`;
+  if (typeof r.signature !== 'string' || !crypto.verify(null, unsignedCanon(r), prevKey, Buffer.from(r.signature, 'base64'))) {
+    return `has a signature that does not verify with the previous key ${prevId}`;
+  }
+  return null;
+}
+function proofKey(doc, pinned) { // the key the proof's digest must verify with, or throws why not (as trust.py)
+  const d = doc.digest, keys = new Map(pinned), retired = new Map();
+  let cur = null;
+  const take = (r, what) => { // r hands the archive over from the accepted (or a pinned) key
+    const prev = r.previous_key_id;
+    if (cur !== null && prev !== cur) throw `${what} introduces key ${r.key_id} by a rotation from ${prev}, but the accepted key is ${cur}`;
+    if (cur === null && !pinned.has(prev)) throw `${what} introduces key ${r.key_id} by a rotation from ${prev}, which is not pinned`;
+    const problem = rotationProblem(r, keys.get(prev), prev);
+    if (problem) throw `${what} introduces key ${r.key_id} with a rotation record that ${problem}`;
+    retired.set(prev, r.key_id); cur = r.key_id; keys.set(cur, crypto.createPublicKey(r.public_key));
+    return keys.get(cur);
+  };
+  for (const r of doc.rotations || []) { // oldest first; those before the first pinned key are skipped
+    if (!isObj(r)) throw 'a proof\'s rotation record is not a JSON object';
+    if (cur === null ? !pinned.has(r.previous_key_id) : r.key_id === cur) continue;
+    if (cur !== null && r.previous_key_id !== cur) throw `the rotation to ${r.key_id} is signed by ${r.previous_key_id}, but the accepted key is ${cur}`;
+    if (r.valid_from > d.period.start) throw `the rotation to ${r.key_id} is valid from ${r.valid_from}, after the proof's period start ${d.period.start}`;
+    take(r, `the rotation to ${r.key_id}`);
+  }
+  const kid = d.key_id, r = d.rotation, what = `digests/${d.period.id}.json`;
+  if (typeof kid !== 'string') throw `${what} names no key_id`;
+  if (kid === cur) return keys.get(kid);
+  if (retired.has(kid)) throw `${what} is signed with key ${kid}, which the rotation to ${retired.get(kid)} retired`;
+  if (cur === null && pinned.has(kid)) return pinned.get(kid);
+  if (r === undefined || r === null) {
+    if (cur === null) throw `${what} is signed with key ${kid}, which is not pinned (pinned: ${[...pinned.keys()].sort().join(', ') || 'none'})`;
+    throw `${what} is signed with key ${kid}, but the accepted key is ${cur} and the digest carries no rotation record from it`;
+  }
+  if (!isObj(r) || r.key_id !== kid) throw `${what} is signed with key ${kid}, but its rotation record introduces key ${isObj(r) ? r.key_id : null}`;
+  if (r.valid_from !== d.period.start) throw `${what} introduces key ${kid} with a rotation valid from ${r.valid_from}, not the period start ${d.period.start}`;
+  return take(r, what);
+}
+
+const args = process.argv.slice(2), pins = [], pos = [];
+for (let i = 0; i < args.length; i++) (args[i] === '--public-key' ? pins : pos).push(args[i] === '--public-key' ? args[++i] : args[i]);
+if (pos.length > 1) pins.push(pos[1]); // the older form: proof.json key.pem
+const file = pos[0] || path.join(__dirname, 'chain_vectors.json');
 const doc = JSON.parse(fs.readFileSync(file, 'utf8'));
 if (Array.isArray(doc)) { const b = verify(doc); console.log(b || `OK: ${doc.length} events`); process.exit(b ? 1 : 0); }
-if (doc.format === 'auditflow-proof/1') { // CHAIN.md section 9; pin the key with a second argument
-  const d = doc.digest, unsigned = Object.fromEntries(Object.entries(d).filter(([k]) => k !== 'signature'));
-  const key = process.argv[3] ? fs.readFileSync(process.argv[3], 'utf8') : doc.public_key;
+if (doc.format === 'auditflow-proof/1') { // CHAIN.md section 9, against pinned keys only
+  if (!pins.length) { console.error('no pinned key: pass --public-key FILE (the proof\'s own public_key is never trusted)'); process.exit(2); }
+  const pinned = new Map(pins.flatMap(trustFile).map((k) => [keyId(k), k]));
+  const d = doc.digest;
+  let key = null, untrusted = null;
+  try { key = proofKey(doc, pinned); } catch (e) { untrusted = `untrusted key: ${e}`; }
   const fails = [
-    [crypto.verify(null, Buffer.from(canon(unsigned), 'utf8'), key, Buffer.from(d.signature, 'base64')), 'digest signature'],
+    [untrusted === null, untrusted],
+    [key === null || crypto.verify(null, unsignedCanon(d), key, Buffer.from(d.signature, 'base64')), 'digest signature'],
     [d.events.merkle_root === doc.root && d.events.tree_size === doc.tree_size, 'root and size signed by the digest'],
     [rootFromProof(doc.event_hash, doc.leaf_index, doc.tree_size, doc.proof) === doc.root, 'audit path to the root'],
     [!doc.event || (doc.event.chain.event_hash === doc.event_hash && eventHash(doc.event.chain.prev_hash, doc.event) === doc.event_hash), 'event content hashes to event_hash'],
     [!doc.event || (doc.event.chain.chain_id === doc.chain_id && !misplaced(doc.event)), 'chain_id bound to the event\'s tenant and raw partition'],
   ].filter(([ok]) => !ok).map(([, what]) => what);
-  console.log(fails.length ? `FAIL: ${fails.join(', ')}` : `OK: ${doc.event_id} is leaf ${doc.leaf_index} of ${doc.tree_size} in period ${doc.period}`);
+  console.log(fails.length ? `FAIL: ${fails.join(', ')}` : `OK: ${doc.event_id} is leaf ${doc.leaf_index} of ${doc.tree_size} in period ${doc.period}, digest signed by key ${d.key_id}`);
   process.exit(fails.length ? 1 : 0);
 }
 let passed = 0, failed = 0;

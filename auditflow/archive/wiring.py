@@ -9,7 +9,7 @@ from auditflow import registry, s3
 from auditflow.archive import digest as dg
 from auditflow.archive.seal import AvroDecoder, Sealer
 from auditflow.archive.store import LocalStore, S3Store, Store
-from auditflow.config import Config
+from auditflow.config import Config, ConfigError
 
 WORM_HELP = ("Archive location: a prefix in s3.worm_bucket, s3://bucket/prefix/, or a local directory "
              "(e.g. an auditor's copy); default archive.worm_prefix.")
@@ -44,6 +44,10 @@ def decoder(cfg: Config) -> AvroDecoder:
 
 def sealer(cfg: Config, staging: Store, worm: Store, say: Callable[[str], None]) -> Sealer:
     arch = cfg.section("archive")
-    return Sealer(staging, worm, dg.load_private(arch), decoder(cfg), period_s=int(arch["period_s"]),
+    try:
+        key = dg.load_private(arch, cfg.profile)
+    except (OSError, ValueError, TypeError) as exc:  # missing, unreadable, encrypted, not Ed25519
+        raise ConfigError(str(exc)) from exc
+    return Sealer(staging, worm, key, decoder(cfg), period_s=int(arch["period_s"]),
                   grace_s=int(arch["grace_s"]), retention_s=int(arch["retention_s"]),
                   recompute=bool(arch.get("recompute_hashes", False)), say=say)
