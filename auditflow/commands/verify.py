@@ -147,16 +147,28 @@ def prove(obj, event_id: str, tenant: str | None, worm: str | None, output: str 
 @click.option("--public-key", type=click.Path(exists=True, path_type=Path),
               help="Pin the signing public key (PEM); else the proof's own key is used and its id shown.")
 def verify_proof(file: Path, public_key: Path | None) -> None:
-    """Check a proof from `auditflow prove` without the archive: the event hashes to its
-    event_hash, the audit path leads to the root, and the digest signing that root verifies.
+    """Check a proof from `auditflow prove` without the archive: the event it carries hashes
+    to its event_hash and has its event_id and chain fields, the audit path leads from that
+    hash, at the position the digest gives its chain and sequence, to the Merkle root and tree
+    size the signed digest names, and the digest's signature verifies.
+
+    \b
+    Exit code 1 when any check fails (each failure on a line of its own) or when the file is
+    not a proof (one line saying which member is missing or malformed).
 
     \b
     Example:
       auditflow verify-proof proof.json --public-key auditflow-signing.pub
     """
-    p = json.loads(file.read_text())
+    try:
+        p = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise click.ClickException(f"{file}: not a JSON proof ({exc})") from None
     key = dg.load_public(public_key.read_bytes()) if public_key else None
-    problems = proof.verify_proof(p, key)
+    try:
+        problems = proof.verify_proof(p, key)
+    except proof.MalformedProof as exc:
+        raise click.ClickException(f"{file}: {exc}") from None
     if problems:
         for m in problems:
             click.echo(f"FAILED: {m}")

@@ -298,11 +298,13 @@ def test_proof_of_an_event_relabelled_into_another_shard_fails(sealed, tmp_path)
     p["chain_id"] = p["event"]["chain"]["chain_id"] = SHARDS[0]  # the audit path covers event_hash only
     why = (f"misplaced: the event claims chain {SHARDS[0]!r}, but its tenant_id and raw partition assign "
            f"chain {SHARDS[1]!r} or the version-1 chain 'globex'")
-    assert proof.verify_proof(p) == [why]
+    # and the leaf's position: leaf 28 is shard 1's sequence 3, not shard 0's
+    where = f"position: leaf 28 is not where the digest puts chain {SHARDS[0]!r} sequence 3"
+    assert proof.verify_proof(p) == [why, where]
     f = tmp_path / "proof.json"
     f.write_text(json.dumps(p))
     res = run_cli("verify-proof", str(f))
-    assert (res.exit_code, res.stdout) == (1, f"FAILED: {why}\n")
+    assert (res.exit_code, res.stdout) == (1, f"FAILED: {why}\nFAILED: {where}\n")
 
 
 def test_verify_stream_reports_an_event_moved_between_shards(monkeypatch):
