@@ -375,7 +375,8 @@ def test_node_checks_a_proof_independently(sealed, tmp_path):
     f.write_text(json.dumps(moved))
     bad = subprocess.run([node, js, str(f)], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1, bad.stdout
-    assert bad.stdout == "FAIL: chain_id bound to the event's tenant and raw partition\n"
+    assert bad.stdout == ("FAIL: chain_id bound to the event's tenant and raw partition, "
+                          "leaf position signed by the digest for its chain and sequence\n")
     p["digest"]["alerts"]["count"] += 1
     f.write_text(json.dumps(p))
     bad = subprocess.run([node, js, str(f)], capture_output=True, text=True, timeout=60)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -14,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from test_archive import SHARDS, run_cli, sealed  # noqa: F401  (sealed is a fixture)
 
 from auditflow.archive import digest as dg
-from auditflow.archive import proof
+from auditflow.archive import layout, proof
 from auditflow.archive.store import LocalStore
 from udfs import chain, merkle
 
@@ -47,18 +49,8 @@ def test_an_intact_proof_verifies_with_the_pinned_key(good):
 
 def test_a_self_signed_proof_is_refused_by_the_pinned_key(good):
     p, key, tmp = good
-    forger = Ed25519PrivateKey.generate()
-    p["event"]["message"] = "rewritten"
-    h = chain.compute_hash(p["event"]["chain"]["prev_hash"], p["event"])
-    p["event"]["chain"]["event_hash"] = p["event_hash"] = h
-    # a one-leaf tree of the forged event, signed by the forger, whose key the proof embeds
-    doc = copy.deepcopy(p["digest"])
-    doc["events"] = {"count": 1, "tree_size": 1, "merkle_root": merkle.merkle_root([h])}
-    doc["chains"] = [{**next(c for c in doc["chains"] if c["chain_id"] == SHARDS[1]),
-                      "count": 1, "first_sequence": 3, "last_sequence": 3}]
-    p.update(digest=dg.sign(doc, forger), public_key=dg.public_pem(forger.public_key()).decode(),
-             leaf_index=0, tree_size=1, proof=[], root=doc["events"]["merkle_root"])
-    assert proof.verify_proof(copy.deepcopy(p), forger.public_key()) == []  # self-consistent
+    p, forger = _self_signed(p)
+    assert proof.verify_proof(copy.deepcopy(p), forger) == []  # self-consistent
     want = (f"bad signature: the digest of period 20261128T100000Z does not verify with key "
             f"{dg.key_id(key)}")
     assert proof.verify_proof(p, key) == [want]
@@ -146,3 +138,84 @@ def test_a_file_that_is_not_a_proof_is_one_line(good, raw):
     first = (f"Error: {f}: not a JSON proof (" if raw.startswith("{")
              else f"Error: {f}: malformed proof: not a JSON object")
     assert res.stderr.startswith(first), res.stderr
+
+
+# --- the same checks in schemas/verify_chain.js ---------------------------------------------
+
+def _node(tmp: Path, p: object, key, raw: str | None = None) -> tuple[int, str]:
+    node = shutil.which("node")
+    assert node, "node is part of this machine kind; schemas/verify_chain.js needs it"
+    f = tmp / "proof-js.json"
+    f.write_text(raw if raw is not None else json.dumps(p))
+    pem = tmp / "pinned-js.pem"
+    pem.write_bytes(dg.public_pem(key))
+    res = subprocess.run([node, str(layout.SCHEMAS / "verify_chain.js"), str(f), str(pem)],
+                         capture_output=True, text=True, timeout=60)
+    assert res.stderr == "", res.stderr  # never a stack trace
+    return res.returncode, res.stdout
+
+
+def _self_signed(p: dict) -> tuple[dict, object]:
+    """p's event rewritten and re-hashed, in a one-leaf tree signed by a key of its own."""
+    forger = Ed25519PrivateKey.generate()
+    p["event"]["message"] = "rewritten"
+    h = chain.compute_hash(p["event"]["chain"]["prev_hash"], p["event"])
+    p["event"]["chain"]["event_hash"] = p["event_hash"] = h
+    doc = copy.deepcopy(p["digest"])
+    doc["events"] = {"count": 1, "tree_size": 1, "merkle_root": merkle.merkle_root([h])}
+    doc["chains"] = [{**next(c for c in doc["chains"] if c["chain_id"] == p["chain_id"]),
+                      "count": 1, "first_sequence": p["sequence"], "last_sequence": p["sequence"]}]
+    p.update(digest=dg.sign(doc, forger), public_key=dg.public_pem(forger.public_key()).decode(),
+             leaf_index=0, tree_size=1, proof=[], root=doc["events"]["merkle_root"])
+    return p, forger.public_key()
+
+
+def _fake_tree(p: dict) -> None:
+    fake = [p["event_hash"], "ab" * 32]
+    p.update(leaf_index=0, tree_size=2, proof=merkle.inclusion_proof(0, fake), root=merkle.merkle_root(fake))
+
+
+@pytest.mark.parametrize(("name", "edit", "want"), [
+    ("intact", lambda p: None, None),
+    ("self_signed", lambda p: _self_signed(p), "FAIL: digest signature\n"),
+    ("edited", lambda p: p["event"].update(actor={"user": {"name": "mallory"}}),
+     "FAIL: event content hashes to event_hash, audit path to the root\n"),
+    ("event_id", lambda p: p.update(event_id="globex-99999"),
+     "FAIL: event_id and chain fields of the event match the proof\n"),
+    ("sequence", lambda p: (p.update(sequence=4), p["event"]["chain"].update(sequence=4)),
+     "FAIL: leaf position signed by the digest for its chain and sequence\n"),
+    ("fake_tree", _fake_tree, "FAIL: root and size signed by the digest, audit path to the root, "
+     "leaf position signed by the digest for its chain and sequence\n"),
+])
+def test_node_refuses_what_verify_proof_refuses(good, name, edit, want):
+    p, key, tmp = good
+    edit(p)
+    code, out = _node(tmp, p, key)
+    if want is None:
+        assert (code, out) == (0, f"OK: {p['event_id']} is leaf 28 of 32 in period 20261128T100000Z\n")
+    else:
+        assert (code, out) == (1, want)
+    assert (proof.verify_proof(p, key) == []) is (want is None)
+
+
+def test_node_a_self_signed_proof_verifies_only_with_the_forgers_key(good):
+    p, key, tmp = good
+    p, forger = _self_signed(p)
+    assert _node(tmp, p, forger) == (0, f"OK: {p['event_id']} is leaf 0 of 1 in period 20261128T100000Z\n")
+    assert _node(tmp, p, key) == (1, "FAIL: digest signature\n")
+
+
+@pytest.mark.parametrize(("edit", "raw", "why"), [
+    (lambda p: p.pop("event"), None, "event is missing: a proof must carry the event it proves"),
+    (lambda p: p.update(root=p["root"].upper()), None, "event_hash and root must be 64 lower-case hex"),
+    (lambda p: p["proof"].append(1), None, "proof must be a list of 64 lower-case hex characters each"),
+    (lambda p: p["digest"].update(signature="@@@="), None, "digest.signature must be the padded standard"),
+    (lambda p: p["digest"]["events"].update(tree_size="32"), None, "digest.events must hold an integer"),
+    (lambda p: None, "{not json", "in JSON at position 1"),
+    (lambda p: None, "17", "not a JSON object"),
+])
+def test_node_a_malformed_proof_is_one_line(good, edit, raw, why):
+    p, key, tmp = good
+    edit(p)
+    code, out = _node(tmp, p, key, raw=raw)
+    assert code == 2 and out.startswith("MALFORMED: ") and out.count("\n") == 1 and why in out, out
