@@ -11,6 +11,7 @@ hash from it and checks the chains and the Merkle root against the signed digest
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -36,4 +37,9 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    code = main(sys.argv[1:])
+    # as in auditflow.cli.main: Arrow's thread pools can abort the process in C++ teardown at
+    # interpreter exit after the work is done, so leave without that teardown
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)

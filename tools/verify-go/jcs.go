@@ -66,8 +66,10 @@ func utf16Less(a, b string) bool {
 // canonicalJSON is RFC 8785 of v (nulls kept: pruning is the event's step 4, not JCS).
 func canonicalJSON(v any) ([]byte, error) {
 	var b bytes.Buffer
-	err := writeJCS(&b, v)
-	return b.Bytes(), err
+	if err := writeJCS(&b, v); err != nil {
+		return nil, err
+	}
+	return b.Bytes(), nil
 }
 
 func writeJCS(b *bytes.Buffer, v any) error {

@@ -114,10 +114,12 @@ func newKeyChain(pinned map[string]ed25519.PublicKey) *keyChain {
 	return &keyChain{pinned: pinned, keys: map[string]ed25519.PublicKey{}, retired: map[string]bool{}}
 }
 
-// rotate checks a rotation record r from the accepted key; validFrom "" skips the period check.
-func (t *keyChain) rotate(r map[string]any, validFrom string) error {
-	newID, _ := r["key_id"].(string)
+// rotate checks a rotation record r from the accepted key to key newID; validFrom "" skips the
+// period check (a proof's rotations list carries no period of its own).
+func (t *keyChain) rotate(r map[string]any, newID, validFrom string) error {
 	switch {
+	case r["key_id"] != newID:
+		return fmt.Errorf("untrusted key %s: its rotation record introduces key %v instead", newID, r["key_id"])
 	case r["format"] != "auditflow-key-rotation/1":
 		return fmt.Errorf("untrusted key %s: its rotation record has format %v", newID, r["format"])
 	case r["previous_key_id"] != t.accepted:
@@ -166,7 +168,7 @@ func (t *keyChain) keyFor(d map[string]any) (ed25519.PublicKey, error) {
 		}
 		period, _ := d["period"].(map[string]any)
 		start, _ := period["start"].(string)
-		if err := t.rotate(r, start); err != nil {
+		if err := t.rotate(r, id, start); err != nil {
 			return nil, err
 		}
 	}

@@ -137,7 +137,8 @@ func verifyProof(p map[string]any, pinned *keyChain) ([]string, string) {
 			keyErr = fmt.Errorf("untrusted key %v: its rotation is valid from %s, after this digest's period", r["key_id"], from)
 			break
 		}
-		if keyErr = pinned.rotate(r, ""); keyErr != nil {
+		id, _ := r["key_id"].(string)
+		if keyErr = pinned.rotate(r, id, ""); keyErr != nil {
 			break
 		}
 	}
