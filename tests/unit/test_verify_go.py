@@ -32,17 +32,31 @@ def _go() -> str:
     return go
 
 
-@pytest.fixture(scope="module")
-def verify_go(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("verify-go")
+def _go_env(tmp: Path) -> dict[str, str]:
     env = {**os.environ, "GOTOOLCHAIN": "local", "GOFLAGS": "", "GOPROXY": "off", "CGO_ENABLED": "0"}
     if not os.access(Path.home(), os.W_OK):  # the build cache must live somewhere writable
         env["GOCACHE"] = str(tmp / "gocache")
+    return env
+
+
+@pytest.fixture(scope="module")
+def verify_go(tmp_path_factory) -> Path:
+    tmp = tmp_path_factory.mktemp("verify-go")
     exe = tmp / "verify-go"
-    res = subprocess.run([_go(), "build", "-o", str(exe), "."], cwd=SRC, env=env, capture_output=True,
-                         text=True, timeout=600)
+    res = subprocess.run([_go(), "build", "-o", str(exe), "."], cwd=SRC, env=_go_env(tmp),
+                         capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     return exe
+
+
+def test_go_source_is_vetted_formatted_and_its_tests_pass(tmp_path):
+    env = _go_env(tmp_path)
+    for args in (["vet", "./..."], ["test", "-count=1", "./..."]):
+        res = subprocess.run([_go(), *args], cwd=SRC, env=env, capture_output=True, text=True, timeout=600)
+        assert res.returncode == 0, res.stdout + res.stderr
+    gofmt = Path(_go()).with_name("gofmt")
+    res = subprocess.run([str(gofmt), "-l", "."], cwd=SRC, capture_output=True, text=True, timeout=120)
+    assert (res.returncode, res.stdout) == (0, ""), res.stdout + res.stderr
 
 
 def _run(exe: Path, *args: str) -> tuple[int, str, str]:
