@@ -39,14 +39,18 @@ def _go_env(tmp: Path) -> dict[str, str]:
     return env
 
 
-@pytest.fixture(scope="module")
-def verify_go(tmp_path_factory) -> Path:
-    tmp = tmp_path_factory.mktemp("verify-go")
+def build(tmp: Path) -> Path:
+    """go build tools/verify-go into tmp (also used by tests/integration/test_proofs_s3.py)."""
     exe = tmp / "verify-go"
     res = subprocess.run([_go(), "build", "-o", str(exe), "."], cwd=SRC, env=_go_env(tmp),
                          capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
     return exe
+
+
+@pytest.fixture(scope="module")
+def verify_go(tmp_path_factory) -> Path:
+    return build(tmp_path_factory.mktemp("verify-go"))
 
 
 def test_go_source_is_vetted_formatted_and_its_tests_pass(tmp_path):
