@@ -4,6 +4,7 @@ the archive directory and tampered copies. Go is part of the CI machine: no go, 
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import os
@@ -118,7 +119,7 @@ def test_go_verifies_a_proof_with_the_pinned_key(verify_go, go_proof):
     p, pub, key, tmp = go_proof
     assert _proof(verify_go, key, tmp, p) == (
         0, f'OK: event globex-00005 (chain "{SHARDS[1]}" sequence 3) is leaf 28 of 32 in period '
-           f"20261128T100000Z, whose digest is signed by pinned key {dg.key_id(pub)}\n", "")
+           f"20261128T100000Z, whose digest is signed by trusted key {dg.key_id(pub)}\n", "")
 
 
 @pytest.mark.parametrize("edit", [
@@ -166,7 +167,7 @@ def test_go_verifies_the_sealed_archive(verify_go, sealed):  # noqa: F811
     kid = dg.key_id(sealed["key"].public_key())
     key = sealed["tmp"] / "pinned.pem"
     key.write_bytes(dg.public_pem(sealed["key"].public_key()))
-    head = f"OK: 3 digests (signatures by pinned key {kid}, digest chain, heads), 4 files (SHA-256, size), "
+    head = f"OK: 3 digests (signatures by trusted keys {kid}, digest chain, heads), 4 files (SHA-256, size), "
     assert _run(verify_go, "archive", "-public-key", str(key), str(root)) == (
         0, head + "events not checked (no JSON export beside the Parquet files)\n", "")
     _export(root)
@@ -215,3 +216,34 @@ def test_go_refuses_a_tampered_archive(verify_go, sealed, tamper, want):  # noqa
     tamper(root)
     code, out, err = _run(verify_go, "archive", "-public-key", str(key), str(root))
     assert (code, err) == (1, "") and out.startswith(want), out
+
+
+def _rotate(p: dict, old: Ed25519PrivateKey, signer: Ed25519PrivateKey | None = None) -> Ed25519PrivateKey:
+    """Re-sign p's digest with a new key that a rotation record (shared format, CHAIN.md section
+    8) introduces: signed by ``signer`` (the old key unless given), inside the digest and in
+    ``rotations``. Returns the new key."""
+    new = Ed25519PrivateKey.generate()
+    rot = {"format": "auditflow-key-rotation/1", "previous_key_id": dg.key_id(old.public_key()),
+           "key_id": dg.key_id(new.public_key()), "public_key": dg.public_pem(new.public_key()).decode(),
+           "valid_from": p["digest"]["period"]["start"]}
+    rot["signature"] = base64.b64encode((signer or old).sign(dg.signed_bytes(rot))).decode()
+    p["digest"] = dg.sign({**p["digest"], "rotation": rot}, new)
+    p["rotations"] = [rot]
+    return new
+
+
+def test_go_follows_a_rotation_signed_by_the_pinned_key(verify_go, go_proof, sealed):  # noqa: F811
+    p, _pub, key, tmp = go_proof
+    new = _rotate(p, sealed["key"])
+    code, out, err = _proof(verify_go, key, tmp, p)
+    assert (code, err) == (0, "") and out.endswith(
+        f"whose digest is signed by trusted key {dg.key_id(new.public_key())}\n"), out
+
+
+def test_go_refuses_a_rotation_the_pinned_key_did_not_sign(verify_go, go_proof, sealed):  # noqa: F811
+    p, pub, key, tmp = go_proof
+    # a hand-over from the pinned key to a new one, signed by someone else
+    new = _rotate(p, sealed["key"], signer=Ed25519PrivateKey.generate())
+    assert _proof(verify_go, key, tmp, p) == (
+        1, f"FAILED: bad signature: untrusted key {dg.key_id(new.public_key())}: its rotation record is not "
+           f"signed by the accepted key {dg.key_id(pub)}\n", "")

@@ -128,7 +128,7 @@ func runProof(file string, keys *keyChain, out, errOut io.Writer) int {
 	if len(problems) > 0 {
 		return 1
 	}
-	fmt.Fprintf(out, "OK: event %v (chain %q sequence %v) is leaf %v of %v in period %v, whose digest is signed by pinned key %s\n",
+	fmt.Fprintf(out, "OK: event %v (chain %q sequence %v) is leaf %v of %v in period %v, whose digest is signed by trusted key %s\n",
 		p["event_id"], p["chain_id"], p["sequence"], p["leaf_index"], p["tree_size"], p["period"], keys.accepted)
 	return 0
 }
@@ -152,7 +152,7 @@ func runArchive(dir string, keys *keyChain, out, errOut io.Writer) int {
 	if rep.exported == 0 {
 		events = "events not checked (no JSON export beside the Parquet files)"
 	}
-	fmt.Fprintf(out, "OK: %d digests (signatures by pinned key %s, digest chain, heads), %d files (SHA-256, size), %s\n",
+	fmt.Fprintf(out, "OK: %d digests (signatures by trusted keys %s, digest chain, heads), %d files (SHA-256, size), %s\n",
 		rep.digests, strings.Join(ids, ", "), rep.files, events)
 	return 0
 }
