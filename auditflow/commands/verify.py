@@ -153,8 +153,9 @@ def verify_proof(file: Path, public_key: Path | None) -> None:
     size the signed digest names, and the digest's signature verifies.
 
     \b
-    Exit code 1 when any check fails (each failure on a line of its own) or when the file is
-    not a proof (one line saying which member is missing or malformed).
+    Exit code 1 when any check fails (each failure on a line of
+    its own) or when the file is not a proof (one line saying
+    which member is missing or malformed).
 
     \b
     Example:

@@ -54,15 +54,21 @@ func run(args []string, out, errOut io.Writer) int {
 	fl.SetOutput(io.Discard)
 	var keys keyFiles
 	fl.Var(&keys, "public-key", "trust file of PEM public keys (repeatable)")
-	if err := fl.Parse(args[1:]); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(errOut, usage)
-			return 0
+	var rest []string
+	for next := args[1:]; ; next = fl.Args()[1:] { // flags before or after the file
+		if err := fl.Parse(next); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fmt.Fprint(errOut, usage)
+				return 0
+			}
+			fmt.Fprintf(errOut, "verify-go: %v (see verify-go --help)\n", err)
+			return 2
 		}
-		fmt.Fprintf(errOut, "verify-go: %v (see verify-go --help)\n", err)
-		return 2
+		if fl.NArg() == 0 {
+			break
+		}
+		rest = append(rest, fl.Arg(0))
 	}
-	rest := fl.Args()
 	switch args[0] {
 	case "vectors":
 		file := "schemas/chain_vectors.json"
