@@ -1,5 +1,5 @@
-// Command verify-go is a second, independent verifier of schemas/CHAIN.md, written from the
-// spec with the Go standard library only: the test vectors, one inclusion proof, or a local
+// Command verify-go is a second verifier of schemas/CHAIN.md, following the spec with the
+// Go standard library only: the test vectors, one inclusion proof, or a local
 // copy of a sealed archive, always against pinned public keys.
 package main
 
