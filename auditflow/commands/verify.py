@@ -171,12 +171,23 @@ def verify_proof(obj, file: Path, public_keys: tuple[Path, ...]) -> None:
     embedded in the proof is never trusted.
 
     \b
+    Exit code 1 when any check fails (each failure on a line of
+    its own) or when the file is not a proof (one line saying
+    which member is missing or malformed).
+
+    \b
     Example:
       auditflow verify-proof proof.json --public-key auditflow-signing.pub
     """
     pinned = _pinned(obj.cfg, public_keys)
-    p = json.loads(file.read_text())
-    problems = proof.verify_proof(p, pinned)
+    try:
+        p = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise click.ClickException(f"{file}: not a JSON proof ({exc})") from None
+    try:
+        problems = proof.verify_proof(p, pinned)
+    except proof.MalformedProof as exc:
+        raise click.ClickException(f"{file}: {exc}") from None
     if problems:
         for m in problems:
             click.echo(f"FAILED: {m}")

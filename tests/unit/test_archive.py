@@ -113,12 +113,16 @@ def pub_file(sealed) -> str:
 
 
 def run_cli(*args: str):
-    """`auditflow ARGS` in-process; verify, verify-proof and verify-stream need no service here."""
+    """`auditflow ARGS` in-process; verify, verify-proof and verify-stream need no service here.
+    The local profile pins its own signing key: point it at none, so only the keys a test passes
+    are pinned, whatever key this machine holds."""
     from click.testing import CliRunner
 
     from auditflow.cli import cli
 
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    env = {"AUDITFLOW_ARCHIVE__SIGNING_KEY_FILE": "/nonexistent/auditflow-unit-test/signing-key.pem",
+           "AUDITFLOW_SIGNING_KEY": None}
+    return CliRunner(env=env).invoke(cli, list(args), catch_exceptions=False)
 
 
 def test_seal_writes_digests_for_every_period_and_clears_staging(sealed):
@@ -309,11 +313,13 @@ def test_proof_of_an_event_relabelled_into_another_shard_fails(sealed, tmp_path)
     p["chain_id"] = p["event"]["chain"]["chain_id"] = SHARDS[0]  # the audit path covers event_hash only
     why = (f"misplaced: the event claims chain {SHARDS[0]!r}, but its tenant_id and raw partition assign "
            f"chain {SHARDS[1]!r} or the version-1 chain 'globex'")
-    assert proof.verify_proof(p, pub) == [why]
+    # and the leaf's position: leaf 28 is shard 1's sequence 3, not shard 0's
+    where = f"position: leaf 28 is not where the digest puts chain {SHARDS[0]!r} sequence 3"
+    assert proof.verify_proof(p, pub) == [why, where]
     f = tmp_path / "proof.json"
     f.write_text(json.dumps(p))
     res = run_cli("verify-proof", str(f), "--public-key", pub_file(sealed))
-    assert (res.exit_code, res.stdout) == (1, f"FAILED: {why}\n")
+    assert (res.exit_code, res.stdout) == (1, f"FAILED: {why}\nFAILED: {where}\n")
 
 
 def test_verify_stream_reports_an_event_moved_between_shards(monkeypatch):
@@ -385,7 +391,8 @@ def test_node_checks_a_proof_independently(sealed, tmp_path):
     f.write_text(json.dumps(moved))
     bad = subprocess.run([node, js, str(f), *pin], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1, bad.stdout
-    assert bad.stdout == "FAIL: chain_id bound to the event's tenant and raw partition\n"
+    assert bad.stdout == ("FAIL: chain_id bound to the event's tenant and raw partition, "
+                          "leaf position signed by the digest for its chain and sequence\n")
     p["digest"]["alerts"]["count"] += 1
     f.write_text(json.dumps(p))
     bad = subprocess.run([node, js, str(f), *pin], capture_output=True, text=True, timeout=60)

@@ -32,7 +32,7 @@ def digest(n: int, key: Ed25519PrivateKey, rotation: dict | None = None) -> dict
     start = T0 + dt.timedelta(hours=n)
     doc = {"format": dg.FORMAT, "period": {"id": period_id(start), "start": iso(start),
                                            "end": iso(start + dt.timedelta(hours=1))},
-           "events": {"tree_size": 0, "merkle_root": dg.sha256(b"")}}
+           "events": {"tree_size": 0, "merkle_root": dg.sha256(b"")}, "chains": []}
     if rotation is not None:
         doc["rotation"] = rotation
     return dg.sign(doc, key)
@@ -141,10 +141,14 @@ def test_an_empty_pin_set_is_refused():
 
 # ---------------------------------------------------------------- proofs
 def proof(doc: dict, rotations: list[dict]) -> dict:
-    """What the key rule reads of a proof, plus empty Merkle members for verify_chain.js."""
+    """What the key rule reads of a proof, plus well-formed stub members for verify_chain.js
+    (their root differs from the digest's, so the Merkle checks fail after the key checks)."""
+    event = {"event_id": "e", "chain": {"chain_id": "c", "sequence": 1, "prev_hash": "00" * 32,
+                                        "event_hash": "00" * 32}}
     return {"format": "auditflow-proof/1", "digest": doc, "rotations": rotations,
-            "public_key": dg.public_pem(doc_key(doc)).decode(), "event_hash": "00" * 32, "leaf_index": 0,
-            "tree_size": 0, "proof": [], "root": ""}
+            "public_key": dg.public_pem(doc_key(doc)).decode(), "event_id": "e", "chain_id": "c",
+            "sequence": 1, "period": doc["period"]["id"], "event_hash": "00" * 32, "leaf_index": 0,
+            "tree_size": 1, "proof": [], "root": "11" * 32, "event": event}
 
 
 def doc_key(doc: dict):
