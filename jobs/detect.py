@@ -52,6 +52,14 @@ class Suppress(KeyedProcessFunction):
         group = runtime_context.get_metrics_group().add_group("detect")
         self.alerts_counter = group.counter("alerts")
         self.folded_counter = group.counter("folded_matches")
+        # per rule, for `auditflow rules status` (metric ids `...detect.rule.<ID>.<name>`)
+        self.lag: dict[str, int] = {}
+        self.per_rule = {}
+        for rule_id in self.metas:
+            g = group.add_group("rule", rule_id)
+            self.per_rule[rule_id] = {name: g.counter(name) for name in ("matches", "alerts", "suppressed")}
+            # processing time minus the newest matched event's time, at the rule's latest match
+            g.gauge("eval_lag_ms", lambda r=rule_id: self.lag.get(r, 0))
 
     def _suppressor(self, rule_id: str) -> S.Suppressor:
         sup = S.Suppressor(self.metas[rule_id], self.settings["max_evidence"])
@@ -70,17 +78,23 @@ class Suppress(KeyedProcessFunction):
     def _emit(self, alerts: list[dict]):
         for alert in alerts:
             self.alerts_counter.inc()
+            self.per_rule[alert["rule_id"]]["alerts"].inc()
             yield Row(key=alert["dedup_key"].encode(), value=self.encode(alert))
 
     def process_element(self, value: Row, ctx: KeyedProcessFunction.Context):
         match = S.as_match(dict(zip(R.MATCH_COLUMNS, list(value), strict=True)))
         sup = self._suppressor(match["rule_id"])
-        alerts = sup.admit(match, int(time.time() * 1000))
+        now = int(time.time() * 1000)
+        counters = self.per_rule[match["rule_id"]]
+        counters["matches"].inc()
+        self.lag[match["rule_id"]] = now - match["last_seen"]
+        alerts = sup.admit(match, now)
         if alerts:  # a new dedup period opened: wake up at its end to emit the rollup, if any
             for suppression in sup.state.values():
                 ctx.timer_service().register_event_time_timer(suppression.period_end)
         else:
             self.folded_counter.inc()
+            counters["suppressed"].inc()
         self._save(sup)
         yield from self._emit(alerts)
 

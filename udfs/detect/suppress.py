@@ -33,8 +33,9 @@ def dedup_key(meta: dict[str, Any], match: dict[str, Any]) -> str:
 
 
 def make_alert(meta: dict[str, Any], match: dict[str, Any], created_at: int, kind: str = "alert",
-               max_evidence: int = 100) -> dict[str, Any]:
-    """An Alert record (schemas/alert.avsc) from a match; severity from the match or the header."""
+               max_evidence: int = 100, late_ms: int | None = None) -> dict[str, Any]:
+    """An Alert record (schemas/alert.avsc) from a match; severity from the match or the header.
+    `late_ms` marks an alert raised by re-evaluating late events (auditflow/late.py)."""
     severity = (match.get("severity") or meta["severity"]).lower()
     if severity not in SEVERITIES:
         severity = meta["severity"]
@@ -49,7 +50,7 @@ def make_alert(meta: dict[str, Any], match: dict[str, Any], created_at: int, kin
         "event_count": int(match["event_count"]), "evidence": evidence,
         "first_seen": match["first_seen"], "last_seen": match["last_seen"],
         "mitre": list(meta["mitre"]) or None, "compliance": list(meta["compliance"]) or None,
-        "dedup_key": key, "created_at": created_at,
+        "dedup_key": key, "created_at": created_at, "late_ms": late_ms,
     }
 
 
