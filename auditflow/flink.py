@@ -249,3 +249,41 @@ def job_late_metrics(rest_url: str, job_id: str, attempts: int = 4) -> dict[str,
             return out
         time.sleep(5)
     return {}
+
+
+RULE_METRICS = ("matches", "alerts", "suppressed", "eval_lag_ms")
+
+
+def job_rule_metrics(rest_url: str, job_id: str, attempts: int = 4) -> dict[str, dict[str, int]]:
+    """Per rule, the detect job's metrics summed over subtasks (eval_lag_ms: the largest):
+    `matches`, `alerts`, `suppressed` and `eval_lag_ms` of the dedup operator (jobs/detect.py
+    Suppress: `<subtask>.dedup-suppress-encode.detect.rule.<ID>.<name>`) and `late`, the
+    numRecordsIn of the rule's `late_rule_*` sink. A counter not yet incremented is not listed
+    by Flink: it reads as absent. Retried like job_late_metrics (the metric store lags)."""
+    for attempt in range(attempts):
+        out: dict[str, dict[str, int]] = {}
+        job = requests.get(f"{rest_url}/jobs/{job_id}", timeout=5).json()
+        for vertex in job.get("vertices", []):
+            base = f"{rest_url}/jobs/{job_id}/vertices/{vertex['id']}/metrics"
+            names = [m["id"] for m in requests.get(base, timeout=5).json()
+                     if ".detect.rule." in m["id"] or
+                     ("late_rule_" in m["id"] and m["id"].endswith("Writer.numRecordsIn"))]
+            if not names:
+                continue
+            # a few dozen ids per request: all rules' at once make a URL the server refuses
+            values = [m for i in range(0, len(names), 40) for m in
+                      requests.get(base, params={"get": ",".join(names[i:i + 40])}, timeout=5).json()]
+            for m in values:
+                value = int(float(m["value"]))
+                if ".detect.rule." in m["id"]:
+                    rule, name = m["id"].split(".detect.rule.", 1)[1].rsplit(".", 1)
+                else:
+                    rule = m["id"].split("late_rule_", 1)[1].split("[", 1)[0].split(":", 1)[0]
+                    rule, name = rule.upper().replace("_", "-", 1), "late"
+                row = out.setdefault(rule, {})
+                summed = row.get(name, 0) + value
+                row[name] = max(row.get(name, 0), value) if name == "eval_lag_ms" else summed
+        if out or attempt == attempts - 1:
+            return out
+        time.sleep(5)
+    return {}

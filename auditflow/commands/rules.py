@@ -201,40 +201,67 @@ def backfill(obj, names: tuple[str, ...], start: str, end: str, tenant: str | No
 
 @command.command("status")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--job", "job_id", help="Only this detect job (Flink job id); default: every running one.")
 @click.pass_obj
-def status(obj, as_json: bool) -> None:
-    """Running detect jobs, and per rule the events that arrived too late for it.
-
-    Late events are those behind the job's watermark (windows, patterns and temporal joins no
-    longer take them). Totals come from [detect] late_topic (all runs); `this run` is the
-    running job's Flink metric.
+def status(obj, as_json: bool, job_id: str | None) -> None:
+    """Rule health: per rule, what the running detect job matched, alerted and suppressed, how
+    far behind it evaluates, and what happened to the events that reached it late.
 
     \b
-    Example:
+    Columns (the running job's Flink metrics, summed over its subtasks, unless said otherwise):
+      matches      rows the rule's SQL produced
+      alerts       alerts it raised (first alerts and rollups)
+      suppressed   matches folded into an open dedup period (counted in a rollup)
+      lag          evaluation lag: processing time minus the newest matched event's time, at the
+                   rule's latest match (ms; includes the events' own delivery delay)
+      late         events behind the watermark for the rule (this run; `total`: [detect] late_topic)
+      late eval    late events `auditflow rules late` re-evaluated ([detect] late_results_topic)
+      late drop    late events too late to evaluate (more than [detect] late_max_ms behind)
+      late alerts  alerts those late evaluations raised
+    Filter rules (no `input:` header) take late events in the job itself: their late columns are n/a.
+
+    \b
+    Examples:
       auditflow rules status
+      auditflow rules status --json | jq '.rules[] | select(.late_dropped > 0)'
     """
     import requests
 
-    from auditflow import kafka
+    from auditflow import kafka, late
 
     cfg = obj.cfg
     rest = cfg.get("flink.rest_url")
     try:
         jobs = [j for j in flink.list_jobs(cfg)
-                if j["name"].startswith(JOB_PREFIX) and j["state"] == "RUNNING"]
+                if j["name"].startswith(JOB_PREFIX) and j["state"] == "RUNNING"
+                and (job_id is None or j["jid"] == job_id)]
+        if job_id and not jobs:
+            raise click.ClickException(f"no running detect job {job_id}; see `auditflow jobs list`")
+        metrics: dict[str, dict[str, int]] = {}
+        for job in jobs:  # one per events topic; a rule in two of them shows the last one's
+            metrics.update(flink.job_rule_metrics(rest, job["jid"]))
     except requests.RequestException as exc:
         raise click.ClickException(f"Flink REST at {rest} is not reachable ({exc})") from None
-    running: dict[str, int] = {}
-    for job in jobs:
-        for rule, n in flink.job_late_metrics(rest, job["jid"]).items():
-            running[rule] = running.get(rule, 0) + n
     totals = kafka.key_counts(cfg, cfg.get("detect.late_topic"))
+    outcomes = late.outcome_counts(cfg)
     rules = _selected(obj, ())
     enabled = {r.id for r in R.select(rules, cfg.get("detect.rules"), cfg.get("detect.disabled"))}
-    # rules without `input:` are filters that take late events: nothing to count
-    rows = [{"rule": r.id, "enabled": r.id in enabled,
-             "late_total": totals.get(r.id, 0) if r.input else None,
-             "late_this_run": running.get(r.id)} for r in rules]
+    rows = []
+    for r in rules:
+        m, o = metrics.get(r.id), outcomes.get(r.id, {})
+        running = None if m is None and not jobs else (m or {})
+        row = {"rule": r.id, "enabled": r.id in enabled,
+               "matches": None if running is None else running.get("matches", 0),
+               "alerts": None if running is None else running.get("alerts", 0),
+               "suppressed": None if running is None else running.get("suppressed", 0),
+               "eval_lag_ms": (running or {}).get("eval_lag_ms") if (running or {}).get("matches") else None,
+               # rules without `input:` are filters that take late events: nothing to count
+               "late_total": totals.get(r.id, 0) if r.input else None,
+               "late_this_run": None if running is None or not r.input else running.get("late", 0),
+               "late_evaluated": o.get("evaluated", 0) if r.input else None,
+               "late_dropped": o.get("dropped", 0) if r.input else None,
+               "late_alerts": o.get("alerts", 0) if r.input else None}
+        rows.append(row)
     if as_json:
         listed = [{"id": j["jid"], "name": j["name"], "state": j["state"]} for j in jobs]
         click.echo(json.dumps({"jobs": listed, "rules": rows}, indent=2))
@@ -244,9 +271,73 @@ def status(obj, as_json: bool) -> None:
             click.echo(f"detect job {j['jid']} {j['state']} ({j['name']})")
     else:
         click.echo("no detect job is running (submit: flink run -py jobs/detect.py)")
-    table = Table("rule", "enabled", "late events (total)", "late (this run)")
+
+    def cell(value, none: str = "-") -> str:
+        return none if value is None else str(value)
+
+    table = Table("rule", "enabled", "matches", "alerts", "suppressed", "lag ms", "late",
+                  "late total", "late eval", "late drop", "late alerts")
     for row in rows:
-        this_run = "-" if row["late_this_run"] is None else str(row["late_this_run"])
-        total = "n/a (filter)" if row["late_total"] is None else str(row["late_total"])
-        table.add_row(row["rule"], "yes" if row["enabled"] else "no", total, this_run)
+        table.add_row(row["rule"], "yes" if row["enabled"] else "no", cell(row["matches"]),
+                      cell(row["alerts"]), cell(row["suppressed"]), cell(row["eval_lag_ms"]),
+                      cell(row["late_this_run"], "n/a" if row["late_total"] is None else "-"),
+                      cell(row["late_total"], "n/a"), cell(row["late_evaluated"], "n/a"),
+                      cell(row["late_dropped"], "n/a"), cell(row["late_alerts"], "n/a"))
     Console().print(table)
+
+
+@command.command("late")
+@click.argument("names", nargs=-1, metavar="[RULE]...")
+@click.option("--once", is_flag=True, help="Handle what [detect] late_topic holds now, then exit.")
+@click.option("--interval", default=10.0, show_default=True, help="Seconds between batches (not --once).")
+@click.pass_obj
+def late_cmd(obj, names: tuple[str, ...], once: bool, interval: float) -> None:
+    """Evaluate the events that reached the detect job behind a rule's watermark.
+
+    Reads [detect] late_topic (consumer group [detect] late_group_id), re-runs each rule
+    unchanged over the tenant's events around its late events (read back from [detect]
+    events_topic; a local Flink mini-cluster, as `rules backfill`) and writes the alerts they
+    cause to [detect] alerts_topic, once, with `late_ms` set, skipping any the job already
+    raised for the same dedup period. An event more than [detect] late_max_ms behind is too
+    late: it is counted as dropped and the `rules backfill` command that evaluates it from the
+    archive is printed. Outcomes go to [detect] late_results_topic (`auditflow rules status`).
+    Alerts, outcomes and offsets are committed in one Kafka transaction.
+
+    \b
+    Examples:
+      auditflow rules late                     # keep evaluating, one batch every 10 s
+      auditflow rules late --once              # one batch (cron, CI)
+    """
+    from confluent_kafka import KafkaException
+
+    from auditflow import late, rules_runner
+
+    cfg = obj.cfg
+    try:
+        rules = rules_runner.enabled_rules(cfg, list(names))
+    except R.RuleError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        evaluator = late.LateEvaluator(cfg, rules, _say)
+    except KafkaException as exc:
+        raise click.ClickException(f"Kafka at {cfg.get('kafka.bootstrap_servers')}: {exc}") from None
+    try:
+        while True:
+            try:
+                s = evaluator.run_once()
+            except R.RuleError as exc:
+                raise click.ClickException(str(exc)) from None
+            except KafkaException as exc:
+                raise click.ClickException(f"late evaluation failed, nothing committed: {exc}") from None
+            for a in s.alerts:
+                click.echo(f"LATE {a['rule_id']:<10} {a['severity']:<8} {a['tenant_id']} {a['entity_type']}="
+                           f"{a['entity_value']} count={a['event_count']} late_ms={a['late_ms']}"
+                           f" {R.iso(a['window_start'])}..{R.iso(a['window_end'])}")
+            if s.read or once:
+                _say(f"late: {s.read} record(s): {s.evaluated} evaluated, {s.dropped} dropped (too late),"
+                     f" {s.waiting} waiting; {len(s.alerts)} late alert(s)")
+            if once:
+                return
+            time.sleep(interval)
+    finally:
+        evaluator.close()
