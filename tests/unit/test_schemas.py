@@ -280,6 +280,7 @@ def full_alert() -> dict:
         "compliance": ["PCI-DSS-10.2.4"],
         "dedup_key": "AUTH-001|acme|203.0.113.5",
         "created_at": T0,
+        "late_ms": 900_000,
     }
 
 
