@@ -10,7 +10,8 @@ the rule's dedup window (udfs.detect.suppress.Suppressor) so a storm gives one a
 rollup with the total count. Alerts go exactly once (Kafka transactions on checkpoints) to
 `audit.alerts` as Confluent-wire Avro (schemas/alert.avsc). Events that arrive behind the
 watermark, which windows, patterns and temporal joins no longer take, are written per rule to
-`[detect] late_topic`.
+`[detect] late_topic`, where `auditflow rules late` (auditflow/late.py) evaluates them. The dedup
+operator counts matches, alerts and suppressed matches per rule (`auditflow rules status`).
 """
 
 from __future__ import annotations

@@ -43,7 +43,8 @@ def command() -> None:
       auditflow rules list
       auditflow rules validate                 # parse and plan every rule (local Flink)
       auditflow rules test AUTH-001 K8S-001    # run fixtures, show expected vs actual alerts
-      auditflow rules status                   # late events per rule, running detect job
+      auditflow rules status                   # per rule: matches, alerts, lag, late events
+      auditflow rules late --once              # evaluate the events that came in late
     """
 
 

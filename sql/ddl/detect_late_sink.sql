@@ -1,6 +1,7 @@
 -- Events a rule could no longer take (behind the watermark), one JSON record each, keyed by rule
 -- id; one sink table per rule so Flink's metrics (numRecordsIn of `late_<rule>`) count per rule.
--- `auditflow rules status` totals the topic. Exactly once, like the alerts.
+-- `auditflow rules late` evaluates them, `auditflow rules status` totals the topic. Exactly once,
+-- like the alerts.
 CREATE TABLE ${name} (
     rule_id STRING,
     tenant_id STRING,
