@@ -29,7 +29,9 @@ def row(alert: Mapping[str, Any]) -> tuple[str, ...]:
         str(alert.get("tenant_id")),
         destinations.entity_text(alert),
         str(alert.get("event_count")),
-        destinations.window_text(alert["window_start"], alert["window_end"]),
+        destinations.window_text(alert["window_start"], alert["window_end"])
+        # raised by `auditflow rules late`: its events reached the detect job behind the watermark
+        + ("" if alert.get("late_ms") is None else f" (late {alert['late_ms'] // 1000}s)"),
         str(len(alert.get("evidence") or [])),
     )
 

@@ -128,3 +128,12 @@ def test_backfill_hint_names_the_rule_tenant_and_span():
     assert L.backfill_hint(late("d", T0, T0 + 200 * MIN), MIN) == (
         "auditflow rules backfill AUTH-001 --tenant acme"
         " --from 2025-11-24T15:59:00.000Z --to 2025-11-24T16:01:00.001Z")
+
+
+def test_alerts_tail_marks_late_alerts():
+    from auditflow.alerts import tail
+
+    alert = S.make_alert(META, match("carol", T0), T0 + 20 * MIN)
+    assert alert["late_ms"] is None and "(late" not in tail.line(alert)
+    late_alert = S.make_alert(META, match("carol", T0), T0 + 20 * MIN, late_ms=900_500)
+    assert "  window=" in tail.line(late_alert) and " (late 900s)  evidence=5" in tail.line(late_alert)
