@@ -138,5 +138,6 @@ def test_late_events_are_evaluated_once_and_marked_late(cfg, topics, flink_jobs)
     assert lag >= 30 * MINUTE - 20_000
     table = cli(env, "rules", "status", "--job", job_id)
     assert table.returncode == 0 and f"detect job {job_id} RUNNING" in table.stdout, table.stderr[-2000:]
-    for fut in kafka.admin(cfg).delete_consumer_groups([late_group]).values():
-        fut.result()
+    admin = kafka.admin(cfg)  # kept referenced until its futures resolve
+    for fut in admin.delete_consumer_groups([late_group], request_timeout=30).values():
+        fut.result(timeout=60)
