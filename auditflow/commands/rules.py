@@ -288,14 +288,14 @@ def status(obj, as_json: bool, job_id: str | None) -> None:
 
 
 @command.command("late")
-@click.argument("names", nargs=-1, metavar="[RULE]...")
 @click.option("--once", is_flag=True, help="Handle what [detect] late_topic holds now, then exit.")
 @click.option("--interval", default=10.0, show_default=True, help="Seconds between batches (not --once).")
 @click.pass_obj
-def late_cmd(obj, names: tuple[str, ...], once: bool, interval: float) -> None:
+def late_cmd(obj, once: bool, interval: float) -> None:
     """Evaluate the events that reached the detect job behind a rule's watermark.
 
-    Reads [detect] late_topic (consumer group [detect] late_group_id), re-runs each rule
+    For the rules [detect] rules / disabled enable (a late record of any other rule is counted
+    as dropped), reads [detect] late_topic (consumer group [detect] late_group_id), re-runs each rule
     unchanged over the tenant's events around its late events (read back from [detect]
     events_topic; a local Flink mini-cluster, as `rules backfill`) and writes the alerts they
     cause to [detect] alerts_topic, once, with `late_ms` set, skipping any the job already
@@ -315,7 +315,7 @@ def late_cmd(obj, names: tuple[str, ...], once: bool, interval: float) -> None:
 
     cfg = obj.cfg
     try:
-        rules = rules_runner.enabled_rules(cfg, list(names))
+        rules = rules_runner.enabled_rules(cfg)
     except R.RuleError as exc:
         raise click.ClickException(str(exc)) from None
     try:

@@ -98,7 +98,7 @@ def test_late_events_are_evaluated_once_and_marked_late(cfg, topics, flink_jobs)
     carol_late_ms = max(behind(r) for r in late if "-carol" in r["event_id"])
     time.sleep(int(cfg.get("detect.late_settle_ms")) / 1000 + 1)  # the records must settle first
 
-    first = cli(env, "rules", "late", "--once", "AUTH-001")
+    first = cli(env, "rules", "late", "--once")
     assert first.returncode == 0, first.stderr[-4000:]
     assert "7 record(s): 6 evaluated, 1 dropped (too late), 0 waiting; 1 late alert(s)" in first.stderr, \
         first.stderr[-3000:]
@@ -106,7 +106,7 @@ def test_late_events_are_evaluated_once_and_marked_late(cfg, topics, flink_jobs)
     assert first.stdout.count("LATE ") == 1, first.stdout
     assert f"user=carol count=5 late_ms={carol_late_ms} " in first.stdout, first.stdout
 
-    again = cli(env, "rules", "late", "--once", "AUTH-001")
+    again = cli(env, "rules", "late", "--once")
     assert again.returncode == 0, again.stderr[-4000:]
     assert "0 record(s): 0 evaluated, 0 dropped (too late), 0 waiting; 0 late alert(s)" in again.stderr
 
