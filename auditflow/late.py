@@ -160,7 +160,9 @@ class LateEvaluator:
         """Every tenant's events in the spans the records need, and the job's watermark as far as
         known: the newest late record's watermark, or the events topic's newest time less the
         job's out-of-orderness."""
-        wanted = L.spans([r for r in records if r.rule_id in self.horizons], self.horizons)
+        max_late = int(self.cfg.get("detect.late_max_ms"))  # too late ones must not widen the read
+        wanted = L.spans([r for r in records if r.rule_id in self.horizons and r.behind_ms <= max_late],
+                         self.horizons)
         watermark = max(r.watermark_time for r in records)
         if not wanted:
             return {}, watermark
