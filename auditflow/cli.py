@@ -28,6 +28,7 @@ from auditflow.commands import (
     seal,
     users,
     verify,
+    witness,
 )
 from auditflow.stack.process import StackError
 
@@ -287,7 +288,7 @@ def smoke(obj: Ctx, count: int) -> None:
 TASK_COMMANDS: list[click.Command] = [
     alerts.command, demo.command, ingest.command, jobs.command, k8s.command, query.command,
     reconcile.command, rules.command, schemas.command, seal.command, users.command,
-    *verify.commands,
+    witness.command, *verify.commands,
 ]
 for _command in TASK_COMMANDS:
     cli.add_command(_command)

@@ -37,7 +37,7 @@ def reachable(cfg: Config) -> bool:
         return False
 
 
-def _exists(s3: Any, bucket: str) -> bool:
+def bucket_exists(s3: Any, bucket: str) -> bool:
     try:
         s3.head_bucket(Bucket=bucket)
         return True
@@ -53,11 +53,11 @@ def ensure_buckets(cfg: Config) -> list[str]:
     s3 = client(cfg)
     changes = []
     staging, worm = conf["staging_bucket"], conf["worm_bucket"]
-    if not _exists(s3, staging):
+    if not bucket_exists(s3, staging):
         s3.create_bucket(Bucket=staging)
         changes.append(f"created {staging}")
     s3.put_bucket_versioning(Bucket=staging, VersioningConfiguration={"Status": "Enabled"})
-    if not _exists(s3, worm):
+    if not bucket_exists(s3, worm):
         s3.create_bucket(Bucket=worm, ObjectLockEnabledForBucket=True)
         changes.append(f"created {worm} (Object Lock)")
     lock = s3.get_object_lock_configuration(Bucket=worm)["ObjectLockConfiguration"]

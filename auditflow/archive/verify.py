@@ -6,6 +6,11 @@ to the previous digest (SHA-256 of the stored bytes, and periods that meet with 
 listed file present with the listed SHA-256; the events of the period, in stored order,
 against the chain heads of the previous digest and the last (sequence, hash) per chain this
 digest signs; the Merkle root over the period. Finally: no data file that no digest lists.
+With witness keys, each digest must also carry a valid cosignature by each of them over its
+stored bytes (auditflow/archive/witness.py), right after its signature.
+
+`run(resume=...)` continues from a digest verified before (`Report.last`), checking only the
+digests after it: what `auditflow verify --watch` does each round.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from auditflow.archive import digest as dg
-from auditflow.archive import layout
+from auditflow.archive import layout, witness
 from auditflow.archive.seal import from_iso
 from auditflow.archive.store import Store
 from udfs import chain, merkle
@@ -28,7 +33,7 @@ from udfs import chain, merkle
 @dataclass
 class Problem:
     kind: str  # modified, missing, reordered, extra, duplicate, wrong_prev_hash, unchained,
-    #            misplaced, overwritten, digest mismatch, bad signature
+    #            misplaced, overwritten, digest mismatch, bad signature, unwitnessed
     message: str
     tenant: str | None = None
     sequence: int | None = None
@@ -36,6 +41,21 @@ class Problem:
 
     def __str__(self) -> str:
         return self.message
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A digest verified before, with its stored bytes: where an incremental run continues."""
+
+    key: str
+    raw: bytes
+
+    @property
+    def doc(self) -> dict:
+        return json.loads(self.raw)
+
+    def heads(self) -> dict[str, chain.ChainState]:
+        return {c: chain.ChainState(c, h[0], h[1]) for c, h in self.doc.get("heads", {}).items()}
 
 
 @dataclass
@@ -48,6 +68,8 @@ class Report:
     chains: set[str] = field(default_factory=set)
     key_ids: set[str] = field(default_factory=set)
     problem: Problem | None = None
+    last: Checkpoint | None = None  # the last digest that passed every check
+    verified: list[Checkpoint] = field(default_factory=list)  # those of this run, oldest first
 
     @property
     def ok(self) -> bool:
@@ -55,8 +77,10 @@ class Report:
 
 
 class Verifier:
-    def __init__(self, worm: Store, public_key: Any = None, say: Callable[[str], None] = lambda _m: None):
+    def __init__(self, worm: Store, public_key: Any = None, say: Callable[[str], None] = lambda _m: None,
+                 witnesses: list[Any] | tuple[Any, ...] = ()):
         self.worm, self.pinned, self.say = worm, public_key, say
+        self.witnesses = list(witnesses)  # Ed25519 public keys whose cosignatures are required
         self._keys: dict[str, Any] = {}
 
     def _key(self, key_id: str | None) -> Any:
@@ -68,14 +92,17 @@ class Verifier:
         return self._keys[key_id]
 
     def run(self, tenant: str | None = None, start: dt.datetime | None = None,
-            end: dt.datetime | None = None) -> Report:
-        rep = Report()
+            end: dt.datetime | None = None, resume: Checkpoint | None = None) -> Report:
+        rep = Report(last=resume)
         objs = self.worm.list()
         digests = sorted(o.key for o in objs if o.key.startswith("digests/") and o.key.endswith(".json"))
         data = {o.key for o in objs if o.key.split("/", 1)[0] in layout.KINDS}
         listed: set[str] = set()
         prev_key, prev_bytes, prev_doc = None, None, None
         heads: dict[str, chain.ChainState] = {}
+        if resume is not None:  # only the digests after one verified before
+            digests = [k for k in digests if k > resume.key]
+            prev_key, prev_bytes, prev_doc, heads = resume.key, resume.raw, resume.doc, resume.heads()
         for key in digests:
             raw = self.worm.get(key)
             rep.digests += 1
@@ -92,6 +119,10 @@ class Verifier:
                 return self._fail(rep, "bad signature", f"bad signature: {key} does not verify with key "
                                   f"{dg.key_id(pub)}: its content was changed or another key signed it", pid)
             rep.key_ids.add(doc.get("key_id"))
+            unwitnessed = self._witnessed(key, raw, pid)
+            if unwitnessed:
+                rep.problem = unwitnessed
+                return rep
             if prev_doc is not None and doc["period"]["start"] != prev_doc["period"]["end"]:
                 return self._fail(rep, "missing", f"missing: no digest for {prev_doc['period']['end']} .. "
                                   f"{doc['period']['start']} (between {prev_key} and {key})", pid)
@@ -118,12 +149,27 @@ class Verifier:
                 rep.periods_checked += 1
             heads = {c: chain.ChainState(c, h[0], h[1]) for c, h in doc.get("heads", {}).items()}
             prev_key, prev_bytes, prev_doc = key, raw, doc
+            rep.last = Checkpoint(key, raw)
+            rep.verified.append(rep.last)
         extra = sorted(k for k in data - listed
                        if tenant is None or (layout.parse_partition(k) or ("",))[0] == tenant)
-        if extra and start is None and end is None:
+        if extra and start is None and end is None and resume is None:
             return self._fail(rep, "extra", f"extra: {extra[0]} is in the archive but in no signed digest"
                               + (f" ({len(extra)} such files)" if len(extra) > 1 else ""), None)
         return rep
+
+    def _witnessed(self, key: str, raw: bytes, pid: str) -> Problem | None:
+        """A valid cosignature of exactly these digest bytes by every pinned witness key."""
+        for pub in self.witnesses:
+            wid = dg.key_id(pub)
+            ckey = witness.cosignature_key(wid, pid)
+            if not self.worm.exists(ckey):
+                return Problem("unwitnessed", f"unwitnessed: {key} has no cosignature by witness {wid} "
+                               f"({ckey} is absent)", period=pid)
+            why = witness.check_cosignature(self.worm.get(ckey), key, raw, pub)
+            if why:
+                return Problem("unwitnessed", f"unwitnessed: {key}: {why}", period=pid)
+        return None
 
     def _fail(self, rep: Report, kind: str, msg: str, pid: str | None) -> Report:
         rep.problem = Problem(kind, msg, period=pid)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
@@ -16,7 +17,8 @@ from rich.console import Console
 
 from auditflow import kafka, registry
 from auditflow.archive import digest as dg
-from auditflow.archive import proof, wiring
+from auditflow.archive import proof, wiring, witness
+from auditflow.archive import watch as watch_mod
 from auditflow.archive.store import LocalStore
 from auditflow.archive.verify import Verifier, summary
 from auditflow.archive.wiring import WORM_HELP
@@ -40,27 +42,56 @@ def _when(value: str | None) -> dt.datetime | None:
 @click.option("--worm", help=WORM_HELP)
 @click.option("--public-key", type=click.Path(exists=True, path_type=Path),
               help="Pin the signing public key (PEM) instead of trusting keys/ in the archive.")
+@click.option("--witness", "witnesses", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Require a cosignature of every digest by this witness (its public key PEM, from "
+                   "`auditflow witness --print-key`); repeatable.")
+@click.option("--watch", is_flag=True, help="Keep verifying each new digest as it appears; alert on "
+              "watch.alerts_topic (rule INTEGRITY-001, critical) instead of exiting.")
+@click.option("--interval", type=int, help="With --watch: seconds between rounds (default watch.interval_s).")
+@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --watch: the state file (default under watch.state_dir, one per archive).")
 @click.pass_obj
 def command(obj, tenant: str | None, start: str | None, end: str | None, worm: str | None,
-            public_key: Path | None) -> None:
+            public_key: Path | None, witnesses: tuple[Path, ...], watch: bool, interval: int | None,
+            state_path: Path | None) -> None:
     """Check that nothing in the archive was altered, removed, reordered or added.
 
     \b
     Prints OK with counts, or the first broken point: which chain, which sequence and what
     kind (modified, missing, reordered, extra, duplicate, wrong_prev_hash, misplaced,
-    overwritten, digest mismatch, bad signature). Exit code 1 when broken.
+    overwritten, digest mismatch, bad signature, unwitnessed). Exit code 1 when broken.
+
+    \b
+    --witness W.pem also requires each digest's cosignature by that witness
+    (`auditflow witness`): a history rewritten and re-signed with the real key has none.
+    --watch verifies continuously from the last verified digest (kept in a state file, so a
+    restart resumes) and raises an INTEGRITY-001 alert for a break, a gap, a missing
+    cosignature, a sealed object changed or deleted, or a digest that stops arriving.
 
     \b
     Examples:
       auditflow verify
       auditflow verify --tenant acme --from 2026-11-01 --to 2026-12-01
       auditflow verify --worm ./worm-copy --public-key auditflow-signing.pub
+      auditflow verify --witness witness-a.pem --witness witness-b.pem
+      auditflow verify --watch --witness witness-a.pem --interval 60
     """
     store = wiring.worm_store(obj.cfg, worm)
     if isinstance(store, LocalStore) and not Path(store.root).is_dir():
         raise click.ClickException(f"{worm}: no such directory (an archive copy to verify)")
     key = dg.load_public(public_key.read_bytes()) if public_key else None
-    rep = Verifier(store, key).run(tenant, _when(start), _when(end))
+    try:
+        wkeys = witness.load_trust_files(witnesses)
+    except witness.WitnessError as exc:
+        raise click.ClickException(str(exc)) from exc
+    verifier = Verifier(store, key, witnesses=wkeys)
+    if watch:
+        if tenant or start or end:
+            raise click.ClickException("--watch verifies the whole archive; drop --tenant/--from/--to")
+        _watch(obj.cfg, store, verifier, interval, state_path)
+        return
+    rep = verifier.run(tenant, _when(start), _when(end))
     if rep.ok:
         click.echo(summary(rep) + (f" (tenant {tenant})" if tenant else ""))
         return
@@ -71,6 +102,29 @@ def command(obj, tenant: str | None, start: str | None, end: str | None, worm: s
     click.echo(f"  checked before the break: {rep.digests} digests, {rep.periods_checked} periods, "
                f"{rep.events} events")
     sys.exit(1)
+
+
+def _watch(cfg, store, verifier: Verifier, interval: int | None, state_path: Path | None) -> None:
+    topic = cfg.get("watch.alerts_topic")
+    produce, flush = kafka.event_producer(cfg, topic, schema="alert")
+
+    def emit(alert: dict) -> None:
+        console.print(f"[red]ALERT[/] {alert['rule_id']} {alert['severity']}: {alert['entity_value']}",
+                      highlight=False)
+        produce(alert, alert["dedup_key"].encode())
+        if flush(30):
+            raise click.ClickException(f"an {alert['rule_id']} alert was not delivered to {topic} in 30 s")
+
+    arch, conf = cfg.section("archive"), cfg.section("watch")
+    settings = watch_mod.Settings(int(arch["period_s"]), int(arch["grace_s"]), int(conf["slack_s"]),
+                                  int(conf["witness_wait_s"]))
+    path = state_path or watch_mod.state_file(conf["state_dir"], store.url)
+    w = watch_mod.Watch(store, verifier, path, settings, emit, lambda m: console.print(m, highlight=False))
+    console.print(f"watching {store.url} every {interval or conf['interval_s']} s; state {path}; "
+                  f"alerts to {topic}", highlight=False)
+    while True:
+        w.step()
+        time.sleep(interval or int(conf["interval_s"]))
 
 
 @click.command("verify-stream")
