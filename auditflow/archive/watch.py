@@ -47,7 +47,7 @@ def integrity_alert(archive: str, kind: str, message: str, period: str | None, w
         "alert_id": alert_id(RULE_ID, key, 0), "rule_id": RULE_ID, "title": TITLE,
         "severity": "critical", "severity_id": SEVERITIES["critical"],
         "tenant_id": (tenant or "*").split("/", 1)[0], "entity_type": "archive",
-        "entity_value": f"{archive} {kind}: {message}"[:2000],
+        "entity_value": f"{archive}: {message}"[:2000],  # messages begin with their kind
         "window_start": window[0], "window_end": window[1], "event_count": 1, "evidence": [],
         "first_seen": window[0], "last_seen": window[1], "mitre": MITRE, "compliance": COMPLIANCE,
         "dedup_key": key, "created_at": ms(now),

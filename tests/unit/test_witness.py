@@ -1,0 +1,244 @@
+"""The witness, `verify --witness` and the watch rounds on local directories (no services): a
+real seal (the `sealed` fixture of test_archive.py), then rewrites re-signed with the real key."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import shutil
+
+import pytest
+import test_archive
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from test_archive import T0, _events_file, _rewrite
+
+from auditflow.archive import digest as dg
+from auditflow.archive import watch as wa
+from auditflow.archive import witness as wt
+from auditflow.archive.store import LocalStore
+from auditflow.archive.verify import Verifier
+
+sealed = test_archive.sealed  # the fixture: a real seal of three periods
+
+PERIODS = ["20261128T100000Z", "20261128T110000Z", "20261128T120000Z"]
+NOW = T0 + dt.timedelta(hours=3, minutes=10)
+
+
+def make_witness(sealed, own=None, **kw) -> tuple[wt.Witness, Ed25519PrivateKey]:
+    wkey = kw.pop("wkey", None) or Ed25519PrivateKey.generate()
+    own = own or LocalStore(sealed["tmp"] / "witness-own")
+    trusted = kw.pop("trusted", [sealed["key"].public_key()])
+    return wt.Witness(LocalStore(sealed["worm"]), own, wkey, trusted, **kw), wkey
+
+
+def resign_last(sealed, change) -> None:
+    """What an operator holding the real signing key can do: edit the last digest, sign again."""
+    path = sealed["worm"] / "digests" / f"{PERIODS[-1]}.json"
+    doc = json.loads(path.read_bytes())
+    change(doc)
+    path.write_bytes(dg.encode(dg.sign(doc, sealed["key"])))
+
+
+def test_witness_cosigns_every_digest_once_and_verify_requires_it(sealed):
+    w, wkey = make_witness(sealed)
+    assert w.run_once(NOW).cosigned == PERIODS
+    assert w.run_once(NOW).cosigned == []  # nothing new
+    worm = LocalStore(sealed["worm"])
+    kid = dg.key_id(wkey.public_key())
+    assert sorted(o.key for o in worm.list("witness/")) == [f"witness/{kid}/{p}.json" for p in PERIODS]
+    cos = json.loads(worm.get(f"witness/{kid}/{PERIODS[1]}.json"))
+    assert cos["format"] == "auditflow-cosignature/1" and cos["witness_key_id"] == kid
+    assert cos["digest_sha256"] == dg.sha256(worm.get(f"digests/{PERIODS[1]}.json"))
+    assert set(cos) == {"format", "digest_key", "period", "digest_sha256", "witness_key_id",
+                        "cosigned_at", "signature"}
+    seen = w.seen()
+    assert (seen.key, seen.sha256) == (f"digests/{PERIODS[-1]}.json",
+                                       dg.sha256(worm.get(f"digests/{PERIODS[-1]}.json")))
+    rep = Verifier(worm, sealed["key"].public_key(), witnesses=[wkey.public_key()]).run()
+    assert rep.ok, rep.problem
+    other = Ed25519PrivateKey.generate().public_key()
+    p = Verifier(worm, sealed["key"].public_key(), witnesses=[other]).run().problem
+    assert (p.kind, p.period) == ("unwitnessed", PERIODS[0])
+    assert dg.key_id(other) in p.message and "absent" in p.message
+
+
+def test_a_history_resigned_with_the_real_key_is_unwitnessed_and_refused(sealed):
+    w, wkey = make_witness(sealed)
+    w.run_once(NOW)
+    before = w.seen()
+    resign_last(sealed, lambda d: d.update(sealed_at="2026-11-28T13:05:02Z"))
+    worm = LocalStore(sealed["worm"])
+    rep = Verifier(worm, sealed["key"].public_key()).run()
+    assert rep.ok, rep.problem  # the signature alone cannot tell
+    p = Verifier(worm, sealed["key"].public_key(), witnesses=[wkey.public_key()]).run().problem
+    assert (p.kind, p.period) == ("unwitnessed", PERIODS[-1])
+    assert "rewritten after the witness saw it" in p.message
+    for _ in range(2):  # and keeps refusing
+        res = w.run_once(NOW)
+        assert res.cosigned == [] and res.refused.startswith("REFUSED to co-sign: digests/")
+        assert "history rewritten" in res.refused
+    assert w.seen() == before
+    conflicts = w.own.list("conflicts/")
+    assert len(conflicts) == 1 and conflicts[0].key.startswith(f"conflicts/{PERIODS[-1]}-")
+
+
+def test_a_fork_after_the_last_cosigned_digest_is_refused(sealed):
+    own = LocalStore(sealed["tmp"] / "own")
+    w, _k = make_witness(sealed, own=own)
+    # the witness saw only the first two digests
+    last = sealed["worm"] / "digests" / f"{PERIODS[-1]}.json"
+    held = last.read_bytes()
+    last.unlink()
+    assert w.run_once(NOW).cosigned == PERIODS[:2]
+    # the operator rewrites the middle digest and re-links the last one to it
+    mid = sealed["worm"] / "digests" / f"{PERIODS[1]}.json"
+    doc = json.loads(mid.read_bytes())
+    doc["sealed_at"] = "2026-11-28T12:01:09Z"
+    mid_new = dg.encode(dg.sign(doc, sealed["key"]))
+    mid.write_bytes(mid_new)
+    nxt = json.loads(held)
+    nxt["previous"]["sha256"] = dg.sha256(mid_new)
+    last.write_bytes(dg.encode(dg.sign(nxt, sealed["key"])))
+    res = w.run_once(NOW)
+    assert res.cosigned == [] and f"digests/{PERIODS[1]}.json now hashes to" in res.refused
+    # a restored middle digest does not help the forged last one
+    doc["sealed_at"] = json.loads(held)["sealed_at"]
+    mid.write_bytes(dg.encode(sealed["results"][1].digest))
+    res = w.run_once(NOW)
+    assert res.cosigned == [] and f"does not extend digests/{PERIODS[1]}.json" in res.refused
+
+
+def test_unpinned_key_genesis_and_start(sealed):
+    w, _k = make_witness(sealed, trusted=[Ed25519PrivateKey.generate().public_key()])
+    res = w.run_once(NOW)
+    assert res.cosigned == [] and "not pinned in this witness's configuration" in res.refused
+    first = sealed["worm"] / "digests" / f"{PERIODS[0]}.json"
+    first.unlink()
+    w, _k = make_witness(sealed, own=LocalStore(sealed["tmp"] / "o2"))
+    res = w.run_once(NOW)
+    assert "not from genesis" in res.refused
+    start = f"digests/{PERIODS[1]}.json"
+    sha = dg.sha256((sealed["worm"] / start).read_bytes())
+    w, _k = make_witness(sealed, own=LocalStore(sealed["tmp"] / "o3"), start=wt.parse_start(f"{start}={sha}"))
+    assert w.run_once(NOW).cosigned == PERIODS[1:]
+    w, _k = make_witness(sealed, own=LocalStore(sealed["tmp"] / "o4"), start=(start, "0" * 64))
+    assert "not the trusted starting digest" in w.run_once(NOW).refused
+    with pytest.raises(wt.WitnessError, match="DIGEST_KEY=SHA256"):
+        wt.parse_start(f"{start}={sha.upper()}")
+    with pytest.raises(wt.WitnessError, match="no archive signing key pinned"):
+        make_witness(sealed, trusted=[])
+
+
+def test_witness_follows_a_signed_rotation(sealed):
+    """The last digest is signed by a new key that the previous key vouched for."""
+    old, new = sealed["key"], Ed25519PrivateKey.generate()
+    path = sealed["worm"] / "digests" / f"{PERIODS[-1]}.json"
+    doc = json.loads(path.read_bytes())
+    rot = {"format": "auditflow-key-rotation/1", "previous_key_id": dg.key_id(old.public_key()),
+           "key_id": dg.key_id(new.public_key()), "public_key": dg.public_pem(new.public_key()).decode(),
+           "valid_from": doc["period"]["start"]}
+    good = {**rot, "signature": base64.b64encode(old.sign(dg.signed_bytes(rot))).decode()}
+    forged = {**rot, "signature": base64.b64encode(new.sign(dg.signed_bytes(rot))).decode()}
+    for record, ok in ((forged, False), (good, True)):
+        path.write_bytes(dg.encode(dg.sign({**doc, "rotation": record}, new)))
+        w, _k = make_witness(sealed, own=LocalStore(sealed["tmp"] / f"rot-{ok}"))
+        res = w.run_once(NOW)
+        if ok:
+            assert res.cosigned == PERIODS and res.refused is None
+            assert w.seen().key_id == dg.key_id(new.public_key())
+        else:
+            assert res.cosigned == PERIODS[:2]
+            assert f"rotation record is not signed by key {dg.key_id(old.public_key())}" in res.refused
+
+
+def test_cosignature_checks():
+    wkey, other = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    raw = b'{"x": 1}\n'
+    cos = wt.cosign("digests/P.json", raw, "P", wkey, NOW)
+    assert cos["cosigned_at"] == "2026-11-28T13:10:00Z"
+    data = json.dumps(cos).encode()
+    assert wt.check_cosignature(data, "digests/P.json", raw, wkey.public_key()) is None
+    assert "does not verify" in wt.check_cosignature(data, "digests/P.json", raw, other.public_key())
+    assert "is for digests/P.json, not digests/Q.json" in wt.check_cosignature(
+        data, "digests/Q.json", raw, wkey.public_key())
+    assert "rewritten after the witness saw it" in wt.check_cosignature(
+        data, "digests/P.json", raw + b" ", wkey.public_key())
+    assert "not valid JSON" in wt.check_cosignature(b"{", "digests/P.json", raw, wkey.public_key())
+    tampered = json.dumps({**cos, "period": "Q"}).encode()
+    assert "does not verify" in wt.check_cosignature(tampered, "digests/P.json", raw, wkey.public_key())
+
+
+def test_trust_file_with_two_keys(tmp_path):
+    a, b = (Ed25519PrivateKey.generate().public_key() for _ in range(2))
+    f = tmp_path / "trust.pem"
+    f.write_bytes(b"# auditors' keys\n" + dg.public_pem(a) + dg.public_pem(b))
+    assert [dg.key_id(k) for k in wt.load_trust_files([f])] == [dg.key_id(a), dg.key_id(b)]
+    (tmp_path / "empty.pem").write_text("nothing\n")
+    with pytest.raises(wt.WitnessError, match="no PEM PUBLIC KEY block"):
+        wt.load_trust_files([tmp_path / "empty.pem"])
+
+
+# ---------------------------------------------------------------- verify --watch rounds
+def make_watch(sealed, state, emitted, witnesses=()):
+    worm = LocalStore(sealed["worm"])
+    return wa.Watch(worm, Verifier(worm, sealed["key"].public_key(), witnesses=list(witnesses)), state,
+                    wa.Settings(period_s=3600, grace_s=60, slack_s=120, witness_wait_s=300), emitted.append)
+
+
+def test_watch_alerts_once_per_finding_and_resumes(sealed, tmp_path):
+    state, emitted = tmp_path / "state.json", []
+    w = make_watch(sealed, state, emitted)
+    assert w.step(NOW) == [] and w.point.key == f"digests/{PERIODS[-1]}.json"
+    assert json.loads(state.read_text())["last"]["key"] == f"digests/{PERIODS[-1]}.json"
+    # a restart resumes from the state: nothing to verify again, nothing to raise
+    w2 = make_watch(sealed, state, emitted)
+    assert w2.step(NOW) == [] and w2.point.key == f"digests/{PERIODS[-1]}.json"
+
+    def change(rows):
+        rows[0]["message"] = "nothing happened"
+        return rows
+    f = _events_file(sealed["worm"], PERIODS[0])
+    _rewrite(f, change)
+    (a,) = w2.step(NOW)
+    assert (a["rule_id"], a["severity"], a["severity_id"], a["entity_type"]) == (
+        "INTEGRITY-001", "critical", 5, "archive")
+    key = str(f.relative_to(sealed["worm"]))
+    assert a["entity_value"].startswith(f"{sealed['worm']}: modified: {key} now hashes to")
+    assert a["dedup_key"] == f"INTEGRITY-001|{sealed['worm']}|modified|{PERIODS[0]}"
+    assert (a["window_start"], a["window_end"]) == (int(T0.timestamp() * 1000),
+                                                    int(T0.timestamp() * 1000) + 3_600_000)
+    assert w2.step(NOW) == []  # raised once
+    again = wa.integrity_alert(str(sealed["worm"]), "modified", "other words", PERIODS[0], (0, 0), NOW)
+    assert again["alert_id"] == a["alert_id"]  # the same finding is the same alert id
+    # overdue: the next digest was due at 13:00 + 1 h + grace; slack later it is missing
+    late = T0 + dt.timedelta(hours=4, minutes=3, seconds=1)
+    (s,) = make_watch(sealed, state, emitted).step(late)
+    assert s["dedup_key"].endswith(f"|stale|{PERIODS[-1]}") and "no digest after" in s["entity_value"]
+    assert len(emitted) == 2
+
+
+def test_watch_waits_for_the_witness_then_alerts(sealed, tmp_path):
+    wkey = Ed25519PrivateKey.generate()
+    emitted: list[dict] = []
+    sealed_at = json.loads((sealed["worm"] / "digests" / f"{PERIODS[0]}.json").read_bytes())["sealed_at"]
+    soon = dt.datetime.strptime(sealed_at, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=dt.UTC)
+    w = make_watch(sealed, tmp_path / "s.json", emitted, witnesses=[wkey.public_key()])
+    assert w.step(soon + dt.timedelta(seconds=10)) == [] and w.point is None
+    (a,) = w.step(soon + dt.timedelta(seconds=301))
+    assert a["dedup_key"].endswith(f"|unwitnessed|{PERIODS[0]}") and "no cosignature by witness" in a[
+        "entity_value"]
+    wt.Witness(LocalStore(sealed["worm"]), LocalStore(tmp_path / "own"), wkey,
+               [sealed["key"].public_key()]).run_once(NOW)
+    assert w.step(NOW) == [] and w.point.key == f"digests/{PERIODS[-1]}.json"
+
+
+def test_watch_state_survives_a_changed_last_digest(sealed, tmp_path):
+    state, emitted = tmp_path / "state.json", []
+    make_watch(sealed, state, emitted).step(NOW)
+    resign_last(sealed, lambda d: d.update(sealed_at="2026-11-28T13:05:03Z"))
+    (a,) = make_watch(sealed, state, emitted).step(NOW)
+    assert a["dedup_key"].endswith(f"|modified|{PERIODS[-1]}")
+    shutil.rmtree(sealed["worm"] / "events")
+    alerts = make_watch(sealed, state, emitted).step(NOW)
+    assert {x["dedup_key"].rsplit("|", 2)[1] for x in alerts} == {"missing"}
