@@ -21,6 +21,7 @@ from pathlib import Path
 from botocore.exceptions import ClientError
 
 from auditflow.archive import digest as dg
+from auditflow.archive import layout
 from auditflow.archive.seal import from_iso
 from auditflow.archive.store import Store
 from auditflow.archive.verify import Checkpoint, Problem, Verifier
@@ -149,7 +150,7 @@ class Watch:
             o = listing.get(key)
             if o is None:
                 out.append(self._alert("missing", f"missing: {key}, verified before, is gone from the "
-                                       "archive", self._period_of(key), now))
+                                       "archive", self._period_of(key), now, self._tenant_of(key)))
                 continue
             if [o.size, o.modified.isoformat()] == [size, modified]:
                 continue
@@ -159,12 +160,17 @@ class Watch:
                 continue
             out.append(self._alert("modified", f"modified: {key} now hashes to {got[:16]}..., verified as "
                                    f"{sha[:16]}... (changed after it was sealed and verified)",
-                                   self._period_of(key), now))
+                                   self._period_of(key), now, self._tenant_of(key)))
         return out
 
     def _period_of(self, key: str) -> str | None:
         name = key.rsplit("/", 1)[-1]
         return name.split(".", 1)[0] if name.endswith((".json", ".parquet")) else None
+
+    @staticmethod
+    def _tenant_of(key: str) -> str | None:
+        part = layout.parse_partition(key)
+        return part[0] if part else None
 
     def _waiting_for_witness(self, p: Problem, now: dt.datetime) -> bool:
         """A new digest's cosignatures get witness_wait_s to appear (the witness runs on its own)."""

@@ -109,8 +109,7 @@ def _watch(cfg, store, verifier: Verifier, interval: int | None, state_path: Pat
     produce, flush = kafka.event_producer(cfg, topic, schema="alert")
 
     def emit(alert: dict) -> None:
-        console.print(f"[red]ALERT[/] {alert['rule_id']} {alert['severity']}: {alert['entity_value']}",
-                      highlight=False)
+        click.echo(f"ALERT {alert['rule_id']} {alert['severity']}: {alert['entity_value']}", err=True)
         produce(alert, alert["dedup_key"].encode())
         if flush(30):
             raise click.ClickException(f"an {alert['rule_id']} alert was not delivered to {topic} in 30 s")
@@ -119,9 +118,9 @@ def _watch(cfg, store, verifier: Verifier, interval: int | None, state_path: Pat
     settings = watch_mod.Settings(int(arch["period_s"]), int(arch["grace_s"]), int(conf["slack_s"]),
                                   int(conf["witness_wait_s"]))
     path = state_path or watch_mod.state_file(conf["state_dir"], store.url)
-    w = watch_mod.Watch(store, verifier, path, settings, emit, lambda m: console.print(m, highlight=False))
-    console.print(f"watching {store.url} every {interval or conf['interval_s']} s; state {path}; "
-                  f"alerts to {topic}", highlight=False)
+    w = watch_mod.Watch(store, verifier, path, settings, emit, lambda m: click.echo(m, err=True))
+    click.echo(f"watching {store.url} every {interval or conf['interval_s']} s; state {path}; "
+               f"alerts to {topic}", err=True)
     while True:
         w.step()
         time.sleep(interval or int(conf["interval_s"]))
