@@ -69,7 +69,8 @@ def witness_store(cfg: Config, location: str | None = None) -> Store:
 
 def witness_key(cfg: Config) -> Ed25519PrivateKey:
     """The witness's own Ed25519 key (witness.key_env, else witness.key_file, mode 0600); a
-    missing file is generated only in the local profile."""
+    missing file is generated only in the local profile with witness.generate_key (pods set it
+    false: their profile is local too)."""
     conf = cfg.section("witness")
     return dg.load_private({"signing_key_env": conf["key_env"], "signing_key_file": conf["key_file"],
-                            "generate_key": cfg.profile == "local"})
+                            "generate_key": cfg.profile == "local" and bool(conf.get("generate_key"))})
