@@ -242,3 +242,24 @@ def test_watch_state_survives_a_changed_last_digest(sealed, tmp_path):
     shutil.rmtree(sealed["worm"] / "events")
     alerts = make_watch(sealed, state, emitted).step(NOW)
     assert {x["dedup_key"].rsplit("|", 2)[1] for x in alerts} == {"missing"}
+
+
+def test_integrity_alert_is_a_valid_alert_the_router_routes():
+    import fastavro
+
+    from auditflow.alerts import destinations
+    from auditflow.archive import layout
+
+    a = wa.integrity_alert("s3://worm/archive/", "unwitnessed", "unwitnessed: digests/P.json has none",
+                           "P", (1_000, 2_000), NOW, tenant="acme/audit.raw.app/0")
+    schema = fastavro.parse_schema(json.loads((layout.SCHEMAS / "alert.avsc").read_text()))
+    assert fastavro.validate(a, schema, raise_errors=True)
+    assert a["tenant_id"] == "acme" and a["created_at"] == int(NOW.timestamp() * 1000)
+    dests = destinations.parse_destinations({
+        "pd": {"type": "pagerduty", "url": "https://events.example/v2", "routing_key": "k" * 32,
+               "min_severity": "critical", "rule_ids": ["INTEGRITY-*"]},
+        "auth-only": {"type": "webhook", "url": "https://hooks.example/x", "rule_ids": ["AUTH-*"]}}, {})
+    routed = [d.name for d in dests if destinations.matches(d, destinations.normalize_alert(a))]
+    assert routed == ["pd"]
+    body = destinations.build_request(next(d for d in dests if d.name == "pd"), a).body
+    assert body["payload"]["severity"] == "critical" and body["payload"]["class"] == "INTEGRITY-001"
