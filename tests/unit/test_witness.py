@@ -263,3 +263,41 @@ def test_integrity_alert_is_a_valid_alert_the_router_routes():
     assert routed == ["pd"]
     body = destinations.build_request(next(d for d in dests if d.name == "pd"), a).body
     assert body["payload"]["severity"] == "critical" and body["payload"]["class"] == "INTEGRITY-001"
+
+
+def test_cli_witness_and_verify_witness_on_local_copies(sealed, tmp_path, monkeypatch):
+    """The commands on directories (no service): keys from the environment and trust files."""
+    from click.testing import CliRunner
+
+    from auditflow.cli import cli
+
+    wkey = Ed25519PrivateKey.generate()
+    monkeypatch.setenv("AUDITFLOW_WITNESS_KEY", base64.b64encode(wkey.private_bytes_raw()).decode())
+    pub, wpub, bad = tmp_path / "archive.pem", tmp_path / "witness.pem", tmp_path / "bad.pem"
+    pub.write_bytes(dg.public_pem(sealed["key"].public_key()))
+    bad.write_text("not a key\n")
+    runner = CliRunner()
+    res = runner.invoke(cli, ["witness", "--print-key"], catch_exceptions=False)
+    assert res.exit_code == 0
+    assert dg.key_id(dg.load_public(res.stdout)) == dg.key_id(wkey.public_key())
+    wpub.write_text(res.stdout)
+    args = ["witness", "--worm", str(sealed["worm"]), "--storage", str(tmp_path / "own"),
+            "--public-key", str(pub)]
+    res = runner.invoke(cli, args, catch_exceptions=False)
+    assert res.exit_code == 0, res.output
+    assert res.stderr.count("co-signed digests/") == 3
+    verify = ["verify", "--worm", str(sealed["worm"]), "--public-key", str(pub)]
+    res = runner.invoke(cli, [*verify, "--witness", str(wpub)], catch_exceptions=False)
+    assert res.exit_code == 0 and res.stdout.startswith("OK: 3 digests"), res.output
+    res = runner.invoke(cli, [*verify, "--witness", str(bad)], catch_exceptions=False)
+    assert res.exit_code == 1 and res.output.strip().splitlines() == [
+        f"Error: {bad}: no PEM PUBLIC KEY block (a trust file holds Ed25519 SPKI PEMs)"]
+    res = runner.invoke(cli, [*args, "--start", "digests/x.json"], catch_exceptions=False)
+    assert res.exit_code == 1 and "give DIGEST_KEY=SHA256" in res.output and "Traceback" not in res.output
+
+    resign_last(sealed, lambda d: d.update(sealed_at="2026-11-28T13:05:04Z"))
+    res = runner.invoke(cli, args, catch_exceptions=False)
+    assert res.exit_code == 1
+    assert f"REFUSED to co-sign: digests/{PERIODS[-1]}.json now hashes to" in res.stderr
+    res = runner.invoke(cli, [*verify, "--witness", str(wpub)], catch_exceptions=False)
+    assert res.exit_code == 1 and res.stdout.startswith(f"BROKEN: unwitnessed: digests/{PERIODS[-1]}.json")
