@@ -12,6 +12,7 @@ from collections import defaultdict
 from pathlib import Path
 
 import click
+from botocore.exceptions import BotoCoreError, ClientError
 from confluent_kafka import KafkaException
 from rich.console import Console
 
@@ -122,7 +123,10 @@ def _watch(cfg, store, verifier: Verifier, interval: int | None, state_path: Pat
     click.echo(f"watching {store.url} every {interval or conf['interval_s']} s; state {path}; "
                f"alerts to {topic}", err=True)
     while True:
-        w.step()
+        try:
+            w.step()
+        except (BotoCoreError, ClientError) as exc:  # S3 away for a while: the next round retries
+            click.echo(f"error: reading {store.url}: {exc}; retrying next round", err=True)
         time.sleep(interval or int(conf["interval_s"]))
 
 

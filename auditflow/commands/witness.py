@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import click
+from botocore.exceptions import BotoCoreError, ClientError
 
 from auditflow.archive import digest as dg
 from auditflow.archive import wiring
@@ -76,12 +77,22 @@ def command(obj, mode: str, interval: int | None, worm: str | None, storage: str
                        pinned_archive_keys(cfg, public_keys), wt.parse_start(start) if start else None, _say)
     except wt.WitnessError as exc:
         raise click.ClickException(str(exc)) from exc
+    except ClientError as exc:  # e.g. no right to create or read its bucket
+        raise click.ClickException(f"S3: {exc}") from exc
     every = interval or int(cfg.get("witness.interval_s"))
     while True:
         try:
             res = w.run_once()
         except wt.WitnessError as exc:
             raise click.ClickException(str(exc)) from exc
+        except (BotoCoreError, ClientError) as exc:
+            if mode != "loop" and isinstance(exc, ClientError):  # e.g. AccessDenied: one line
+                raise click.ClickException(f"S3: {exc}") from exc
+            if mode != "loop":
+                raise  # unreachable: the CLI says so in one line
+            _say(f"error: {exc}; retrying in {every} s")  # S3 away for a while
+            time.sleep(every)
+            continue
         if res.refused and mode != "loop":
             sys.exit(1)
         if not res.cosigned and not res.refused:
