@@ -94,7 +94,8 @@ def command(obj, tenant: str | None, start: str | None, end: str | None, worm: s
         return
     rep = verifier.run(tenant, _when(start), _when(end))
     if rep.ok:
-        click.echo(summary(rep) + (f" (tenant {tenant})" if tenant else ""))
+        witnessed = f"; every digest cosigned by witness {', '.join(dg.key_id(k) for k in wkeys)}"
+        click.echo(summary(rep) + (f" (tenant {tenant})" if tenant else "") + (witnessed if wkeys else ""))
         return
     p = rep.problem
     click.echo(f"BROKEN: {p.message}")

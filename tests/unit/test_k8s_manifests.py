@@ -142,3 +142,13 @@ def test_witness_and_watch_pin_keys_from_the_trust_config_map() -> None:
     docs = {d["metadata"]["name"]: d for d in yaml.safe_load_all(CONFIG_MAP.read_text())}
     assert set(docs["auditflow-trust"]["data"]) == {"archive-signing.pem", "witness.pem"}
     assert docs["auditflow-config"]["data"]["AUDITFLOW_WITNESS__GENERATE_KEY"] == "false"
+
+
+def test_the_witness_pod_holds_neither_the_signing_key_nor_the_sealers_s3_keys() -> None:
+    docs = {d["metadata"]["name"]: d for d in yaml.safe_load_all(CONFIG_MAP.read_text())}
+    own = docs["auditflow-witness-secrets"]["stringData"]
+    # read last, these blanks win over auditflow-secrets in the witness pod's environment
+    assert {k: own[k] for k in ("AUDITFLOW_SIGNING_KEY", "AUDITFLOW_S3__ACCESS_KEY",
+                                "AUDITFLOW_S3__SECRET_KEY")} == dict.fromkeys(
+        ("AUDITFLOW_SIGNING_KEY", "AUDITFLOW_S3__ACCESS_KEY", "AUDITFLOW_S3__SECRET_KEY"), "")
+    assert set(own) <= set(docs["auditflow-secrets"]["stringData"]) | {"AUDITFLOW_WITNESS_KEY"}

@@ -289,6 +289,7 @@ def test_cli_witness_and_verify_witness_on_local_copies(sealed, tmp_path, monkey
     verify = ["verify", "--worm", str(sealed["worm"]), "--public-key", str(pub)]
     res = runner.invoke(cli, [*verify, "--witness", str(wpub)], catch_exceptions=False)
     assert res.exit_code == 0 and res.stdout.startswith("OK: 3 digests"), res.output
+    assert res.stdout.rstrip().endswith(f"; every digest cosigned by witness {dg.key_id(wkey.public_key())}")
     res = runner.invoke(cli, [*verify, "--witness", str(bad)], catch_exceptions=False)
     assert res.exit_code == 1 and res.output.strip().splitlines() == [
         f"Error: {bad}: no PEM PUBLIC KEY block (a trust file holds Ed25519 SPKI PEMs)"]
