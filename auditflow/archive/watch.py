@@ -2,7 +2,8 @@
 appeared since the last verified one (`Verifier.run(resume=...)`), re-reads only the sealed
 objects whose listing changed (size or time: an overwrite adds a version, a delete removes it),
 and raises an INTEGRITY-001 alert for a break, a gap in periods, a missing witness cosignature
-or a digest that stops arriving.
+or a digest that stops arriving. Files that no digest lists (`extra`) are left to a full
+`auditflow verify`: the sealer uploads a period's files before its digest.
 
 The last verified point (digest key and SHA-256) and the SHA-256 of every object verified so far
 are kept in a small JSON state file, so a restarted watcher resumes instead of starting over and
@@ -107,7 +108,7 @@ class Watch:
         if not self.started:
             self._load()
         found = self._changed_objects(now)
-        rep = self.verifier.run(resume=self.point)
+        rep = self.verifier.run(resume=self.point, extras=False)
         for cp in rep.verified:
             self._track(cp)
         if rep.last is not None:

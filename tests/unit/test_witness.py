@@ -302,3 +302,18 @@ def test_cli_witness_and_verify_witness_on_local_copies(sealed, tmp_path, monkey
     assert f"REFUSED to co-sign: digests/{PERIODS[-1]}.json now hashes to" in res.stderr
     res = runner.invoke(cli, [*verify, "--witness", str(wpub)], catch_exceptions=False)
     assert res.exit_code == 1 and res.stdout.startswith(f"BROKEN: unwitnessed: digests/{PERIODS[-1]}.json")
+
+
+def test_watch_raises_a_gap_in_periods(sealed, tmp_path):
+    emitted: list[dict] = []
+    digests = sealed["worm"] / "digests"
+    held = {p: (digests / f"{p}.json").read_bytes() for p in PERIODS[1:]}
+    for p in PERIODS[1:]:
+        (digests / f"{p}.json").unlink()
+    w = make_watch(sealed, tmp_path / "s.json", emitted)
+    assert w.step(NOW - dt.timedelta(hours=2)) == [] and w.point.key == f"digests/{PERIODS[0]}.json"
+    (digests / f"{PERIODS[2]}.json").write_bytes(held[PERIODS[2]])  # the next period's digest never came
+    (a,) = w.step(NOW - dt.timedelta(hours=2))
+    assert a["dedup_key"].endswith(f"|missing|{PERIODS[2]}")
+    assert "missing: no digest for 2026-11-28T11:00:00Z .. 2026-11-28T12:00:00Z" in a["entity_value"]
+    assert w.point.key == f"digests/{PERIODS[0]}.json"  # not past the gap
