@@ -37,7 +37,7 @@ def reachable(cfg: Config) -> bool:
         return False
 
 
-def bucket_exists(s3: Any, bucket: str) -> bool:
+def _exists(s3: Any, bucket: str) -> bool:
     try:
         s3.head_bucket(Bucket=bucket)
         return True
@@ -47,17 +47,20 @@ def bucket_exists(s3: Any, bucket: str) -> bool:
         raise
 
 
+bucket_exists = _exists  # public: the witness creates its own bucket on first use
+
+
 def ensure_buckets(cfg: Config) -> list[str]:
     """`staging` versioned; `worm` with Object Lock and a default retention. Idempotent."""
     conf = cfg.section("s3")
     s3 = client(cfg)
     changes = []
     staging, worm = conf["staging_bucket"], conf["worm_bucket"]
-    if not bucket_exists(s3, staging):
+    if not _exists(s3, staging):
         s3.create_bucket(Bucket=staging)
         changes.append(f"created {staging}")
     s3.put_bucket_versioning(Bucket=staging, VersioningConfiguration={"Status": "Enabled"})
-    if not bucket_exists(s3, worm):
+    if not _exists(s3, worm):
         s3.create_bucket(Bucket=worm, ObjectLockEnabledForBucket=True)
         changes.append(f"created {worm} (Object Lock)")
     lock = s3.get_object_lock_configuration(Bucket=worm)["ObjectLockConfiguration"]

@@ -69,6 +69,7 @@ class Archive:
         self.worm = S3Store(self.client, cfg.get("s3.worm_bucket"), self.prefix)
         self.witness_bucket = f"it-witness-{self.run}"
         self.subject = f"it.{self.run}.events-value"
+        self.subjects = [self.subject]  # registry subjects to delete (producers register them)
 
     def seal(self) -> None:
         reg = registry.client(self.cfg)
@@ -109,10 +110,9 @@ class Archive:
                 self.client.delete_object(Bucket=self.witness_bucket, Key=v["Key"], VersionId=v["VersionId"])
             self.client.delete_bucket(Bucket=self.witness_bucket)
         reg = registry.client(self.cfg)
-        for subject in reg.get_subjects():
-            if subject.startswith(f"it.{self.run}."):
-                reg.delete_subject(subject)
-                reg.delete_subject(subject, permanent=True)
+        for subject in set(reg.get_subjects()) & set(self.subjects):
+            reg.delete_subject(subject)
+            reg.delete_subject(subject, permanent=True)
 
 
 @pytest.fixture
@@ -219,6 +219,7 @@ def read_alerts(cfg, topic: str, want: int, timeout_s: float) -> list[dict]:
 def test_verify_watch_raises_integrity_001_when_a_sealed_object_is_tampered_with(archive, topics, tmp_path):
     a = archive
     topic = topics.unique("alerts", partitions=1)
+    a.subjects.append(f"{topic}-value")  # the watcher's AvroSerializer registers it
     state = tmp_path / "watch.json"
     cmd = [*CLI, *SETS, "--set", f"watch.alerts_topic={topic}", "--set", "watch.slack_s=3600",
            "verify", "--watch", "--interval", "2", "--worm", a.prefix, "--public-key", str(a.pub),
