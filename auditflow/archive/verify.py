@@ -5,13 +5,18 @@ per digest, oldest first: its signature (Ed25519, key pinned or published in key
 to the previous digest (SHA-256 of the stored bytes, and periods that meet with no gap); each
 listed file present with the listed SHA-256; the events of the period, in stored order,
 against the chain heads of the previous digest and the last (sequence, hash) per chain this
-digest signs; the Merkle root over the period. Finally: no data file that no digest lists.
+digest signs, passing a quarantined event or gap only where the digest's signed `quarantined`
+entry explains it (its `resume`); each quarantine object with the listed SHA-256; the Merkle
+root over the period (under --tenant too: every tenant's `chain` column). Finally: no data or
+quarantine file that no digest lists. With nothing else wrong, quarantined records are the
+answer (kind `quarantined`): the archive has a known hole an auditor must see.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +53,8 @@ class Report:
     chains: set[str] = field(default_factory=set)
     key_ids: set[str] = field(default_factory=set)
     problem: Problem | None = None
+    quarantined: list[dict] = field(default_factory=list)  # digest entries, with "period"
+    held: int = 0  # checked objects under an S3 legal hold
 
     @property
     def ok(self) -> bool:
@@ -72,7 +79,7 @@ class Verifier:
         rep = Report()
         objs = self.worm.list()
         digests = sorted(o.key for o in objs if o.key.startswith("digests/") and o.key.endswith(".json"))
-        data = {o.key for o in objs if o.key.split("/", 1)[0] in layout.KINDS}
+        data = {o.key for o in objs if o.key.split("/", 1)[0] in (*layout.KINDS, "quarantine")}
         listed: set[str] = set()
         prev_key, prev_bytes, prev_doc = None, None, None
         heads: dict[str, chain.ChainState] = {}
@@ -108,6 +115,7 @@ class Verifier:
                 return self._fail(rep, "digest mismatch", f"digest mismatch: {key} holds period "
                                   f"{doc['period']['id']}", pid)
             listed.update(f["key"] for f in doc["files"])
+            listed.update(q["key"] for q in doc.get("quarantined", []) if q.get("key"))
             p_start, p_end = from_iso(doc["period"]["start"]), from_iso(doc["period"]["end"])
             if (start is None or p_end > start) and (end is None or p_start < end):
                 problem = self._period(doc, heads, tenant, rep)
@@ -123,6 +131,12 @@ class Verifier:
         if extra and start is None and end is None:
             return self._fail(rep, "extra", f"extra: {extra[0]} is in the archive but in no signed digest"
                               + (f" ({len(extra)} such files)" if len(extra) > 1 else ""), None)
+        if rep.quarantined:
+            q = rep.quarantined[0]
+            more = f" (and {len(rep.quarantined) - 1} more)" if len(rep.quarantined) > 1 else ""
+            rep.problem = Problem("quarantined", f"quarantined: period {q['period']}: {q['reason']}{more}",
+                                  tenant=q.get("chain_id") or q.get("tenant"), sequence=q.get("sequence"),
+                                  period=q["period"])
         return rep
 
     def _fail(self, rep: Report, kind: str, msg: str, pid: str | None) -> Report:
@@ -132,9 +146,16 @@ class Verifier:
     def _period(self, doc: dict, heads: dict[str, chain.ChainState], tenant: str | None,
                 rep: Report) -> Problem | None:
         events: list[dict] = []
-        leaves_complete = tenant is None
+        others: list[tuple[bytes, int, str, str]] = []  # leaves of the other tenants' files
         for f in doc["files"]:
             if tenant is not None and f["tenant"] != tenant:
+                if f["kind"] == "events":  # only their chain column: the Merkle root needs every leaf
+                    if not self.worm.exists(f["key"]):
+                        return Problem("missing", f"missing: {f['key']} (tenant {f['tenant']!r}) is listed "
+                                       f"in digest {doc['period']['id']} but absent, so the period's Merkle "
+                                       "root cannot be checked", tenant=f["tenant"])
+                    others += layout.event_hashes([layout.read_parquet(self.worm.get(f["key"]),
+                                                                       columns=["event_id", "chain"])])
                 continue
             key = f["key"]
             if not self.worm.exists(key):
@@ -143,6 +164,7 @@ class Verifier:
                                tenant=f["tenant"])
             data = self.worm.get(key)
             rep.files += 1
+            rep.held += self._held(key, f.get("version_id"))
             if dg.sha256(data) != f["sha256"] and self._sealed_version_intact(key, f):
                 return Problem("overwritten", f"overwritten: {key} has a newer version than the one "
                                f"digest {doc['period']['id']} sealed ({f['version_id']}, still intact "
@@ -173,18 +195,47 @@ class Verifier:
         brk = self._chains(events, heads, doc, tenant)
         if brk:
             return brk
+        problem = self._quarantined(doc, tenant, rep)
+        if problem:
+            return problem
         rep.events += len(events)
         rep.chains.update(e["chain"]["chain_id"] for e in events if e.get("chain"))
-        if leaves_complete:
-            leaves = sorted((c["chain_id"].encode(), c["sequence"], c["event_hash"])
-                            for c in (e.get("chain") for e in events) if c)
-            root = merkle.merkle_root([h for _c, _s, h in leaves])
-            m = doc["events"]
-            if root != m["merkle_root"] or len(leaves) != m["tree_size"]:
-                return Problem("digest mismatch", f"digest mismatch: the Merkle root over the {len(leaves)} "
-                               f"events of period {doc['period']['id']} is {root[:16]}..., the digest signs "
-                               f"{m['merkle_root'][:16]}... over {m['tree_size']}")
+        # the root over every tenant's leaves, also under --tenant
+        leaves = sorted([(c["chain_id"].encode(), c["sequence"], c["event_hash"])
+                         for c in (e.get("chain") for e in events) if c]
+                        + [(cid, seq, h) for cid, seq, h, _e in others])
+        root = merkle.merkle_root([h for _c, _s, h in leaves])
+        m = doc["events"]
+        if root != m["merkle_root"] or len(leaves) != m["tree_size"]:
+            return Problem("digest mismatch", f"digest mismatch: the Merkle root over the {len(leaves)} "
+                           f"events of period {doc['period']['id']} is {root[:16]}..., the digest signs "
+                           f"{m['merkle_root'][:16]}... over {m['tree_size']}")
         return None
+
+    def _quarantined(self, doc: dict, tenant: str | None, rep: Report) -> Problem | None:
+        """Each quarantine entry of the tenant(s): its object present with the signed SHA-256."""
+        for q in doc.get("quarantined", []):
+            if tenant is not None and q.get("tenant") != tenant and not (
+                    q.get("chain_id") and chain.is_tenant_chain(q["chain_id"], tenant)):
+                continue
+            if q.get("key"):
+                if not self.worm.exists(q["key"]):
+                    return Problem("missing", f"missing: quarantined record {q['key']} is listed in digest "
+                                   f"{doc['period']['id']} but absent from the archive",
+                                   tenant=q.get("tenant"))
+                data = self.worm.get(q["key"])
+                if dg.sha256(data) != q.get("sha256"):
+                    return Problem("digest mismatch", f"digest mismatch: quarantined record {q['key']} has "
+                                   f"SHA-256 {dg.sha256(data)[:16]}..., digest {doc['period']['id']} signs "
+                                   f"{str(q.get('sha256'))[:16]}...", tenant=q.get("tenant"))
+                rep.held += self._held(q["key"], None)
+            rep.quarantined.append({**q, "period": doc["period"]["id"]})
+        return None
+
+    def _held(self, key: str, version_id: str | None) -> int:
+        """1 when the object (the sealed version) is under an S3 legal hold; 0 in a local copy."""
+        check = getattr(self.worm, "legal_hold", None)
+        return int(bool(check(key, version_id))) if check else 0
 
     def _sealed_version_intact(self, key: str, f: dict) -> bool:
         """Whether the version the digest pinned still holds the sealed bytes (an S3 overwrite
@@ -199,24 +250,63 @@ class Verifier:
     def _chains(self, events: list[dict], heads: dict[str, chain.ChainState], doc: dict,
                 tenant: str | None) -> Problem | None:
         signed = {c["chain_id"]: c for c in doc["chains"]}
+        bridges: dict[str, list[dict]] = defaultdict(list)  # signed quarantine entries a chain passes
+        for q in doc.get("quarantined", []):
+            if q.get("chain_id") and q.get("resume"):
+                bridges[q["chain_id"]].append(q)
         present = {(e.get("chain") or {}).get("chain_id") for e in events}
-        wanted = [cid for cid in signed
+        wanted = [cid for cid in [*signed, *(b for b in bridges if b not in signed)]
                   if tenant is None or chain.is_tenant_chain(cid, tenant) or cid in present]
-        start = {cid: heads[cid] for cid in wanted if cid in heads}
-        end = {cid: chain.ChainState(cid, signed[cid]["last_sequence"], signed[cid]["last_hash"])
-               for cid in wanted}
+        heads_after = doc.get("heads", {})
+        end = {}
+        for cid in wanted:
+            h = heads_after.get(cid) or [signed[cid]["last_sequence"], signed[cid]["last_hash"]]
+            end[cid] = chain.ChainState(cid, h[0], h[1])
         for e in events:
             cid = (e.get("chain") or {}).get("chain_id")
             if cid is not None and cid not in signed:
                 return Problem("extra", f"extra: chain {cid!r} has events (e.g. {e.get('event_id')!r}) "
                                f"in period {doc['period']['id']} but its digest signs none", tenant=cid)
-        brk = chain.verify_chain(events, start=start, end=end)
+        plain = [cid for cid in wanted if cid not in bridges]
+        brk = chain.verify_chain([e for e in events if (e.get("chain") or {}).get("chain_id") not in bridges],
+                                 start={cid: heads[cid] for cid in plain if cid in heads},
+                                 end={cid: end[cid] for cid in plain})
+        for cid in sorted(c for c in wanted if c in bridges):
+            if brk is not None:
+                break
+            brk = _bridged(cid, [e for e in events if (e.get("chain") or {}).get("chain_id") == cid],
+                           heads.get(cid),
+                           end[cid], bridges[cid])
         if brk is None:
             return None
         # a break the sealer already recorded (it archives what it received) is still a break
         return Problem(brk.kind, brk.message, tenant=brk.chain_id, sequence=brk.sequence)
 
 
+def _bridged(cid: str, events: list[dict], start: chain.ChainState | None, end: chain.ChainState,
+             bridges: list[dict]) -> chain.ChainBreak | None:
+    """One chain's events checked in the pieces between its signed quarantine entries: each
+    piece must run up to the entry's first sequence, after which the chain stands where the
+    entry's `resume` says (an event quarantined in place, or a gap)."""
+    state = start
+    rest = events
+    for q in sorted(bridges, key=lambda q: q["sequence"]):
+        piece = [e for e in rest if e["chain"]["sequence"] < q["sequence"]]
+        rest = [e for e in rest if e["chain"]["sequence"] >= q["sequence"]]
+        brk = chain.verify_chain(piece, start={cid: state} if state else None)
+        if brk is not None:
+            return brk
+        reached = piece[-1]["chain"]["sequence"] if piece else (state.sequence if state else 0)
+        if reached != q["sequence"] - 1:
+            return chain.ChainBreak("missing", cid, reached + 1, len(piece), None,
+                                    f"missing: chain {cid!r} ends at sequence {reached} before the "
+                                    f"quarantined sequence {q['sequence']}: sequences {reached + 1}.."
+                                    f"{q['sequence'] - 1} are absent")
+        state = chain.ChainState(cid, int(q["resume"]["sequence"]), q["resume"]["event_hash"])
+    return chain.verify_chain(rest, start={cid: state} if state else None, end={cid: end})
+
+
 def summary(rep: Report) -> str:
     return (f"OK: {rep.digests} digests (signatures and digest chain valid), {rep.periods_checked} periods, "
-            f"{rep.files} files, {rep.events} events in {len(rep.chains)} chains, {rep.alerts} alerts")
+            f"{rep.files} files, {rep.events} events in {len(rep.chains)} chains, {rep.alerts} alerts"
+            + (f"; {rep.held} objects under legal hold" if rep.held else ""))
