@@ -16,12 +16,13 @@ the checkpoint that commits files opened before `end`. Per period, in this order
 5. write the digest (files, chains, quarantined, Merkle root, previous digest's SHA-256), signed;
 6. only then delete the consumed staging files.
 
-A chain goes on after a quarantined event (schemas/CHAIN.md section 8): an event quarantined at
-the sequence the chain expects still takes that place, so the chain continues from its claimed
-event_hash (the entry's `resume`) and the next event must link to it; a gap (sequences absent
-from staging) is one entry whose `resume` is the (sequence, prev_hash) the next event present
-claims; a misplaced event, or one at a sequence the chain has passed (extra) or without a chain
-(unchained), leaves the chain as it was.
+A chain goes on after a quarantined event (schemas/CHAIN.md section 8): a `modified` event (its
+content does not hash to its event_hash, its chain fields link) keeps its place, so the chain
+continues from its claimed event_hash (the entry's `resume`) and the next event must link to
+it; a gap (sequences absent from staging, e.g. an undecodable record) is one `missing` entry
+whose `resume` is the (sequence - 1, prev_hash) the next event present claims; any other
+quarantined event (wrong_prev_hash, misplaced, extra, unchained) takes no place, so the chain
+stands where it was and the event that follows it gets a `missing` entry.
 `auditflow verify` follows the same signed entries, so only what a digest explains is skipped.
 
 Every step can be repeated: output bytes are a function of the staged input, an object that
@@ -387,8 +388,11 @@ class Sealer:
         new = chain.ChainState(cid, c["sequence"], str(c["event_hash"]))
         if kind is None:
             sealed.append((p, e))
-        else:  # it takes its place in the chain, so the next event may link to it
+        elif kind == "modified":  # its chain fields hold: it keeps its place, the next links to it
             held.append(self._held(e, p, raws, kind, msg, resume=(new.sequence, new.event_hash)))
+        else:  # linked to something else (inserted or re-linked): it takes no place in the chain
+            held.append(self._held(e, p, raws, kind, msg))
+            return state
         return new
 
     @staticmethod
@@ -467,6 +471,12 @@ class Sealer:
     def _clean(self, doc: dict) -> None:
         for key in doc.get("staging", []):
             self.staging.delete(key)
+
+
+def quarantined_of(entry: dict, tenant: str) -> bool:
+    """Whether a digest's quarantine entry is the tenant's (its partition or one of its chains)."""
+    cid = entry.get("chain_id")
+    return entry.get("tenant") == tenant or bool(cid and chain.is_tenant_chain(cid, tenant))
 
 
 def _jsonable(value: Any) -> Any:

@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 
 from auditflow.archive import digest as dg
 from auditflow.archive import layout
-from auditflow.archive.seal import from_iso
+from auditflow.archive.seal import from_iso, quarantined_of
 from auditflow.archive.store import Store
 from udfs import chain, merkle
 
@@ -215,8 +215,7 @@ class Verifier:
     def _quarantined(self, doc: dict, tenant: str | None, rep: Report) -> Problem | None:
         """Each quarantine entry of the tenant(s): its object present with the signed SHA-256."""
         for q in doc.get("quarantined", []):
-            if tenant is not None and q.get("tenant") != tenant and not (
-                    q.get("chain_id") and chain.is_tenant_chain(q["chain_id"], tenant)):
+            if tenant is not None and not quarantined_of(q, tenant):
                 continue
             if q.get("key"):
                 if not self.worm.exists(q["key"]):
@@ -267,27 +266,35 @@ class Verifier:
             if cid is not None and cid not in signed:
                 return Problem("extra", f"extra: chain {cid!r} has events (e.g. {e.get('event_id')!r}) "
                                f"in period {doc['period']['id']} but its digest signs none", tenant=cid)
+        # breaks inside the stored events first (every chain), then where each chain ends
         plain = [cid for cid in wanted if cid not in bridges]
+        states = {cid: heads[cid] for cid in plain if cid in heads}
         brk = chain.verify_chain([e for e in events if (e.get("chain") or {}).get("chain_id") not in bridges],
-                                 start={cid: heads[cid] for cid in plain if cid in heads},
-                                 end={cid: end[cid] for cid in plain})
+                                 start=states)
+        for e in events:
+            c = e.get("chain") or {}
+            if brk is None and c.get("chain_id") in end and c["chain_id"] not in bridges:
+                states[c["chain_id"]] = chain.ChainState(c["chain_id"], c["sequence"], c["event_hash"])
         for cid in sorted(c for c in wanted if c in bridges):
             if brk is not None:
                 break
-            brk = _bridged(cid, [e for e in events if (e.get("chain") or {}).get("chain_id") == cid],
-                           heads.get(cid),
-                           end[cid], bridges[cid])
+            brk, states[cid] = _bridged(cid, [e for e in events
+                                              if (e.get("chain") or {}).get("chain_id") == cid],
+                                        heads.get(cid), bridges[cid])
+        if brk is None:
+            brk = chain.verify_chain([], start={c: st for c, st in states.items() if st}, end=end)
         if brk is None:
             return None
         # a break the sealer already recorded (it archives what it received) is still a break
         return Problem(brk.kind, brk.message, tenant=brk.chain_id, sequence=brk.sequence)
 
 
-def _bridged(cid: str, events: list[dict], start: chain.ChainState | None, end: chain.ChainState,
-             bridges: list[dict]) -> chain.ChainBreak | None:
+def _bridged(cid: str, events: list[dict], start: chain.ChainState | None, bridges: list[dict],
+             ) -> tuple[chain.ChainBreak | None, chain.ChainState | None]:
     """One chain's events checked in the pieces between its signed quarantine entries: each
     piece must run up to the entry's first sequence, after which the chain stands where the
-    entry's `resume` says (an event quarantined in place, or a gap)."""
+    entry's `resume` says (an event quarantined in place, or a gap). The break, or the state
+    after the last event."""
     state = start
     rest = events
     for q in sorted(bridges, key=lambda q: q["sequence"]):
@@ -295,15 +302,19 @@ def _bridged(cid: str, events: list[dict], start: chain.ChainState | None, end: 
         rest = [e for e in rest if e["chain"]["sequence"] >= q["sequence"]]
         brk = chain.verify_chain(piece, start={cid: state} if state else None)
         if brk is not None:
-            return brk
+            return brk, None
         reached = piece[-1]["chain"]["sequence"] if piece else (state.sequence if state else 0)
         if reached != q["sequence"] - 1:
             return chain.ChainBreak("missing", cid, reached + 1, len(piece), None,
                                     f"missing: chain {cid!r} ends at sequence {reached} before the "
                                     f"quarantined sequence {q['sequence']}: sequences {reached + 1}.."
-                                    f"{q['sequence'] - 1} are absent")
+                                    f"{q['sequence'] - 1} are absent"), None
         state = chain.ChainState(cid, int(q["resume"]["sequence"]), q["resume"]["event_hash"])
-    return chain.verify_chain(rest, start={cid: state} if state else None, end={cid: end})
+    brk = chain.verify_chain(rest, start={cid: state} if state else None)
+    if brk is None and rest:
+        c = rest[-1]["chain"]
+        state = chain.ChainState(cid, c["sequence"], c["event_hash"])
+    return brk, state
 
 
 def summary(rep: Report) -> str:
