@@ -229,3 +229,19 @@ def test_a_lock_shorter_than_the_bucket_default_is_refused_outside_local(tmp_pat
     s3.check_lock(prod, dt.timedelta(days=7 * 365), dt.timedelta(days=7 * 365), "worm")  # equal: fine
     local = config.load(environ={}, cwd_file=False)
     s3.check_lock(local, dt.timedelta(seconds=180), dt.timedelta(days=1), "worm")  # local allows it
+
+
+def test_digests_with_quarantine_entries_match_their_json_schema(tampered, tmp_path):
+    import jsonschema
+
+    schema = json.loads((layout.SCHEMAS / "digest.schema.json").read_text())
+    staging, worm = tmp_path / "s2", tmp_path / "w2"
+    acme = make_events("acme", 4)
+    stage(staging, "events", "acme", T0, "part-1", encode(acme[:1]) + [b"junk"] + encode(acme[2:]),
+          T0 + dt.timedelta(minutes=1))
+    gap = seal(staging, worm, Ed25519PrivateKey.generate(), T0 + 2 * HOUR)
+    digests = [r.digest for r in [*tampered["res"], *gap]]
+    kinds = sorted(q["kind"] for d in digests for q in d["quarantined"])
+    assert kinds == ["missing", "modified", "undecodable"]
+    for d in digests:
+        jsonschema.validate(d, schema)
