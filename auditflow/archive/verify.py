@@ -33,7 +33,7 @@ from udfs import chain, merkle
 @dataclass
 class Problem:
     kind: str  # modified, missing, reordered, extra, duplicate, wrong_prev_hash, unchained,
-    #            misplaced, overwritten, digest mismatch, bad signature
+    #            misplaced, overwritten, digest mismatch, bad signature, quarantined
     message: str
     tenant: str | None = None
     sequence: int | None = None
@@ -234,7 +234,10 @@ class Verifier:
     def _held(self, key: str, version_id: str | None) -> int:
         """1 when the object (the sealed version) is under an S3 legal hold; 0 in a local copy."""
         check = getattr(self.worm, "legal_hold", None)
-        return int(bool(check(key, version_id))) if check else 0
+        try:
+            return int(bool(check(key, version_id))) if check else 0
+        except ClientError:  # that version is gone: the checks above say what is wrong
+            return 0
 
     def _sealed_version_intact(self, key: str, f: dict) -> bool:
         """Whether the version the digest pinned still holds the sealed bytes (an S3 overwrite

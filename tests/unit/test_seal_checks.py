@@ -245,3 +245,21 @@ def test_digests_with_quarantine_entries_match_their_json_schema(tampered, tmp_p
     assert kinds == ["missing", "modified", "undecodable"]
     for d in digests:
         jsonschema.validate(d, schema)
+
+
+def test_hold_refuses_bad_input_in_one_line(tampered):
+    from click.testing import CliRunner
+
+    from auditflow.cli import cli
+
+    def run(*args: str):
+        res = CliRunner().invoke(cli, ["hold", *args], catch_exceptions=False)
+        return res.exit_code, res.output
+
+    base = ["--tenant", "acme", "--worm", str(tampered["worm"])]
+    assert run("set", *base, "--from", "yesterday", "--to", "2026-12-01") == (
+        1, "Error: --from 'yesterday' is not an ISO 8601 time (e.g. 2026-11-01 or 2026-11-01T12:00:00Z)\n")
+    assert run("set", *base, "--from", "2026-12-01", "--to", "2026-11-01") == (
+        1, "Error: --to 2026-11-01 is not after --from 2026-12-01\n")
+    assert run("release", *base, "--from", "2026-11-01", "--to", "2026-12-01") == (
+        1, f"Error: {tampered['worm']} is a directory; legal holds exist only on the S3 archive\n")
