@@ -88,10 +88,19 @@ class AvroDecoder(wire.Decoder):
 
     def __call__(self, data: bytes) -> dict:
         try:
+            sid, _body = wire.split(data, self.what)
+        except ValueError as exc:
+            raise Undecodable(str(exc)) from exc
+        if sid not in self.writers:  # a registry that fails otherwise stops the seal: nothing is lost
+            try:
+                text = self.fetch(sid)
+            except KeyError as exc:
+                raise Undecodable(f"schema id {sid} is unknown to the schema registry") from exc
+            writer = json.loads(text)
+            _check_archivable(sid, writer)
+            self.writers[sid] = wire.plain_schema(writer)
+        try:
             return super().__call__(data)
-        except KeyError as exc:
-            raise Undecodable(f"schema id {exc.args[0] if exc.args else '?'} is unknown to the schema "
-                              "registry") from exc
         except (ValueError, EOFError, TypeError, IndexError, OverflowError, MemoryError) as exc:
             # fastavro's errors on bytes that are not Avro of the writer schema
             raise Undecodable(f"{type(exc).__name__}: {exc}"[:300]) from exc
