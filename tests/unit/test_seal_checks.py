@@ -263,3 +263,17 @@ def test_hold_refuses_bad_input_in_one_line(tampered):
         1, "Error: --to 2026-11-01 is not after --from 2026-12-01\n")
     assert run("release", *base, "--from", "2026-11-01", "--to", "2026-12-01") == (
         1, f"Error: {tampered['worm']} is a directory; legal holds exist only on the S3 archive\n")
+
+
+def test_an_undecodable_alert_is_quarantined_and_the_events_seal(tmp_path):
+    staging, worm = tmp_path / "s", tmp_path / "w"
+    at = T0 + dt.timedelta(minutes=1)
+    stage(staging, "events", "acme", T0, "part-1", encode(make_events("acme", 3)), at)
+    stage(staging, "alerts", "acme", T0, "part-1", [b"\x00\x00\x00\x00\x08\xff"], at)  # schema 8: alert.avsc
+    key = Ed25519PrivateKey.generate()
+    (res,) = seal(staging, worm, key, T0 + 2 * HOUR)
+    assert (res.events, res.alerts) == (3, 0)
+    assert [(q["kind"], q["record_kind"], q["tenant"]) for q in res.quarantined] == [
+        ("undecodable", "alerts", "acme")]
+    rep = verify(worm, key)
+    assert rep.problem.kind == "quarantined" and rep.events == 3
