@@ -22,6 +22,7 @@ from auditflow.commands import (
     ingest,
     jobs,
     k8s,
+    keys,
     query,
     reconcile,
     rules,
@@ -286,7 +287,8 @@ def smoke(obj: Ctx, count: int) -> None:
 # ---------------------------------------------------------------- task groups
 # One module per user task, each with its click group or commands (auditflow/commands/).
 TASK_COMMANDS: list[click.Command] = [
-    alerts.command, demo.command, hold.command, ingest.command, jobs.command, k8s.command, query.command,
+    alerts.command, demo.command, hold.command, ingest.command, jobs.command, k8s.command, keys.command,
+    query.command,
     reconcile.command, rules.command, schemas.command, seal.command, users.command,
     *verify.commands,
 ]

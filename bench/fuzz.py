@@ -20,11 +20,12 @@ Inputs, drawn at random (`--seed` fixes the sequence):
 Each input goes through `udfs.parse.parse()` (which must return an event the Avro schema accepts
 or raise ParseError), then through `Normalizer.prepare` + `finish` + `encode` as the normalize
 job runs them (nothing may raise; every event must validate against schemas/audit_event.avsc
-and encode), in under `--slow` seconds plus `--slow-per-mb` a MB (a regular expression that
-backtracks on a long line stalls the job). Progress every 10 s (inputs/s, escapes, invalid
+and encode), in under `--slow` seconds plus `--slow-per-mb` a MB of CPU time (a regular
+expression that backtracks on a long line stalls the job; CPU time, so a busy machine does not
+make an input slow). Progress every 10 s (inputs/s, escapes, invalid
 events); at the end each distinct failure (by family, kind and where it was raised) once, with a
-reproducer: the input as base64 and a shortened repr. Exit status 1 when anything escaped, an
-event failed validation, or an input was slow.
+reproducer: the input as base64 and a shortened repr (`--save DIR` writes each whole input).
+Exit status 1 when anything escaped, an event failed validation, or an input was slow.
 Needs no services.
 """
 
@@ -294,8 +295,10 @@ def main(argv: list[str] | None = None) -> int:
                          " a 1 MiB record; the backtracking patterns found took minutes)")
     ap.add_argument("--stall", type=float, default=10.0,
                     help="abandon an input after this many seconds, as a slow failure (default 10)")
+    ap.add_argument("--save", type=Path, metavar="DIR",
+                    help="write each distinct failure's whole input to DIR (to reproduce a long one)")
     args = ap.parse_args(argv)
-    signal.signal(signal.SIGALRM, _alarm)
+    signal.signal(signal.SIGPROF, _alarm)
     seed = args.seed if args.seed is not None else int(time.time())
     rng = random.Random(seed)
     families = args.family or list(FAMILIES)
@@ -312,15 +315,16 @@ def main(argv: list[str] | None = None) -> int:
         family = rng.choice(families)
         value = generate(rng, family, corpus[family])
         offset += 1
-        began = time.monotonic()
-        signal.setitimer(signal.ITIMER_REAL, args.stall)
+        # CPU time of this process, not wall time: a busy machine must not make an input slow
+        began = time.process_time()
+        signal.setitimer(signal.ITIMER_PROF, args.stall)
         try:
             problem = check(norm, family, value, offset)
         except Stall:
             problem = ("slow", f"stalled: over {args.stall} s")
         finally:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-        took = time.monotonic() - began
+            signal.setitimer(signal.ITIMER_PROF, 0)
+        took = time.process_time() - began
         if problem is None and took > args.slow + args.slow_per_mb * len(value) / 1e6:
             problem = ("slow", f"{took:.2f} s for {len(value)} bytes")
         counts["inputs"] += 1
@@ -355,6 +359,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"  reproduce: parse(RawRecord(source={family!r}, value=base64.b64decode(...),"
               f" tenant_id='acme', topic='audit.raw.{family}', partition=0, offset=1,"
               f" timestamp_ms={NOW_MS}))")
+        if args.save:
+            args.save.mkdir(parents=True, exist_ok=True)
+            path = args.save / f"{family}-{kind}-{len(value)}.bin"
+            path.write_bytes(value)
+            print(f"  whole input: {path}")
     return 1 if failures else 0
 
 

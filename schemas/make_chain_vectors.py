@@ -15,6 +15,7 @@ schemas/verify_chain.js checks it from Node.js.
 from __future__ import annotations
 
 import copy
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -135,6 +136,52 @@ def sharded_events() -> list[dict]:
     return out
 
 
+def canonical_cases() -> list[dict]:
+    """Unlinked events that pin one rule of CHAIN.md section 2 each: the canonical text, or
+    `error` when the event cannot be canonicalized (a verifier must refuse it, not round it)."""
+    base = {"event_id": "case", "tenant_id": "acme", "time": 1732795741123, "class_uid": 1007,
+            "category_uid": 1, "activity_id": 1, "type_uid": 100701, "severity_id": 1,
+            "metadata": {"product": {"name": "Linux auditd"}}}
+    cases = [
+        ("absent", "optional members absent", {}),
+        ("null", "the same optional members null: the same canonical form as absent",
+         {"message": None, "actor": None, "resources": None, "unmapped": None}),
+        ("empty", "the same optional members empty, or holding only nulls and empties: the same "
+         "canonical form as absent", {"message": None, "actor": {"user": {"groups": [], "name": None}},
+                                      "resources": [], "unmapped": {}}),
+        ("nulls_in_arrays", "array items are never removed: a null item stays null, an item that "
+         "prunes to {} stays {}, in its place",
+         {"actor": {"user": {"name": "alice", "groups": ["admins", None, "ops"]}},
+          "resources": [{"name": None}, None, {"name": "x", "type": None}]}),
+        ("defaults_null", "a default member present as null is filled like an absent one",
+         {"metadata": {"product": {"name": "Linux auditd"}, "version": None},
+          "enrichment": {"user": {"privileged": None, "name": "bob"}, "geo": {"country": "NZ"}}}),
+        ("numbers", "doubles as ECMAScript writes them: shortest round-trip, exponent from 1e21 "
+         "up and below 1e-6, -0 and integral doubles as integers; the largest safe integer",
+         {"enrichment": {"geo": {"lat": 1e21, "lon": 1e-07, "asn": 9007199254740991}},
+          "unmapped": None, "src_endpoint": {"port": -0.0},
+          "lineage": {"raw_offset": 9007199254740991, "ingest_time": -9007199254740991}}),
+        ("numbers_2", "more doubles: 1e20 without exponent, 5e-324, 0.1 + 0.2, 123.0",
+         {"enrichment": {"geo": {"lat": 1e20, "lon": 5e-324}},
+          "unmapped": None, "dst_endpoint": {"port": 123.0},
+          "src_endpoint": {"ip": "0.30000000000000004", "port": 0.1 + 0.2}}),
+        ("big_integer", "an integer beyond 2^53 - 1: not canonicalizable",
+         {"lineage": {"raw_offset": 2**53}}),
+        ("big_negative_integer", "an integer below -(2^53 - 1): not canonicalizable",
+         {"time": -(2**53)}),
+    ]
+    out = []
+    for name, description, change in cases:
+        event = {**copy.deepcopy(base), **change}
+        row: dict = {"name": name, "description": description, "event": event}
+        try:
+            row["canonical"] = chain.canonical_bytes(event).decode("utf-8")
+        except ValueError:
+            row["error"] = "integer outside +-(2^53 - 1)"
+        out.append(row)
+    return out
+
+
 def _chain_order(events: list[dict]) -> list[dict]:
     """CHAIN.md section 6: by chain_id as UTF-8 bytes, then sequence (auditflow.archive.layout's
     sort_key, which schemas/ may not import)."""
@@ -189,6 +236,15 @@ def build() -> dict:
          "sequence, prev_hash and event_hash recomputed there: shard 0's own sequence 3 follows as a "
          "second sequence 3, and shard 1 lacks sequence 2")
 
+    big = copy.deepcopy(acme[:1])
+    big[0]["lineage"]["raw_offset"] = 2**53
+    # the hash a verifier that rounds or accepts the integer would compute: it must not match
+    naive = json.dumps(chain.canonical_form(big[0]), sort_keys=True, ensure_ascii=False,
+                       separators=(",", ":")).encode("utf-8")
+    big[0]["chain"]["event_hash"] = hashlib.sha256(bytes(32) + naive).hexdigest()
+    case("big_integer", big, "acme sequence 1 with lineage.raw_offset 2^53, an integer beyond "
+         "+-(2^53 - 1), and the event_hash of its naive serialization: it cannot be canonicalized")
+
     leaves = [e["chain"]["event_hash"] for e in acme]
     period = [e["chain"]["event_hash"] for e in _chain_order([r["event"] for r in rows])]
     return {
@@ -200,6 +256,7 @@ def build() -> dict:
         "defaults": [{"path": ".".join(p), "value": v} for p, v in chain.SCHEMA_DEFAULTS],
         "events": rows,
         "tampered": tampered,
+        "canonical_cases": canonical_cases(),
         "merkle": {
             "rfc6962": {
                 "leaves": RFC6962_LEAVES,

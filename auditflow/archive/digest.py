@@ -78,10 +78,13 @@ def check_signature(digest: dict, key: Ed25519PublicKey) -> bool:
         return False
 
 
-def load_private(cfg_archive: dict[str, Any]) -> Ed25519PrivateKey:
-    """The signing key from the environment variable named by `signing_key_env` (PEM, or the
-    base64 of 32 raw bytes), else from `signing_key_file`; a missing file is created only when
-    `generate_key` is true (the local profile), so production never signs with a surprise key."""
+def key_file(cfg_archive: dict[str, Any]) -> Path:
+    return Path(os.path.expanduser(str(cfg_archive["signing_key_file"])))
+
+
+def configured_private(cfg_archive: dict[str, Any]) -> Ed25519PrivateKey | None:
+    """The configured signing key if it exists (environment variable, else file); never made here."""
+    path = key_file(cfg_archive)
     env = os.environ.get(cfg_archive.get("signing_key_env") or "", "")
     if env:
         text = env.strip().encode()
@@ -92,21 +95,39 @@ def load_private(cfg_archive: dict[str, Any]) -> Ed25519PrivateKey:
         if not isinstance(key, Ed25519PrivateKey):
             raise ValueError(f"${cfg_archive['signing_key_env']} is not an Ed25519 private key")
         return key
-    path = Path(os.path.expanduser(str(cfg_archive["signing_key_file"])))
     if not path.exists():
-        if not cfg_archive.get("generate_key"):
-            raise FileNotFoundError(
-                f"no signing key: {path} does not exist and ${cfg_archive.get('signing_key_env')} is "
-                "empty. Create one with `openssl genpkey -algorithm ed25519 -out FILE`.")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        key = Ed25519PrivateKey.generate()
-        pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                                serialization.NoEncryption())
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(pem)
-        return key
+        return None
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
     if not isinstance(key, Ed25519PrivateKey):
         raise ValueError(f"{path} is not an Ed25519 private key")
+    return key
+
+
+def configured_public(cfg_archive: dict[str, Any]) -> Ed25519PublicKey | None:
+    """The public half of the configured signing key, when one exists (never generated here)."""
+    key = configured_private(cfg_archive)
+    return key.public_key() if key else None
+
+
+def load_private(cfg_archive: dict[str, Any], profile: str | None = None) -> Ed25519PrivateKey:
+    """The signing key from the environment variable named by `signing_key_env` (PEM, or the
+    base64 of 32 raw bytes), else from `signing_key_file`. A missing file is created only in
+    the `local` profile with `generate_key` true: anywhere else a surprise key would sign
+    history that no auditor pinned."""
+    key, path = configured_private(cfg_archive), key_file(cfg_archive)
+    if key is not None:
+        return key
+    if profile != "local" or not cfg_archive.get("generate_key"):
+        why = (f"profile {profile!r} never generates one (archive.generate_key is for the local profile)"
+               if profile != "local" else "archive.generate_key is false")
+        raise FileNotFoundError(
+            f"no signing key: {path} does not exist and ${cfg_archive.get('signing_key_env')} is "
+            f"empty; {why}. Create one with `openssl genpkey -algorithm ed25519 -out FILE`.")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = Ed25519PrivateKey.generate()
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                            serialization.NoEncryption())
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "wb") as fh:
+        fh.write(pem)
     return key

@@ -12,7 +12,7 @@ Layout (prefixes from [archive] config):
     staging: <staging_prefix><kind>/tenant=<t>/dt=<yyyy-mm-dd>/hour=<hh>/part-...   (Flink)
     worm:    <worm_prefix><kind>/tenant=<t>/dt=<yyyy-mm-dd>/hour=<hh>/<period>.parquet
              <worm_prefix>digests/<period>.json
-             <worm_prefix>keys/<key_id>.pub
+             <worm_prefix>keys/<key_id>.pem   (PEM SPKI public key)
 
 kind is `events` or `alerts`; dt/hour are the UTC hour in which the archive job received the
 record (its partition in staging), so the sealer never has to guess where a late file goes.

@@ -44,7 +44,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from auditflow.archive import digest as dg
-from auditflow.archive import layout
+from auditflow.archive import layout, trust
 from auditflow.archive.store import Obj, Store
 from udfs import chain, merkle, wire
 
@@ -242,6 +242,7 @@ class Sealer:
         if prev_doc and from_iso(prev_doc["period"]["end"]) != start:
             raise SealError(f"period {pid} does not follow the last digest {prev[0]} "
                             f"(which ends {prev_doc['period']['end']})")
+        rotation = self._rotation(prev_doc, start)
         consumed = set(prev_doc.get("staging", [])) if prev_doc else set()
         staged = self.staged()
         for o in staged:  # sealed by the previous digest, not yet removed (a crash after it)
@@ -298,6 +299,8 @@ class Sealer:
             "staging": sorted(o.key for o in objs),
             "retain_until": iso(retain),
         }
+        if rotation:  # the first digest under a new key carries its hand-over (trust.py)
+            doc["rotation"] = rotation
         signed = dg.sign(doc, self.key)
         self._publish_key()
         self.worm.put(dkey, dg.encode(signed), retain_until=retain)
@@ -469,6 +472,17 @@ class Sealer:
             raise SealError(f"{key} already exists in the WORM store with other content; refusing to "
                             "seal over it (was staging changed after a crash?)")
         return self.worm.put(key, data, retain_until=retain, metadata={"sha256": sha})
+
+    def _rotation(self, prev_doc: dict | None, start: dt.datetime) -> dict | None:
+        """The rotation record when this key did not sign the last digest: verifiers pinned to
+        the earlier key refuse a key no rotation introduces, so neither is it sealed with."""
+        pub = self.key.public_key()
+        if prev_doc is None or prev_doc.get("key_id") == dg.key_id(pub):
+            return None
+        try:
+            return trust.stored_rotation(self.worm, prev_doc["key_id"], pub, iso(start))
+        except trust.TrustError as exc:
+            raise SealError(str(exc)) from exc
 
     def _publish_key(self) -> None:
         pub = self.key.public_key()

@@ -1,7 +1,8 @@
 """The verifier: recompute every chain from the WORM Parquet and check the signed digests.
 
 Checks, in the order a break is reported (the first one found is the answer):
-per digest, oldest first: its signature (Ed25519, key pinned or published in keys/); its link
+per digest, oldest first: its signature (Ed25519, by a pinned key or one a signed rotation
+from it introduced: auditflow/archive/trust.py; keys/ in the archive is never trusted); its link
 to the previous digest (SHA-256 of the stored bytes, and periods that meet with no gap); each
 listed file present with the listed SHA-256; the events of the period, in stored order,
 against the chain heads of the previous digest and the last (sequence, hash) per chain this
@@ -24,7 +25,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from auditflow.archive import digest as dg
-from auditflow.archive import layout
+from auditflow.archive import layout, trust
 from auditflow.archive.seal import from_iso, quarantined_of
 from auditflow.archive.store import Store
 from udfs import chain, merkle
@@ -33,7 +34,8 @@ from udfs import chain, merkle
 @dataclass
 class Problem:
     kind: str  # modified, missing, reordered, extra, duplicate, wrong_prev_hash, unchained,
-    #            misplaced, overwritten, digest mismatch, bad signature, quarantined
+    #            misplaced, overwritten, digest mismatch, bad signature, untrusted key,
+    #            quarantined
     message: str
     tenant: str | None = None
     sequence: int | None = None
@@ -52,6 +54,7 @@ class Report:
     alerts: int = 0
     chains: set[str] = field(default_factory=set)
     key_ids: set[str] = field(default_factory=set)
+    signers: list[str] = field(default_factory=list)  # the accepted key ids in order (rotations)
     problem: Problem | None = None
     quarantined: list[dict] = field(default_factory=list)  # digest entries, with "period"
     held: int = 0  # checked objects under an S3 legal hold
@@ -63,16 +66,12 @@ class Report:
 
 class Verifier:
     def __init__(self, worm: Store, public_key: Any = None, say: Callable[[str], None] = lambda _m: None):
-        self.worm, self.pinned, self.say = worm, public_key, say
-        self._keys: dict[str, Any] = {}
-
-    def _key(self, key_id: str | None) -> Any:
-        if self.pinned is not None:
-            return self.pinned
-        if key_id not in self._keys:
-            k = f"keys/{key_id}.pem"
-            self._keys[key_id] = dg.load_public(self.worm.get(k)) if key_id and self.worm.exists(k) else None
-        return self._keys[key_id]
+        """`public_key`: the pinned key(s), one key, several or a key id mapping (trust.pinned_keys)."""
+        self.worm, self.say = worm, say
+        self.pinned = trust.as_pinned(public_key)
+        if not self.pinned:
+            raise trust.TrustError(trust.NO_PINNED_KEY)
+        self.keys = trust.KeyChain(self.pinned)
 
     def run(self, tenant: str | None = None, start: dt.datetime | None = None,
             end: dt.datetime | None = None) -> Report:
@@ -83,6 +82,7 @@ class Verifier:
         listed: set[str] = set()
         prev_key, prev_bytes, prev_doc = None, None, None
         heads: dict[str, chain.ChainState] = {}
+        self.keys = trust.KeyChain(self.pinned)
         for key in digests:
             raw = self.worm.get(key)
             rep.digests += 1
@@ -90,15 +90,20 @@ class Verifier:
             try:
                 doc = json.loads(raw)
             except ValueError:
-                return self._fail(rep, "digest mismatch", f"digest mismatch: {key} is not valid JSON", pid)
-            pub = self._key(doc.get("key_id"))
-            if pub is None:
-                return self._fail(rep, "bad signature", f"bad signature: {key} is signed with key "
-                                  f"{doc.get('key_id')!r}, which is not published in keys/", pid)
+                doc = None
+            if not isinstance(doc, dict):
+                return self._fail(rep, "digest mismatch", f"digest mismatch: {key} is not a JSON object", pid)
+            try:
+                pub = self.keys.key_for(doc)
+            except trust.UntrustedKey as exc:
+                return self._fail(rep, "untrusted key", str(exc), pid)
             if not dg.check_signature(doc, pub):
                 return self._fail(rep, "bad signature", f"bad signature: {key} does not verify with key "
                                   f"{dg.key_id(pub)}: its content was changed or another key signed it", pid)
+            self.keys.accept(doc, pub)
             rep.key_ids.add(doc.get("key_id"))
+            if not rep.signers or rep.signers[-1] != doc.get("key_id"):
+                rep.signers.append(doc["key_id"])
             if prev_doc is not None and doc["period"]["start"] != prev_doc["period"]["end"]:
                 return self._fail(rep, "missing", f"missing: no digest for {prev_doc['period']['end']} .. "
                                   f"{doc['period']['start']} (between {prev_key} and {key})", pid)
@@ -323,4 +328,5 @@ def _bridged(cid: str, events: list[dict], start: chain.ChainState | None, bridg
 def summary(rep: Report) -> str:
     return (f"OK: {rep.digests} digests (signatures and digest chain valid), {rep.periods_checked} periods, "
             f"{rep.files} files, {rep.events} events in {len(rep.chains)} chains, {rep.alerts} alerts"
+            + (f"; signed by key {' -> '.join(rep.signers)}" if rep.signers else "")
             + (f"; {rep.held} objects under legal hold" if rep.held else ""))

@@ -11,7 +11,7 @@ from auditflow import registry, s3
 from auditflow.archive import digest as dg
 from auditflow.archive.seal import AvroDecoder, Sealer
 from auditflow.archive.store import LocalStore, S3Store, Store
-from auditflow.config import Config, retention
+from auditflow.config import Config, ConfigError, retention
 
 WORM_HELP = ("Archive location: a prefix in s3.worm_bucket, s3://bucket/prefix/, or a local directory "
              "(e.g. an auditor's copy); default archive.worm_prefix.")
@@ -60,5 +60,9 @@ def sealer(cfg: Config, staging: Store, worm: Store, say: Callable[[str], None])
     keep = retention(cfg)
     if isinstance(worm, S3Store):
         s3.check_lock(cfg, keep, s3.default_retention(worm.s3, worm.bucket), worm.bucket)
-    return Sealer(staging, worm, dg.load_private(arch), decoder(cfg), period_s=int(arch["period_s"]),
+    try:
+        key = dg.load_private(arch, cfg.profile)
+    except (OSError, ValueError, TypeError) as exc:  # missing, unreadable, encrypted, not Ed25519
+        raise ConfigError(str(exc)) from exc
+    return Sealer(staging, worm, key, decoder(cfg), period_s=int(arch["period_s"]),
                   grace_s=int(arch["grace_s"]), retention_s=int(keep.total_seconds()), say=say)

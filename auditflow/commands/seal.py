@@ -8,6 +8,7 @@ import time
 import click
 
 from auditflow.archive import query, wiring
+from auditflow.archive.seal import SealError
 from auditflow.archive.store import S3Store
 from auditflow.archive.wiring import WORM_HELP
 
@@ -52,7 +53,11 @@ def command(obj, mode: str, staging_prefix: str | None, worm: str | None, trino_
     tables_ready = False
     breaks = 0
     while True:
-        for r in sealer.seal_closed():
+        try:
+            results = sealer.seal_closed()
+        except SealError as exc:  # e.g. a key no rotation introduces: refused before anything is written
+            raise click.ClickException(str(exc)) from exc
+        for r in results:
             if r.already:
                 _say(f"{r.period}: already sealed; staging cleaned up")
                 continue

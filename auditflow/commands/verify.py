@@ -15,8 +15,7 @@ from confluent_kafka import KafkaException
 from rich.console import Console
 
 from auditflow import kafka, registry
-from auditflow.archive import digest as dg
-from auditflow.archive import proof, wiring
+from auditflow.archive import proof, trust, wiring
 from auditflow.archive.store import LocalStore
 from auditflow.archive.verify import Verifier, summary
 from auditflow.archive.wiring import WORM_HELP
@@ -24,6 +23,14 @@ from udfs import chain
 
 console = Console(stderr=True)
 out = Console()
+
+
+# the keys an auditor trusts, pinned outside the archive (auditflow/archive/trust.py)
+pin_option = click.option(
+    "--public-key", "public_keys", multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Pin signing key(s): a trust file of PEM public keys; repeatable. Also pinned: "
+         "archive.trusted_keys, and in the local profile the signing key's public half.")
 
 
 def _when(value: str | None) -> dt.datetime | None:
@@ -38,31 +45,36 @@ def _when(value: str | None) -> dt.datetime | None:
 @click.option("--from", "start", help="Only periods ending after this UTC time (ISO 8601).")
 @click.option("--to", "end", help="Only periods starting before this UTC time (ISO 8601).")
 @click.option("--worm", help=WORM_HELP)
-@click.option("--public-key", type=click.Path(exists=True, path_type=Path),
-              help="Pin the signing public key (PEM) instead of trusting keys/ in the archive.")
+@pin_option
 @click.pass_obj
 def command(obj, tenant: str | None, start: str | None, end: str | None, worm: str | None,
-            public_key: Path | None) -> None:
+            public_keys: tuple[Path, ...]) -> None:
     """Check that nothing in the archive was altered, removed, reordered or added.
 
     \b
     Prints OK with counts (and how many checked objects are under a legal hold), or the first
     broken point: which chain, which sequence and what kind (modified, missing, reordered,
-    extra, duplicate, wrong_prev_hash, misplaced, overwritten, digest mismatch, bad signature).
-    Records the sealer quarantined (listed in a signed digest) are reported as QUARANTINED,
-    one line each, once everything else verifies. Exit code 1 when broken or quarantined.
+    extra, duplicate, wrong_prev_hash, misplaced, overwritten, digest mismatch, bad signature,
+    untrusted key). Records the sealer quarantined (listed in a signed digest) are reported as
+    QUARANTINED, one line each, once everything else verifies. Exit code 1 when broken or
+    quarantined.
+
+    \b
+    Only pinned keys are trusted, never keys/ in the archive: a digest must be signed by a
+    pinned key or by a key a signed rotation record from it introduced (`auditflow keys
+    rotate`); any other key fails as "untrusted key", naming its key id.
 
     \b
     Examples:
       auditflow verify
       auditflow verify --tenant acme --from 2026-11-01 --to 2026-12-01
       auditflow verify --worm ./worm-copy --public-key auditflow-signing.pub
+      auditflow -p prod verify --public-key auditor-trust.pem   # or archive.trusted_keys
     """
     store = wiring.worm_store(obj.cfg, worm)
     if isinstance(store, LocalStore) and not Path(store.root).is_dir():
         raise click.ClickException(f"{worm}: no such directory (an archive copy to verify)")
-    key = dg.load_public(public_key.read_bytes()) if public_key else None
-    rep = Verifier(store, key).run(tenant, _when(start), _when(end))
+    rep = Verifier(store, _pinned(obj.cfg, public_keys)).run(tenant, _when(start), _when(end))
     if rep.ok:
         click.echo(summary(rep) + (f" (tenant {tenant})" if tenant else ""))
         return
@@ -81,6 +93,13 @@ def command(obj, tenant: str | None, start: str | None, end: str | None, worm: s
     click.echo(f"  checked before the break: {rep.digests} digests, {rep.periods_checked} periods, "
                f"{rep.events} events")
     sys.exit(1)
+
+
+def _pinned(cfg, files: tuple[Path, ...]) -> dict:
+    try:
+        return trust.pinned_keys(files, cfg)
+    except trust.TrustError as exc:
+        raise click.ClickException(str(exc)) from exc
 
 
 @click.command("verify-stream")
@@ -154,27 +173,41 @@ def prove(obj, event_id: str, tenant: str | None, worm: str | None, output: str 
 
 @click.command("verify-proof")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--public-key", type=click.Path(exists=True, path_type=Path),
-              help="Pin the signing public key (PEM); else the proof's own key is used and its id shown.")
-def verify_proof(file: Path, public_key: Path | None) -> None:
+@pin_option
+@click.pass_obj
+def verify_proof(obj, file: Path, public_keys: tuple[Path, ...]) -> None:
     """Check a proof from `auditflow prove` without the archive: the event hashes to its
-    event_hash, the audit path leads to the root, and the digest signing that root verifies.
+    event_hash, the audit path leads to the root, and the digest signing that root verifies
+    with a pinned key (or a key the proof's signed `rotations` lead to from one). The key
+    embedded in the proof is never trusted.
+
+    \b
+    Exit code 1 when any check fails (each failure on a line of
+    its own) or when the file is not a proof (one line saying
+    which member is missing or malformed).
 
     \b
     Example:
       auditflow verify-proof proof.json --public-key auditflow-signing.pub
     """
-    p = json.loads(file.read_text())
-    key = dg.load_public(public_key.read_bytes()) if public_key else None
-    problems = proof.verify_proof(p, key)
+    pinned = _pinned(obj.cfg, public_keys)
+    try:
+        p = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise click.ClickException(f"{file}: not a JSON proof ({exc})") from None
+    try:
+        problems = proof.verify_proof(p, pinned)
+    except proof.MalformedProof as exc:
+        raise click.ClickException(f"{file}: {exc}") from None
     if problems:
         for m in problems:
             click.echo(f"FAILED: {m}")
         sys.exit(1)
-    used = key or dg.load_public(p["public_key"])
+    kid = p["digest"]["key_id"]
+    how = "pinned" if kid in pinned else "introduced by a signed rotation from a pinned key"
     click.echo(f"OK: event {p['event_id']} (chain {p['chain_id']!r} sequence {p['sequence']}) is leaf "
                f"{p['leaf_index']} of {p['tree_size']} in period {p['period']}, whose digest is signed by "
-               f"key {dg.key_id(used)}" + ("" if key else " (compare this key id with the one you trust)"))
+               f"key {kid} ({how})")
 
 
 commands = [command, verify_stream, prove, verify_proof]

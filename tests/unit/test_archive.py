@@ -105,13 +105,24 @@ def verify(worm: Path, key, **kw):
     return Verifier(LocalStore(worm), key.public_key()).run(**kw)
 
 
+def pub_file(sealed) -> str:
+    """The sealing key's public half as a trust file (what an auditor pins)."""
+    f = sealed["tmp"] / "trust.pem"
+    f.write_bytes(dg.public_pem(sealed["key"].public_key()))
+    return str(f)
+
+
 def run_cli(*args: str):
-    """`auditflow ARGS` in-process; verify, verify-proof and verify-stream need no service here."""
+    """`auditflow ARGS` in-process; verify, verify-proof and verify-stream need no service here.
+    The local profile pins its own signing key: point it at none, so only the keys a test passes
+    are pinned, whatever key this machine holds."""
     from click.testing import CliRunner
 
     from auditflow.cli import cli
 
-    return CliRunner().invoke(cli, list(args), catch_exceptions=False)
+    env = {"AUDITFLOW_ARCHIVE__SIGNING_KEY_FILE": "/nonexistent/auditflow-unit-test/signing-key.pem",
+           "AUDITFLOW_SIGNING_KEY": None}
+    return CliRunner(env=env).invoke(cli, list(args), catch_exceptions=False)
 
 
 def test_seal_writes_digests_for_every_period_and_clears_staging(sealed):
@@ -215,7 +226,9 @@ def test_forged_digest_is_bad_signature(sealed):
     forger = Ed25519PrivateKey.generate()
     d.write_bytes(dg.encode(dg.sign(doc, forger)))
     (root / "keys" / f"{dg.key_id(forger.public_key())}.pem").write_bytes(dg.public_pem(forger.public_key()))
-    assert verify(root, sealed["key"]).problem.kind == "bad signature"
+    p = verify(root, sealed["key"]).problem  # keys/ is never trusted: only the pinned key
+    assert (p.kind, p.period) == ("untrusted key", "20261128T100000Z"), p
+    assert f"signed with key {dg.key_id(forger.public_key())}, which is not pinned" in p.message, p
 
 
 def test_extra_file_and_tenant_filter(sealed):
@@ -240,7 +253,7 @@ def test_event_relabelled_into_the_other_shard_is_misplaced(sealed):
         p = verify(root, sealed["key"], tenant=tenant).problem
         assert (p.kind, p.tenant, p.sequence) == ("misplaced", SHARDS[0], 4), p
         assert f"assign chain {SHARDS[1]!r}" in p.message
-    res = run_cli("verify", "--worm", str(root))
+    res = run_cli("verify", "--worm", str(root), "--public-key", pub_file(sealed))
     assert res.exit_code == 1 and f"kind: misplaced; tenant/chain: {SHARDS[0]}; sequence: 4" in res.stdout, \
         res.stdout
 
@@ -279,13 +292,14 @@ def test_proof_verifies_offline_and_fails_when_altered(sealed):
     target = sealed["acme"][13]
     p = proof.prove(worm, target["event_id"])
     assert p["event_hash"] == target["chain"]["event_hash"] and p["tree_size"] == 32
-    assert proof.verify_proof(json.loads(json.dumps(p))) == []
+    pub = sealed["key"].public_key()
+    assert proof.verify_proof(json.loads(json.dumps(p)), pub) == []
     bad = copy.deepcopy(p)
     bad["event"]["message"] = "edited"
-    assert any("modified" in m for m in proof.verify_proof(bad))
+    assert any("modified" in m for m in proof.verify_proof(bad, pub))
     bad = copy.deepcopy(p)
     bad["proof"][0] = "00" * 32
-    assert proof.verify_proof(bad)
+    assert proof.verify_proof(bad, pub)
     with pytest.raises(proof.ProofError):
         proof.prove(worm, "no-such-event")
 
@@ -294,15 +308,18 @@ def test_proof_of_an_event_relabelled_into_another_shard_fails(sealed, tmp_path)
     target = sealed["globex"][5]
     assert target["chain"]["chain_id"] == SHARDS[1]
     p = proof.prove(LocalStore(sealed["worm"]), target["event_id"])
-    assert p["chain_id"] == SHARDS[1] and proof.verify_proof(p) == []
+    pub = sealed["key"].public_key()
+    assert p["chain_id"] == SHARDS[1] and proof.verify_proof(p, pub) == []
     p["chain_id"] = p["event"]["chain"]["chain_id"] = SHARDS[0]  # the audit path covers event_hash only
     why = (f"misplaced: the event claims chain {SHARDS[0]!r}, but its tenant_id and raw partition assign "
            f"chain {SHARDS[1]!r} or the version-1 chain 'globex'")
-    assert proof.verify_proof(p) == [why]
+    # and the leaf's position: leaf 28 is shard 1's sequence 3, not shard 0's
+    where = f"position: leaf 28 is not where the digest puts chain {SHARDS[0]!r} sequence 3"
+    assert proof.verify_proof(p, pub) == [why, where]
     f = tmp_path / "proof.json"
     f.write_text(json.dumps(p))
-    res = run_cli("verify-proof", str(f))
-    assert (res.exit_code, res.stdout) == (1, f"FAILED: {why}\n")
+    res = run_cli("verify-proof", str(f), "--public-key", pub_file(sealed))
+    assert (res.exit_code, res.stdout) == (1, f"FAILED: {why}\nFAILED: {where}\n")
 
 
 def test_verify_stream_reports_an_event_moved_between_shards(monkeypatch):
@@ -379,17 +396,19 @@ def test_node_checks_a_proof_independently(sealed, tmp_path):
     js = str(layout.SCHEMAS / "verify_chain.js")
     node = sh.which("node")
     assert node, "node is part of this machine kind; schemas/verify_chain.js needs it"
-    ok = subprocess.run([node, js, str(f)], capture_output=True, text=True, timeout=60)
+    pin = ["--public-key", pub_file(sealed)]
+    ok = subprocess.run([node, js, str(f), *pin], capture_output=True, text=True, timeout=60)
     assert ok.returncode == 0 and ok.stdout.startswith("OK:"), ok.stdout + ok.stderr
     moved = copy.deepcopy(p)
     moved["chain_id"] = moved["event"]["chain"]["chain_id"] = SHARDS[0]
     f.write_text(json.dumps(moved))
-    bad = subprocess.run([node, js, str(f)], capture_output=True, text=True, timeout=60)
+    bad = subprocess.run([node, js, str(f), *pin], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1, bad.stdout
-    assert bad.stdout == "FAIL: chain_id bound to the event's tenant and raw partition\n"
+    assert bad.stdout == ("FAIL: chain_id bound to the event's tenant and raw partition, "
+                          "leaf position signed by the digest for its chain and sequence\n")
     p["digest"]["alerts"]["count"] += 1
     f.write_text(json.dumps(p))
-    bad = subprocess.run([node, js, str(f)], capture_output=True, text=True, timeout=60)
+    bad = subprocess.run([node, js, str(f), *pin], capture_output=True, text=True, timeout=60)
     assert bad.returncode == 1 and "digest signature" in bad.stdout
 
 
@@ -480,3 +499,51 @@ def test_a_newer_writer_schema_with_unknown_fields_is_refused(tmp_path):
     with pytest.raises(SealError, match="risk_score"):
         sealer.seal_closed(now=T0 + dt.timedelta(hours=2))
     assert list((tmp_path / "s").rglob("part-1")) and not (tmp_path / "w").exists()
+
+
+def test_a_new_sealing_key_needs_a_rotation_from_the_last_one(sealed):
+    import subprocess
+
+    from auditflow.archive import trust
+
+    old, new = sealed["key"], Ed25519PrivateKey.generate()
+    old_id, new_id = dg.key_id(old.public_key()), dg.key_id(new.public_key())
+    nxt = T0 + dt.timedelta(hours=3)
+    more = make_events("acme", 35)[30:]  # acme's chain continues at sequence 31
+    stage(sealed["staging"], "events", "acme", nxt, "part-4", encode(more), nxt + dt.timedelta(minutes=5))
+    sealer = Sealer(LocalStore(sealed["staging"]), LocalStore(sealed["worm"]), new, decoder())
+    with pytest.raises(SealError, match=f"the signing key {new_id} is not the key of the last digest "
+                                        f"\\({old_id}\\) and no rotation"):
+        sealer.seal_closed(now=nxt + dt.timedelta(hours=1, minutes=5))
+    assert not (sealed["worm"] / "digests" / "20261128T130000Z.json").exists()
+    rec = trust.rotation_record(old, new.public_key(), "2026-11-28T13:00:00Z")
+    LocalStore(sealed["worm"]).put(trust.rotation_key(new_id, rec["valid_from"]), json.dumps(rec).encode())
+    res = sealer.seal_closed(now=nxt + dt.timedelta(hours=1, minutes=5))
+    assert [(r.period, r.events) for r in res] == [("20261128T130000Z", 5)]
+    assert res[0].digest["rotation"] == rec and res[0].digest["key_id"] == rec["key_id"]
+    import jsonschema
+
+    jsonschema.validate(res[0].digest, json.loads((layout.SCHEMAS / "digest.schema.json").read_text()))
+    rep = verify(sealed["worm"], old)  # pinned to the first key, it follows the hand-over
+    assert rep.ok and rep.digests == 4 and rep.signers == [old_id, new_id], rep.problem
+    p = proof.prove(LocalStore(sealed["worm"]), more[2]["event_id"])
+    assert p["rotations"] == [rec] and proof.verify_proof(p, old.public_key()) == []
+    f = sealed["tmp"] / "proof.json"
+    f.write_text(json.dumps(p))
+    node = shutil.which("node")
+    assert node, "node is part of this machine kind; schemas/verify_chain.js needs it"
+    js = str(layout.SCHEMAS / "verify_chain.js")
+    ok = subprocess.run([node, js, str(f), "--public-key", pub_file(sealed)], capture_output=True, text=True,
+                        timeout=60)
+    assert ok.returncode == 0 and ok.stdout.endswith(f"digest signed by key {rec['key_id']}\n"), ok.stdout
+    other = sealed["tmp"] / "other.pem"
+    other.write_bytes(dg.public_pem(Ed25519PrivateKey.generate().public_key()))
+    bad = subprocess.run([node, js, str(f), "--public-key", str(other)], capture_output=True, text=True,
+                         timeout=60)
+    assert bad.returncode == 1 and bad.stdout.startswith(
+        f"FAIL: untrusted key: digests/20261128T130000Z.json introduces key {new_id} by a rotation from "
+        f"{old_id}, which is not pinned"), bad.stdout
+    assert proof.verify_proof(p, trust.read_trust_file(other)) == [bad.stdout[len("FAIL: "):-1]]
+    none = subprocess.run([node, js, str(f)], capture_output=True, text=True, timeout=60)
+    assert none.returncode == 2, none.stdout
+    assert none.stderr.startswith("no pinned key: pass --public-key FILE"), none.stderr

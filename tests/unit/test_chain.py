@@ -77,6 +77,20 @@ def test_vectors_tampered_cases_report_their_break():
     assert kinds == {"modified", "missing", "reordered", "duplicate", "wrong_prev_hash", "misplaced", "extra"}
 
 
+def test_vectors_canonical_cases_reproduce():
+    cases = {c["name"]: c for c in VECTORS["canonical_cases"]}
+    for c in cases.values():
+        if "error" in c:
+            with pytest.raises(ValueError, match="exceeds safe integer domain"):
+                chain.canonical_bytes(c["event"])
+        else:
+            assert chain.canonical_bytes(c["event"]).decode("utf-8") == c["canonical"], c["name"]
+    assert cases["absent"]["canonical"] == cases["null"]["canonical"] == cases["empty"]["canonical"]
+    assert '"groups":["admins",null,"ops"]' in cases["nulls_in_arrays"]["canonical"]
+    assert '"resources":[{},null,{"name":"x"}]' in cases["nulls_in_arrays"]["canonical"]
+    assert [n for n, c in cases.items() if "error" in c] == ["big_integer", "big_negative_integer"]
+
+
 def test_vectors_hold_version_1_chains_and_two_interleaved_shards():
     ids = [r["event"]["chain"]["chain_id"] for r in VECTORS["events"]]
     assert set(ids) == {"acme", "globex", "initech/audit.raw.app/0", "initech/audit.raw.app/1"}

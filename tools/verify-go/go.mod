@@ -1,0 +1,3 @@
+module auditflow/tools/verify-go
+
+go 1.22
