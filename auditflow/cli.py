@@ -30,6 +30,7 @@ from auditflow.commands import (
     seal,
     users,
     verify,
+    witness,
 )
 from auditflow.stack.process import StackError
 
@@ -290,7 +291,7 @@ TASK_COMMANDS: list[click.Command] = [
     alerts.command, demo.command, hold.command, ingest.command, jobs.command, k8s.command, keys.command,
     query.command,
     reconcile.command, rules.command, schemas.command, seal.command, users.command,
-    *verify.commands,
+    witness.command, *verify.commands,
 ]
 for _command in TASK_COMMANDS:
     cli.add_command(_command)

@@ -51,6 +51,9 @@ def _exists(s3: Any, bucket: str) -> bool:
         raise
 
 
+bucket_exists = _exists  # public: the witness creates its own bucket on first use
+
+
 def ensure_buckets(cfg: Config) -> list[str]:
     """`staging` versioned; `worm` with Object Lock and a default retention. Idempotent."""
     conf = cfg.section("s3")

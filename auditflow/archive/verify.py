@@ -11,6 +11,11 @@ entry explains it (its `resume`); each quarantine object with the listed SHA-256
 root over the period (under --tenant too: every tenant's `chain` column). Finally: no data or
 quarantine file that no digest lists. With nothing else wrong, quarantined records are the
 answer (kind `quarantined`): the archive has a known hole an auditor must see.
+With witness keys, each digest must also carry a valid cosignature by each of them over its
+stored bytes (auditflow/archive/witness.py), right after its signature.
+
+`run(resume=...)` continues from a digest verified before (`Report.last`), checking only the
+digests after it: what `auditflow verify --watch` does each round.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from auditflow.archive import digest as dg
-from auditflow.archive import layout, trust
+from auditflow.archive import layout, trust, witness
 from auditflow.archive.seal import from_iso, quarantined_of
 from auditflow.archive.store import Store
 from udfs import chain, merkle
@@ -34,7 +39,7 @@ from udfs import chain, merkle
 @dataclass
 class Problem:
     kind: str  # modified, missing, reordered, extra, duplicate, wrong_prev_hash, unchained,
-    #            misplaced, overwritten, digest mismatch, bad signature, untrusted key,
+    #            misplaced, overwritten, digest mismatch, bad signature, untrusted key, unwitnessed,
     #            quarantined
     message: str
     tenant: str | None = None
@@ -43,6 +48,21 @@ class Problem:
 
     def __str__(self) -> str:
         return self.message
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A digest verified before, with its stored bytes: where an incremental run continues."""
+
+    key: str
+    raw: bytes
+
+    @property
+    def doc(self) -> dict:
+        return json.loads(self.raw)
+
+    def heads(self) -> dict[str, chain.ChainState]:
+        return {c: chain.ChainState(c, h[0], h[1]) for c, h in self.doc.get("heads", {}).items()}
 
 
 @dataclass
@@ -58,6 +78,8 @@ class Report:
     problem: Problem | None = None
     quarantined: list[dict] = field(default_factory=list)  # digest entries, with "period"
     held: int = 0  # checked objects under an S3 legal hold
+    last: Checkpoint | None = None  # the last digest that passed every check
+    verified: list[Checkpoint] = field(default_factory=list)  # those of this run, oldest first
 
     @property
     def ok(self) -> bool:
@@ -65,24 +87,40 @@ class Report:
 
 
 class Verifier:
-    def __init__(self, worm: Store, public_key: Any = None, say: Callable[[str], None] = lambda _m: None):
-        """`public_key`: the pinned key(s), one key, several or a key id mapping (trust.pinned_keys)."""
+    def __init__(self, worm: Store, public_key: Any = None, say: Callable[[str], None] = lambda _m: None,
+                 witnesses: list[Any] | tuple[Any, ...] = ()):
+        """`public_key`: the pinned key(s), one key, several or a key id mapping (trust.pinned_keys);
+        `witnesses`: Ed25519 public keys whose cosignatures every digest needs."""
         self.worm, self.say = worm, say
         self.pinned = trust.as_pinned(public_key)
         if not self.pinned:
             raise trust.TrustError(trust.NO_PINNED_KEY)
+        self.witnesses = list(witnesses)
         self.keys = trust.KeyChain(self.pinned)
+        self._keys_through: str | None = None  # the last digest the key chain has taken
 
     def run(self, tenant: str | None = None, start: dt.datetime | None = None,
-            end: dt.datetime | None = None) -> Report:
-        rep = Report()
+            end: dt.datetime | None = None, resume: Checkpoint | None = None,
+            extras: bool = True) -> Report:
+        """`extras=False` skips the final check for files in no digest (a watcher runs while the
+        sealer uploads a period's files before its digest)."""
+        rep = Report(last=resume)
         objs = self.worm.list()
         digests = sorted(o.key for o in objs if o.key.startswith("digests/") and o.key.endswith(".json"))
         data = {o.key for o in objs if o.key.split("/", 1)[0] in (*layout.KINDS, "quarantine")}
         listed: set[str] = set()
         prev_key, prev_bytes, prev_doc = None, None, None
         heads: dict[str, chain.ChainState] = {}
-        self.keys = trust.KeyChain(self.pinned)
+        if resume is None:
+            self.keys, self._keys_through = trust.KeyChain(self.pinned), None
+        else:  # only the digests after one verified before
+            if self._keys_through != resume.key:  # a new process: follow the keys up to there
+                problem = self._follow_keys([k for k in digests if k <= resume.key])
+                if problem:
+                    rep.problem = problem
+                    return rep
+            digests = [k for k in digests if k > resume.key]
+            prev_key, prev_bytes, prev_doc, heads = resume.key, resume.raw, resume.doc, resume.heads()
         for key in digests:
             raw = self.worm.get(key)
             rep.digests += 1
@@ -102,8 +140,13 @@ class Verifier:
                                   f"{dg.key_id(pub)}: its content was changed or another key signed it", pid)
             self.keys.accept(doc, pub)
             rep.key_ids.add(doc.get("key_id"))
+            self._keys_through = key
             if not rep.signers or rep.signers[-1] != doc.get("key_id"):
                 rep.signers.append(doc["key_id"])
+            unwitnessed = self._witnessed(key, raw, pid)
+            if unwitnessed:
+                rep.problem = unwitnessed
+                return rep
             if prev_doc is not None and doc["period"]["start"] != prev_doc["period"]["end"]:
                 return self._fail(rep, "missing", f"missing: no digest for {prev_doc['period']['end']} .. "
                                   f"{doc['period']['start']} (between {prev_key} and {key})", pid)
@@ -131,9 +174,11 @@ class Verifier:
                 rep.periods_checked += 1
             heads = {c: chain.ChainState(c, h[0], h[1]) for c, h in doc.get("heads", {}).items()}
             prev_key, prev_bytes, prev_doc = key, raw, doc
+            rep.last = Checkpoint(key, raw)
+            rep.verified.append(rep.last)
         extra = sorted(k for k in data - listed
                        if tenant is None or (layout.parse_partition(k) or ("",))[0] == tenant)
-        if extra and start is None and end is None:
+        if extra and extras and start is None and end is None and resume is None:
             return self._fail(rep, "extra", f"extra: {extra[0]} is in the archive but in no signed digest"
                               + (f" ({len(extra)} such files)" if len(extra) > 1 else ""), None)
         if rep.quarantined:
@@ -143,6 +188,39 @@ class Verifier:
                                   tenant=q.get("chain_id") or q.get("tenant"), sequence=q.get("sequence"),
                                   period=q["period"])
         return rep
+
+    def _follow_keys(self, digests: list[str]) -> Problem | None:
+        """The key chain (pinned keys and signed rotations) over digests verified before, checking
+        only their signatures, so a resumed run accepts the key they lead to."""
+        self.keys, self._keys_through = trust.KeyChain(self.pinned), None
+        for key in digests:
+            pid = key.rsplit("/", 1)[-1].removesuffix(".json")
+            try:
+                doc = json.loads(self.worm.get(key))
+                pub = self.keys.key_for(doc)
+            except trust.UntrustedKey as exc:  # a ValueError too: first
+                return Problem("untrusted key", str(exc), period=pid)
+            except ValueError:
+                return Problem("digest mismatch", f"digest mismatch: {key} is not valid JSON", period=pid)
+            if not dg.check_signature(doc, pub):
+                return Problem("bad signature", f"bad signature: {key} does not verify with key "
+                               f"{dg.key_id(pub)}", period=pid)
+            self.keys.accept(doc, pub)
+            self._keys_through = key
+        return None
+
+    def _witnessed(self, key: str, raw: bytes, pid: str) -> Problem | None:
+        """A valid cosignature of exactly these digest bytes by every pinned witness key."""
+        for pub in self.witnesses:
+            wid = dg.key_id(pub)
+            ckey = witness.cosignature_key(wid, pid)
+            if not self.worm.exists(ckey):
+                return Problem("unwitnessed", f"unwitnessed: {key} has no cosignature by witness {wid} "
+                               f"({ckey} is absent)", period=pid)
+            why = witness.check_cosignature(self.worm.get(ckey), key, raw, pub)
+            if why:
+                return Problem("unwitnessed", f"unwitnessed: {key}: {why}", period=pid)
+        return None
 
     def _fail(self, rep: Report, kind: str, msg: str, pid: str | None) -> Report:
         rep.problem = Problem(kind, msg, period=pid)

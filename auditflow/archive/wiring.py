@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 
 from confluent_kafka.schema_registry.error import SchemaRegistryError
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from auditflow import registry, s3
 from auditflow.archive import digest as dg
@@ -66,3 +67,29 @@ def sealer(cfg: Config, staging: Store, worm: Store, say: Callable[[str], None])
         raise ConfigError(str(exc)) from exc
     return Sealer(staging, worm, key, decoder(cfg), period_s=int(arch["period_s"]),
                   grace_s=int(arch["grace_s"]), retention_s=int(keep.total_seconds()), say=say)
+
+
+
+def witness_store(cfg: Config, location: str | None = None) -> Store:
+    """The witness's own storage: witness.bucket/witness.prefix (the bucket is created, versioned,
+    on first use), an s3://bucket/prefix/ URL, or a local directory."""
+    if location and location.startswith(("/", ".", "~")):
+        return LocalStore(os.path.expanduser(location))
+    conf = cfg.section("witness")
+    bucket, prefix = conf["bucket"], conf["prefix"]
+    if location:
+        bucket, _, prefix = location.removeprefix("s3://").partition("/")
+    client = s3.client(cfg)
+    if not s3.bucket_exists(client, bucket):
+        client.create_bucket(Bucket=bucket)
+        client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    return S3Store(client, bucket, _slash(prefix))
+
+
+def witness_key(cfg: Config) -> Ed25519PrivateKey:
+    """The witness's own Ed25519 key (witness.key_env, else witness.key_file, mode 0600); a
+    missing file is generated only in the local profile with witness.generate_key (pods set it
+    false: their profile is local too)."""
+    conf = cfg.section("witness")
+    return dg.load_private({"signing_key_env": conf["key_env"], "signing_key_file": conf["key_file"],
+                            "generate_key": cfg.profile == "local" and bool(conf.get("generate_key"))})

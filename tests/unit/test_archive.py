@@ -547,3 +547,32 @@ def test_a_new_sealing_key_needs_a_rotation_from_the_last_one(sealed):
     none = subprocess.run([node, js, str(f)], capture_output=True, text=True, timeout=60)
     assert none.returncode == 2, none.stdout
     assert none.stderr.startswith("no pinned key: pass --public-key FILE"), none.stderr
+
+
+def test_a_resumed_verifier_follows_the_keys_up_to_its_checkpoint(sealed):
+    """`verify --watch` restarted after a rotation: a new Verifier resumes after the hand-over
+    digest and must still accept the new key for the digests after it."""
+    from auditflow.archive import trust
+
+    old, new = sealed["key"], Ed25519PrivateKey.generate()
+    worm = LocalStore(sealed["worm"])
+    sealer = Sealer(LocalStore(sealed["staging"]), worm, new, decoder())
+    events = make_events("acme", 40)
+    for n, (lo, hi) in enumerate([(30, 35), (35, 40)]):
+        at = T0 + dt.timedelta(hours=3 + n)
+        stage(sealed["staging"], "events", "acme", at, f"part-{4 + n}", encode(events[lo:hi]),
+              at + dt.timedelta(minutes=5))
+    rec = trust.rotation_record(old, new.public_key(), "2026-11-28T13:00:00Z")
+    worm.put(trust.rotation_key(dg.key_id(new.public_key()), rec["valid_from"]), json.dumps(rec).encode())
+    res = sealer.seal_closed(now=T0 + dt.timedelta(hours=5, minutes=5))
+    assert [r.period for r in res] == ["20261128T130000Z", "20261128T140000Z"]
+    full = Verifier(worm, old.public_key()).run()
+    assert full.ok and full.digests == 5, full.problem
+    after_handover = full.verified[3]
+    assert after_handover.key == "digests/20261128T130000Z.json"
+    rep = Verifier(worm, old.public_key()).run(resume=after_handover)
+    assert rep.ok and rep.digests == 1 and rep.signers == [dg.key_id(new.public_key())], rep.problem
+    # pinned to a key the archive never used, the resumed run still refuses
+    stranger = Ed25519PrivateKey.generate().public_key()
+    bad = Verifier(worm, stranger).run(resume=after_handover)
+    assert bad.problem is not None and bad.problem.kind == "untrusted key"
