@@ -66,9 +66,12 @@ def command(obj, tenant: str | None, start: str | None, end: str | None, worm: s
     """Check that nothing in the archive was altered, removed, reordered or added.
 
     \b
-    Prints OK with counts, or the first broken point: which chain, which sequence and what
-    kind (modified, missing, reordered, extra, duplicate, wrong_prev_hash, misplaced,
-    overwritten, digest mismatch, bad signature, untrusted key, unwitnessed). Exit code 1 when broken.
+    Prints OK with counts (and how many checked objects are under a legal hold), or the first
+    broken point: which chain, which sequence and what kind (modified, missing, reordered,
+    extra, duplicate, wrong_prev_hash, misplaced, overwritten, digest mismatch, bad signature,
+    untrusted key, unwitnessed). Records the sealer quarantined (listed in a signed digest) are
+    reported as QUARANTINED, one line each, once everything else verifies. Exit code 1 when
+    broken or quarantined.
 
     \b
     Only pinned keys are trusted, never keys/ in the archive: a digest must be signed by a
@@ -110,6 +113,14 @@ def command(obj, tenant: str | None, start: str | None, end: str | None, worm: s
         click.echo(summary(rep) + (f" (tenant {tenant})" if tenant else "") + (witnessed if wkeys else ""))
         return
     p = rep.problem
+    if p.kind == "quarantined":  # everything else verified: the signed holes are the finding
+        click.echo(f"QUARANTINED: {len(rep.quarantined)} record(s) the sealer held back (listed in the "
+                   f"signed digests, kept under quarantine/); the rest verifies: {summary(rep)[4:]}")
+        for q in rep.quarantined:
+            seq = q.get("sequence") if q.get("sequence") is not None else "-"
+            click.echo(f"  period {q['period']}: kind {q['kind']}; chain {q.get('chain_id') or '-'}; "
+                       f"sequence {seq}; {q.get('key') or 'no record'}: {q['reason']}")
+        sys.exit(1)
     click.echo(f"BROKEN: {p.message}")
     click.echo(f"  kind: {p.kind}; tenant/chain: {p.tenant or '-'}; sequence: "
                f"{p.sequence if p.sequence is not None else '-'}; period: {p.period or '-'}")

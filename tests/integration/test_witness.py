@@ -36,7 +36,7 @@ from udfs import chain, merkle, wire
 CLI = [sys.executable, "-m", "auditflow.cli"]
 PERIOD_S, GRACE_S = 10, 2
 SETS = ["--set", f"archive.period_s={PERIOD_S}", "--set", f"archive.grace_s={GRACE_S}",
-        "--set", "archive.retention_s=90", "--set", "stack.trino=false"]
+        "--set", "archive.retention=90s", "--set", "stack.trino=false"]
 PER_PERIOD, PERIODS = 8, 3
 
 pytestmark = pytest.mark.timeout(600)

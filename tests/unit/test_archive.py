@@ -340,29 +340,42 @@ def test_verify_stream_reports_an_event_moved_between_shards(monkeypatch):
     assert f"BROKEN chain {SHARDS[1]}: missing: chain {SHARDS[1]!r} lacks sequence 2" in out, out
 
 
-def test_sealer_records_a_misplaced_event(tmp_path):
+def test_sealer_quarantines_a_misplaced_event(tmp_path):
     staging, worm = tmp_path / "s", tmp_path / "w"
     ev = make_events("globex", 6, partitions=2)
-    ev[3]["chain"]["chain_id"] = SHARDS[0]
+    ev[3]["chain"]["chain_id"] = SHARDS[0]  # shard 1's sequence 2, relabelled into shard 0
     stage(staging, "events", "globex", T0, "part-1", encode(ev), T0 + dt.timedelta(minutes=1))
     key = Ed25519PrivateKey.generate()
     res = Sealer(LocalStore(staging), LocalStore(worm), key, decoder()).seal_closed(
         now=T0 + dt.timedelta(hours=2))
-    assert res[0].events == 6 and res[0].breaks[0].startswith(f"misplaced: chain {SHARDS[0]!r} sequence 2")
-    p = verify(worm, key).problem
-    assert (p.kind, p.tenant, p.sequence) == ("misplaced", SHARDS[0], 2)
+    q = res[0].quarantined
+    assert res[0].events == 5
+    assert [(e["kind"], e["chain_id"], e["sequence"]) for e in q] == [
+        ("misplaced", SHARDS[0], 2), ("missing", SHARDS[1], 2)]
+    assert res[0].breaks[0].startswith(f"misplaced: chain {SHARDS[0]!r} sequence 2")
+    rep = verify(worm, key)
+    assert (rep.problem.kind, rep.problem.tenant, rep.problem.sequence) == ("quarantined", SHARDS[0], 2)
+    assert [(e["kind"], e["sequence"]) for e in rep.quarantined] == [("misplaced", 2), ("missing", 2)]
 
 
-def test_chain_break_in_staging_is_recorded_not_dropped(tmp_path):
+def test_chain_break_in_staging_is_quarantined_and_reported(tmp_path):
+    """A gap found in staging is no longer sealed as a break: the digest's signed entry
+    explains it, the chain seals on after it, and verify reports the hole as `quarantined`."""
     staging, worm = tmp_path / "s", tmp_path / "w"
     ev = make_events("acme", 6)
     stage(staging, "events", "acme", T0, "part-1", encode(ev[:2] + ev[3:]), T0 + dt.timedelta(minutes=1))
     key = Ed25519PrivateKey.generate()
     res = Sealer(LocalStore(staging), LocalStore(worm), key, decoder()).seal_closed(
         now=T0 + dt.timedelta(hours=2))
-    assert res[0].events == 5 and "missing" in res[0].breaks[0]
-    p = verify(worm, key).problem
-    assert (p.kind, p.sequence) == ("missing", 3)
+    assert res[0].events == 5 and res[0].breaks == [
+        "missing: chain 'acme' lacks sequence 3 in staging; it resumes at sequence 4 ('acme-00003')"]
+    (entry,) = res[0].digest["quarantined"]
+    assert (entry["kind"], entry["sequence"], entry["last_sequence"], entry["key"]) == ("missing", 3, 3, None)
+    assert entry["resume"] == {"sequence": 3, "event_hash": ev[2]["chain"]["event_hash"]}
+    assert res[0].digest["heads"] == {"acme": [6, ev[5]["chain"]["event_hash"]]}
+    rep = verify(worm, key)
+    assert (rep.problem.kind, rep.problem.sequence, rep.problem.period) == ("quarantined", 3, res[0].period)
+    assert rep.events == 5  # every sealed event verified, across the explained gap
 
 
 def test_digests_match_their_json_schema(sealed):
