@@ -145,8 +145,13 @@ def test_a_sealed_object_of_a_seven_year_profile_is_locked_for_seven_years(stack
     run = uuid.uuid4().hex[:8]
     prefix = f"it/sealcheck-7y-{run}/"  # stays locked: a prefix of its own
     file = tmp_path / "prod.toml"
-    file.write_text("[profiles.prod.archive]\nperiod_s = 10\ngrace_s = 1\n")
-    cfg = config.load("prod", file)  # s3 / registry endpoints from the local defaults
+    local = config.load()
+    # endpoints from the local defaults; a non-local profile gets no S3 key pair of the local
+    # stack, so it names the sealer's keys as a deployment would (here the stack's own)
+    file.touch(mode=0o600)  # it holds a secret
+    keys = f'access_key = "{local.get("s3.access_key")}"\nsecret_key = "{local.get("s3.secret_key")}"\n'
+    file.write_text("[profiles.prod.archive]\nperiod_s = 10\ngrace_s = 1\n[profiles.prod.s3]\n" + keys)
+    cfg = config.load("prod", file)
     assert config.retention(cfg) == dt.timedelta(days=7 * 365)
     tenant = f"it-7y-{run}"
     stage(cfg, prefix, tenant, serialized(cfg, list(sample.chained(tenant, 3, int(time.time() * 1000)))))
