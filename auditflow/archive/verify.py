@@ -345,7 +345,11 @@ class Verifier:
         heads_after = doc.get("heads", {})
         end = {}
         for cid in wanted:
-            h = heads_after.get(cid) or [signed[cid]["last_sequence"], signed[cid]["last_hash"]]
+            h = heads_after.get(cid) or (
+                [signed[cid]["last_sequence"], signed[cid]["last_hash"]] if cid in signed else None)
+            if h is None:  # a quarantine entry bridges a chain the digest neither lists nor heads
+                return Problem("digest mismatch", f"digest mismatch: digest {doc['period']['id']} "
+                               f"quarantines records of chain {cid!r} but signs no head for it", tenant=cid)
             end[cid] = chain.ChainState(cid, h[0], h[1])
         for e in events:
             cid = (e.get("chain") or {}).get("chain_id")

@@ -277,3 +277,18 @@ def test_an_undecodable_alert_is_quarantined_and_the_events_seal(tmp_path):
         ("undecodable", "alerts", "acme")]
     rep = verify(worm, key)
     assert rep.problem.kind == "quarantined" and rep.events == 3
+
+
+def test_a_signed_quarantine_entry_for_a_chain_without_a_head_is_a_digest_mismatch(tampered):
+    """A digest (signed, so only by the key holder) whose quarantine entry bridges a chain it
+    neither lists nor heads: a one-line break, not a KeyError."""
+    worm, key = tampered["worm"], tampered["key"]
+    first = tampered["res"][1].period  # the second period's digest: the last one, nothing after
+    path = worm / "digests" / f"{first}.json"
+    doc = json.loads(path.read_bytes())
+    doc["quarantined"] = [{**tampered["res"][0].digest["quarantined"][0], "chain_id": "ghost"}]
+    path.write_bytes(dg.encode(dg.sign(doc, key)))
+    p = verify(worm, key).problem
+    assert (p.kind, p.tenant) == ("digest mismatch", "ghost")
+    assert p.message == (f"digest mismatch: digest {first} quarantines records of chain 'ghost' but "
+                         "signs no head for it")
