@@ -244,12 +244,13 @@ class FlinkSQLBackend(TextQueryBackend):
         if self.kind(cond.field) != "string" or self.kind(ref.field) != "string":
             raise unsupported("a field reference between non-text columns", cond)
         a, b = f"LOWER({cond.field})", f"LOWER({ref.field})"
-        if ref.starts_with and ref.ends_with:
+        if ref.starts_with and ref.ends_with:  # |fieldref|contains
             return f"POSITION({b} IN {a}) > 0"
-        if ref.starts_with:  # value ends with the other field: `fieldref|endswith`
-            return f"RIGHT({a}, CHAR_LENGTH({b})) = {b}"
-        if ref.ends_with:
+        if ref.starts_with:  # |fieldref|startswith: the field starts with the other's value
             return f"POSITION({b} IN {a}) = 1"
+        if ref.ends_with:
+            return (f"CHAR_LENGTH({a}) >= CHAR_LENGTH({b})"
+                    f" AND SUBSTRING({a} FROM CHAR_LENGTH({a}) - CHAR_LENGTH({b}) + 1) = {b}")
         return f"{a} = {b}"
 
     def convert_condition_field_eq_val_null(self, cond: ConditionFieldEqualsValueExpression,

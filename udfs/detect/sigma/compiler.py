@@ -14,7 +14,9 @@ from pathlib import Path
 
 from sigma.collection import SigmaCollection
 from sigma.exceptions import SigmaError
+from sigma.modifiers import SigmaBase64Modifier, SigmaBase64OffsetModifier
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
+from sigma.types import SigmaCasedString, SigmaExpansion, SigmaString
 
 from udfs.detect.sigma.backend import FlinkSQLBackend
 from udfs.detect.sigma.pipelines import Logsource, logsource_for
@@ -79,6 +81,23 @@ def _check_auditd(rule: SigmaRule) -> None:
                                   " are not kept by the auditd parser; only EXECVE arguments are")
 
 
+def _cased_encodings(rule: SigmaRule) -> None:
+    """Base64 text is case-sensitive: `|base64` / `|base64offset` values must match exactly
+    (lowering both sides would also match other encodings)."""
+    def cased(value):
+        if isinstance(value, SigmaExpansion):
+            value.values = [cased(v) for v in value.values]
+            return value
+        if isinstance(value, SigmaString) and not isinstance(value, SigmaCasedString):
+            return SigmaCasedString.from_sigma_string(value)
+        return value
+
+    for detection in rule.detection.detections.values():
+        for item in _items(detection):
+            if any(m in (SigmaBase64Modifier, SigmaBase64OffsetModifier) for m in item.modifiers):
+                item.value = [cased(v) for v in item.value]
+
+
 def where_clause(rule: SigmaRule) -> Compiled:
     """Compile one Sigma rule's detection into a Flink SQL WHERE expression over `events`.
 
@@ -95,6 +114,7 @@ def where_clause(rule: SigmaRule) -> Compiled:
                           " has no pipeline (udfs/detect/sigma/pipelines.py LOGSOURCES)")
     if source.product == "linux" and source.service == "auditd":
         _check_auditd(rule)
+    _cased_encodings(rule)
     fields = {i.field for d in rule.detection.detections.values() for i in _items(d) if i.field}
     backend = FlinkSQLBackend(processing_pipeline=source.pipeline())
     try:
