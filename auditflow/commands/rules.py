@@ -294,20 +294,18 @@ def import_sigma(obj, paths: tuple[Path, ...], output: Path | None, source_note:
     from udfs.detect.sigma import compiler
 
     out_dir = output or rules_runner.rules_dir(obj.cfg) / R.IMPORTED_DIRS[0]
-    try:
-        collection = compiler.load(list(paths))
-    except Exception as exc:  # noqa: BLE001 - pySigma's YAML and Sigma errors: one line each
-        raise click.ClickException(f"cannot read Sigma rules: {exc}") from None
-    results: list[dict] = []
-    for err in getattr(collection, "errors", []):
-        where = getattr(getattr(err, "source", None), "path", None)
-        results.append({"file": str(where or "?"), "status": "unsupported", "logsource": "?",
-                        "reason": f"not a valid Sigma rule: {str(err).splitlines()[0]}"})
     roots = [p.resolve() for p in paths]
+    results: list[dict] = []
+    loaded = []
+    for path in compiler.sigma_files(list(paths)):
+        rules, problem = compiler.load(path)
+        if problem:
+            results.append({"file": _relative(path, roots), "status": "unsupported", "logsource": "?",
+                            "reason": problem})
+        loaded += [(path, rule) for rule in rules]
     taken: dict[str, str] = {}
-    for rule in collection.rules:
-        path = Path(rule.source.path) if rule.source and rule.source.path else None
-        rel = _relative(path, roots) if path else rule.title
+    for path, rule in loaded:
+        rel = _relative(path, roots)
         ls = rule.logsource
         row = {"file": rel, "sigma_id": str(rule.id), "title": rule.title,
                "logsource": "/".join(x for x in (ls.product, ls.service) if x) or str(ls.category)}
@@ -348,7 +346,7 @@ def import_sigma(obj, paths: tuple[Path, ...], output: Path | None, source_note:
                           str(sum(r["status"] == "compiled, mapping added" for r in mine)),
                           str(sum(r["status"] == "unsupported" for r in mine)))
         Console().print(table)
-        where = "nothing written (--dry-run)" if dry_run else f"written to {out_dir}"
+        where = f"written to {out_dir}" if compiled_n and not dry_run else "nothing written"
         _say(f"{compiled_n} of {len(results)} rule(s) compiled, {where}")
     if not compiled_n:
         raise click.ClickException(f"none of the {len(results)} Sigma rule(s) compiled")
