@@ -44,6 +44,7 @@ def command() -> None:
       auditflow rules validate                 # parse and plan every rule (local Flink)
       auditflow rules test AUTH-001 K8S-001    # run fixtures, show expected vs actual alerts
       auditflow rules status                   # late events per rule, running detect job
+      auditflow rules import-sigma ~/sigma/rules/cloud/aws   # Sigma -> sql/detections/sigma/
     """
 
 
