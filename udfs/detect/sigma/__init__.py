@@ -1,0 +1,1 @@
+"""Sigma rules compiled to this project's rule files (pySigma); correlation.py: correlation rules."""
