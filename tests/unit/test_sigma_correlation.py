@@ -72,6 +72,8 @@ def test_interval_uses_the_largest_exact_unit():
     assert C.interval(3600) == "INTERVAL '1' HOUR"
     assert C.interval(6000) == "INTERVAL '100' MINUTE(3)"
     assert C.interval(7 * 86400) == "INTERVAL '7' DAY"
+    assert C.pattern_within(60) == "INTERVAL '60.001' SECOND(2, 3)"
+    assert C.pattern_within(5) == "INTERVAL '5.001' SECOND(2, 3)"
 
 
 def test_event_count_is_a_pattern_of_n_events_within_the_timespan_per_tenant_and_group():
@@ -79,7 +81,7 @@ def test_event_count_is_a_pattern_of_n_events_within_the_timespan_per_tenant_and
                                        "  group-by: [user]\n  timespan: 2m\n  condition: {gt: 4}"))
     out = C.compile_correlation(rule, where, column)
     assert "PARTITION BY tenant_id, g_0" in out.sql
-    assert "PATTERN (E{5}) WITHIN INTERVAL '2' MINUTE" in out.sql
+    assert "PATTERN (E{5}) WITHIN INTERVAL '120.001' SECOND(3, 3)" in out.sql
     assert "SELECT *, 0 AS corr_rule, CAST(user_name AS STRING) AS g_0 FROM events\n" \
            "    WHERE (status_id = 2) AND user_name IS NOT NULL" in out.sql
     assert "SELECT *, 1 AS corr_rule" in out.sql and out.sql.count("UNION ALL") == 1
@@ -258,25 +260,111 @@ cases:
 }
 
 
-def _rule_file(directory: Path, n: int, rule: SigmaCorrelationRule) -> R.Rule:
+# Inline correlations over base_a (status_id = 2) and base_b (status_id = 1), grouped by user:
+# the timespan is inclusive for every type (events exactly 1m apart correlate, 1m 1s apart do
+# not), and value_sum / value_avg over unmapped['bytes'].
+BOUNDARY = """
+cases:
+  - name: exactly_one_timespan_apart
+    events:
+      - {event_time: "2025-04-01T10:00:00Z", status_id: 2, user_name: u}
+      - {event_time: "2025-04-01T10:01:00Z", status_id: 1, user_name: u}
+    expect:
+      - {entity_type: user, entity_value: u, event_count: 2, window_start: "2025-04-01T10:00:00Z",
+         window_end: "2025-04-01T10:01:00.001Z", last_seen: "2025-04-01T10:01:00Z"}
+  - name: one_second_more
+    events:
+      - {event_time: "2025-04-01T11:00:00Z", status_id: 2, user_name: u}
+      - {event_time: "2025-04-01T11:01:01Z", status_id: 1, user_name: u}
+    expect: []
+"""
+# value_count: two distinct addresses, otherwise the same cases
+BOUNDARY_IPS = """
+cases:
+  - name: exactly_one_timespan_apart
+    events:
+      - {event_time: "2025-04-01T10:00:00Z", status_id: 2, user_name: u, src_ip: 192.0.2.1}
+      - {event_time: "2025-04-01T10:01:00Z", status_id: 1, user_name: u, src_ip: 192.0.2.2}
+    expect:
+      - {entity_type: user, entity_value: u, event_count: 2, window_start: "2025-04-01T10:00:00Z",
+         window_end: "2025-04-01T10:01:00.001Z", last_seen: "2025-04-01T10:01:00Z"}
+  - name: one_second_more
+    events:
+      - {event_time: "2025-04-01T11:00:00Z", status_id: 2, user_name: u, src_ip: 192.0.2.3}
+      - {event_time: "2025-04-01T11:01:01Z", status_id: 1, user_name: u, src_ip: 192.0.2.4}
+    expect: []
+"""
+INLINE = {
+    "event_count": ("  type: event_count\n  rules: [base_a, base_b]\n  group-by: [user]\n  timespan: 1m\n"
+                    "  condition: {gte: 2}", BOUNDARY),
+    "temporal": ("  type: temporal\n  rules: [base_a, base_b]\n  group-by: [user]\n  timespan: 1m", BOUNDARY),
+    "temporal_ordered": ("  type: temporal_ordered\n  rules: [base_a, base_b]\n  group-by: [user]\n"
+                         "  timespan: 1m", BOUNDARY),
+    "value_count": ("  type: value_count\n  rules: [base_a, base_b]\n  group-by: [user]\n  timespan: 1m\n"
+                    "  condition: {field: ip, gte: 2}", BOUNDARY_IPS),
+    "value_sum": ("  type: value_sum\n  rules: base_a\n  group-by: [user]\n  timespan: 10m\n"
+                  "  condition: {field: bytes, gt: 1000}", """
+cases:
+  - name: three_transfers_over_a_thousand
+    events:
+      - {event_time: "2025-04-01T12:00:00Z", status_id: 2, user_name: v, unmapped: {bytes: "400"}, repeat: 3,
+         every: 4m}
+      - {event_time: "2025-04-01T12:09:00Z", status_id: 2, user_name: v, unmapped: {bytes: "400"}}
+    expect:
+      - {entity_value: v, event_count: 3, window_start: "2025-04-01T12:00:00Z",
+         last_seen: "2025-04-01T12:08:00Z"}
+  - name: exactly_a_thousand_or_spread
+    events:
+      - {event_time: "2025-04-01T13:00:00Z", status_id: 2, user_name: v, unmapped: {bytes: "500"}, repeat: 2,
+         every: 1m}
+      - {event_time: "2025-04-01T14:00:00Z", status_id: 2, user_name: w, unmapped: {bytes: "600"}, repeat: 3,
+         every: 11m}
+      - {event_time: "2025-04-01T15:00:00Z", status_id: 1, user_name: x, unmapped: {bytes: "5000"}}
+    expect: []
+"""),
+    "value_avg": ("  type: value_avg\n  rules: base_a\n  group-by: [user]\n  timespan: 10m\n"
+                  "  condition: {field: bytes, gte: 1000}", """
+cases:
+  - name: average_reaches_a_thousand
+    events:
+      - {event_time: "2025-04-01T12:00:00Z", status_id: 2, user_name: v, unmapped: {bytes: "200"}}
+      - {event_time: "2025-04-01T12:01:00Z", status_id: 2, user_name: v, unmapped: {bytes: "1800"}}
+      - {event_time: "2025-04-01T12:02:00Z", status_id: 2, user_name: v, unmapped: {bytes: "1500"}}
+    expect:
+      - {entity_value: v, event_count: 2, window_start: "2025-04-01T12:00:00Z",
+         last_seen: "2025-04-01T12:01:00Z"}
+  - name: average_below
+    events:
+      - {event_time: "2025-04-01T13:00:00Z", status_id: 2, user_name: v, unmapped: {bytes: "200"}}
+      - {event_time: "2025-04-01T13:01:00Z", status_id: 2, user_name: v, unmapped: {bytes: "1700"}}
+      - {event_time: "2025-04-01T13:02:00Z", status_id: 2, user_name: v, unmapped: {bytes: "not a number"}}
+    expect: []
+"""),
+}
+
+
+def _rule_file(directory: Path, n: int, rule: SigmaCorrelationRule, fixtures: str) -> R.Rule:
     out = C.compile_correlation(rule, where, column)
     path = directory / f"CORR-{n:03d}_{rule.type.name.lower()}.sql"
     path.write_text(f"-- id: CORR-{n:03d}\n-- title: {rule.title}\n-- description: x\n-- severity: high\n"
                     f"-- mitre: T1078\n-- compliance: SOC2-CC7.2\n-- dedup_window: 1h\n-- owner: t\n"
                     f"-- input: {out.input}\n{out.sql}\n")
-    path.with_name(path.stem + ".fixtures.yaml").write_text(FIXTURES[rule.type.name.lower()])
+    path.with_name(path.stem + ".fixtures.yaml").write_text(fixtures)
     return R.load_rule(path)
 
 
 def test_each_correlation_type_finds_its_positive_case_and_nothing_in_its_negative(tmp_path):
     from auditflow import rules_runner
 
-    rules = correlations()
-    assert sorted(r.type.name.lower() for r in rules) == ["event_count", "temporal", "temporal_ordered",
-                                                          "value_count"]
-    files = [_rule_file(tmp_path, n, r) for n, r in enumerate(rules, 1)]
+    own = correlations()
+    assert sorted(r.type.name.lower() for r in own) == ["event_count", "temporal", "temporal_ordered",
+                                                        "value_count"]
+    files = [_rule_file(tmp_path, n, r, FIXTURES[r.type.name.lower()]) for n, r in enumerate(own, 1)]
+    for n, (body, fixtures) in enumerate(INLINE.values(), len(files) + 1):
+        (rule,) = correlations(BASES, corr(body))
+        files.append(_rule_file(tmp_path, n, rule, fixtures))
     run = rules_runner.run_fixtures(files, say=lambda _: None)
     assert run.errors == []
     failed = {f"{r.rule.id}/{r.case.name}": r.lines for r in run.results if not r.ok}
     assert failed == {}
-    assert len(run.results) == 8
+    assert len(run.results) == 2 * (len(own) + len(INLINE)) == 20

@@ -7,7 +7,8 @@ position (`corr_rule`) and its group-by values (`g_0`, `g_1`, ...; `aliases` nam
 field per rule). Every branch keeps the rowtime, so the union can feed:
 
 * `event_count` (gte/gt N): MATCH_RECOGNIZE `PATTERN (E{N}) WITHIN timespan` per tenant and
-  group, as AUTH-001 does: N matches at most `timespan` apart, exactly, never bucketed; the next
+  group, as AUTH-001 does: N matches at most `timespan` apart (inclusive, as in the OVER
+  windows below; `pattern_within`), exactly, never bucketed; the next
   match counts from the event after the last one (matches do not overlap).
 * `temporal_ordered`: MATCH_RECOGNIZE `PATTERN (R0 X1*? R1 X2*? R2 ...) WITHIN timespan`, the
   referenced rules in their listed order, other events of the group allowed in between.
@@ -78,6 +79,13 @@ def interval(seconds: int) -> str:
             precision = f"({len(str(n))})" if n > 99 else ""
             return f"INTERVAL '{n}' {unit}{precision}"
     raise AssertionError("unreachable: every integer is a multiple of 1")
+
+
+def pattern_within(seconds: int) -> str:
+    """WITHIN for MATCH_RECOGNIZE: Flink ends a match attempt once `timespan` has passed (events
+    exactly `timespan` apart never match), while the OVER windows include their lower bound; one
+    millisecond more makes both inclusive: events at most `timespan` apart correlate."""
+    return f"INTERVAL '{seconds}.001' SECOND({max(2, len(str(seconds)))}, 3)"
 
 
 def _threshold(rule: SigmaCorrelationRule) -> int | float:
@@ -170,11 +178,13 @@ def compile_correlation(rule: SigmaCorrelationRule, where: Where, column: Column
     entity_type, entity_value = _entity(rule)
     partition = ", ".join(["tenant_id", *(f"g_{k}" for k in range(len(rule.group_by or [])))])
     within = interval(rule.timespan.seconds)
+    pattern = pattern_within(rule.timespan.seconds)
     head = "WITH matched AS (\n" + "\n    UNION ALL\n".join(parts) + "\n)"
     if ctype is SigmaCorrelationType.EVENT_COUNT:
-        body, note = _event_count(rule, entity_type, entity_value, partition, within), None
+        body, note = _event_count(rule, entity_type, entity_value, partition, pattern), None
     elif ctype is SigmaCorrelationType.TEMPORAL_ORDERED:
-        body, note = _temporal_ordered(rule, len(parts), entity_type, entity_value, partition, within), None
+        body, note = _temporal_ordered(rule, len(parts), entity_type, entity_value, partition,
+                                       pattern), None
     else:
         body, note = _over(rule, len(parts), entity_type, entity_value, partition, within)
     return CompiledCorrelation(sql=head + "\n" + body, input=" OR ".join(predicates), note=note,
