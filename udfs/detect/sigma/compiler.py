@@ -119,6 +119,9 @@ def where_clause(rule: SigmaRule) -> Compiled:
     backend = FlinkSQLBackend(processing_pipeline=source.pipeline())
     try:
         queries = backend.convert_rule(rule)
+        if not queries and not rule._output:
+            # a rule only referenced by a correlation: pySigma returns nothing, keeps the queries
+            queries = rule.get_conversion_result()
     except SigmaError as exc:
         raise Unsupported(_reason(exc)) from None
     except NotImplementedError as exc:

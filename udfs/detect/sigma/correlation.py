@@ -137,7 +137,7 @@ def _branches(rule: SigmaCorrelationRule, where: Where, column: Column, value_fi
         if not isinstance(base, SigmaRule):
             raise CorrelationError(f"referenced rule {ref.reference!r} was not found among the"
                                    " rules imported")
-        predicate = where(base)
+        predicate = where(base).replace("\n", "\n    ")  # the base clause's lines, indented
         cols = [f"CAST({column(base, _field_for(rule, ref, g))} AS STRING) AS g_{k}"
                 for k, g in enumerate(group)]
         present = [f"{column(base, _field_for(rule, ref, g))} IS NOT NULL" for g in group]
@@ -293,3 +293,75 @@ def _over(rule: SigmaCorrelationRule, nrules: int, entity_type: str, entity_valu
         f"-- the first event at which the {rule.timespan.spec} before it satisfies the condition\n"
         "WHERE holds AND held_before IS NOT TRUE"
     ), note
+
+
+# ------------------------------------------------------------------------------- rule files
+def dedup_window(seconds: int) -> str:
+    """The correlation's timespan as a rule header duration: a repeat within it folds."""
+    for unit, size in (("d", 86_400), ("h", 3_600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def render_correlation(rule: SigmaCorrelationRule, compiled: CompiledCorrelation, rule_id: str,
+                       source_note: str) -> str:
+    """The rule file's text: the header the base rules get (compiler.render_rule), the
+    correlation's input predicate for late events, and the compiled SELECT."""
+    from udfs.detect.sigma import compiler
+
+    level = rule.level.name.lower() if rule.level else "medium"
+    refs = ", ".join(r.reference for r in (rule.referenced_rules or rule.rules or []))
+    description = compiler._one_line(rule.description) or compiler._one_line(rule.title)
+    if compiled.note:
+        description += " " + compiled.note
+    header: list[tuple[str, str]] = [
+        ("id", rule_id),
+        ("title", compiler._one_line(rule.title)),
+        ("description", description),
+        ("severity", level),
+        ("mitre", ", ".join(compiler.mitre(rule))),
+        ("compliance", compiler.DEFAULT_COMPLIANCE),
+        ("dedup_window", dedup_window(rule.timespan.seconds)),
+        ("owner", compiler.OWNER),
+        ("input", compiler._one_line(compiled.input)),
+        ("sigma_id", str(rule.id)),
+        ("sigma_author", compiler._one_line(rule.author or "")),
+        ("sigma_references", ", ".join(rule.references or [])),
+        ("sigma_level", level),
+        ("sigma_status", rule.status.name.lower() if rule.status else ""),
+        ("sigma_tags", ", ".join(str(t) for t in rule.tags)),
+        ("sigma_source", source_note),
+    ]
+    lines = [ln for key, value in header for ln in compiler._header_value(key, value)]
+    group = ", ".join(rule.group_by or []) or "none"
+    return "\n".join([
+        *lines,
+        "-- compiled by `auditflow rules import-sigma` (udfs/detect/sigma/correlation.py): change the"
+        " Sigma rule and re-import",
+        f"-- Sigma correlation {rule.type.name.lower()} of {refs} within {rule.timespan.spec},"
+        f" group-by {group}, condition {compiler._one_line(str(rule.condition.to_dict()))}",
+        compiled.sql, ""])
+
+
+def render_fixture_skeleton(rule_id: str, compiled: CompiledCorrelation) -> str:
+    from udfs.detect.sigma import compiler
+
+    columns = ", ".join(compiler.read_columns(compiled.input))
+    return f"""# Fixtures for {rule_id}, a Sigma correlation imported by `auditflow rules import-sigma`
+# (sql/detections/sigma/README.md "Correlation rules"). Until `cases` holds a positive and a
+# negative case the rule is PENDING: `auditflow rules test` lists it without running it and
+# jobs/detect.py does not deploy it. Write the events of every referenced rule in the columns of
+# the `events` view (sql/detections/README.md "Fixtures"); its group-by values must be present.
+# The referenced rules read: {columns}
+cases: []
+#  - name: correlated
+#    events:
+#      - {{id: first, event_time: "2025-01-12T06:40:00Z", ...}}
+#      - {{id: second, event_time: "2025-01-12T06:41:00Z", ...}}
+#    expect:
+#      - {{event_count: 2, evidence: [first, second]}}
+#  - name: too_far_apart
+#    events: [...]
+#    expect: []
+"""
