@@ -290,6 +290,7 @@ def import_sigma(obj, paths: tuple[Path, ...], output: Path | None, source_note:
       auditflow rules import-sigma rules/linux/auditd --dry-run
       auditflow rules import-sigma rule.yml -o /tmp/rules --json | jq '.[] | select(.status != "compiled")'
     """
+    from sigma.collection import SigmaCollection
     from sigma.correlations import SigmaCorrelationRule
     from sigma.exceptions import SigmaError
     from sigma.rule import SigmaRule
@@ -298,24 +299,24 @@ def import_sigma(obj, paths: tuple[Path, ...], output: Path | None, source_note:
     from udfs.detect.sigma import compiler
 
     out_dir = output or rules_runner.rules_dir(obj.cfg) / R.IMPORTED_DIRS[0]
-    try:
-        collection = compiler.load(list(paths))
-    except Exception as exc:  # noqa: BLE001 - pySigma's YAML and Sigma errors: one line each
-        raise click.ClickException(f"cannot read Sigma rules: {exc}") from None
-    results: list[dict] = []
-    for err in getattr(collection, "errors", []):
-        where = getattr(getattr(err, "source", None), "path", None)
-        results.append({"file": str(where or "?"), "status": "unsupported", "logsource": "?",
-                        "reason": f"not a valid Sigma rule: {str(err).splitlines()[0]}"})
     roots = [p.resolve() for p in paths]
+    results: list[dict] = []
+    loaded = []
+    for path in compiler.sigma_files(list(paths)):
+        rules, problem = compiler.load(path)
+        if problem:
+            results.append({"file": _relative(path, roots), "status": "unsupported", "logsource": "?",
+                            "reason": problem})
+        loaded += [(path, rule) for rule in rules]
     taken: dict[str, str] = {}
-    # correlations first: resolving their references marks the referenced rules (no rule file of
-    # their own unless the correlation says `generate: true`)
+    # correlations first: resolving their references (across all files) marks the referenced
+    # rules, which get no rule file of their own unless the correlation says `generate: true`
+    everything = SigmaCollection([rule for _, rule in loaded], resolve_references=False)
     refused: dict[int, str] = {}
-    for rule in collection.rules:
-        if isinstance(rule, SigmaCorrelationRule) and not rule.referenced_rules:
+    for _, rule in loaded:
+        if isinstance(rule, SigmaCorrelationRule):
             try:
-                rule.resolve_rule_references(collection)
+                rule.resolve_rule_references(everything)
             except SigmaError as exc:
                 refused[id(rule)] = compiler._reason(exc)
     # each base rule compiled once (pySigma's pipeline rewrites the rule it compiles)
@@ -332,9 +333,8 @@ def import_sigma(obj, paths: tuple[Path, ...], output: Path | None, source_note:
             raise got
         return got
 
-    for rule in collection.rules:
-        path = Path(rule.source.path) if rule.source and rule.source.path else None
-        rel = _relative(path, roots) if path else rule.title
+    for path, rule in loaded:
+        rel = _relative(path, roots)
         row = {"file": rel, "sigma_id": str(rule.id), "title": rule.title}
         if isinstance(rule, SigmaCorrelationRule):
             results.append(_import_correlation(rule, row, refused.get(id(rule)), compile_base, taken, out_dir,
@@ -389,14 +389,14 @@ def import_sigma(obj, paths: tuple[Path, ...], output: Path | None, source_note:
                           str(sum(r["status"] == "unsupported" for r in mine)),
                           str(sum(r["status"] == "correlation base" for r in mine)))
         Console().print(table)
-        where = "nothing written (--dry-run)" if dry_run else f"written to {out_dir}"
+        where = f"written to {out_dir}" if compiled_n and not dry_run else "nothing written"
         _say(f"{compiled_n} of {len(results)} rule(s) compiled, {where}")
     if not compiled_n:
         raise click.ClickException(f"none of the {len(results)} Sigma rule(s) compiled")
 
 
 def _import_correlation(rule, row: dict, refused: str | None, compile_base, taken: dict[str, str],
-                        out_dir: Path, path: Path | None, source_note: str, dry_run: bool) -> dict:
+                        out_dir: Path, path: Path, source_note: str, dry_run: bool) -> dict:
     """One Sigma correlation rule through udfs/detect/sigma/correlation.py: its row of the report."""
     from udfs.detect.sigma import compiler, correlation
     from udfs.detect.sigma.pipelines import FieldNotMapped, logsource_for

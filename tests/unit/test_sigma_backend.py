@@ -59,8 +59,11 @@ def test_plain_value_is_case_insensitive_equality_and_scope_is_added():
     ("sourceIPAddress|cidr: 10.0.0.0/8",
      "LOWER(COALESCE(src_ip, src_hostname, unmapped['sourceIPAddress'])) LIKE '10.%' ESCAPE '\\'"),
     ("requestParameters.enable: 'false'",
-     "LOWER(COALESCE(JSON_VALUE(unmapped['requestParameters'], '$.enable'), JSON_QUERY("
-     "unmapped['requestParameters'], 'lax $.enable' WITH CONDITIONAL ARRAY WRAPPER NULL ON EMPTY))) = 'false'"),
+     "LOWER(JSON_VALUE(unmapped['requestParameters'], '$.enable')) = 'false'"),
+    # a path through an array: the list of values as JSON text, searched for a substring
+    ("requestParameters.containerDefinitions.command|contains: $AWS_X",
+     "LOWER(NULLIF(JSON_QUERY(unmapped['requestParameters'], '$.containerDefinitions[*].command' WITH"
+     " CONDITIONAL ARRAY WRAPPER), '[]')) LIKE '%$aws\\_x%' ESCAPE '\\'"),
     # base64 is case-sensitive: matched exactly, not lowered
     ("eventName|base64: ab", "api_operation = 'YWI='"),
     ("eventName|fieldref: userAgent", "LOWER(api_operation) = LOWER(user_agent)"),
@@ -139,8 +142,18 @@ def test_numbers_on_text_and_numeric_columns():
         "LOWER(SPLIT_INDEX(resource_type, '/', 0)) = 'pods'"
 
 
+def test_pod_spec_fields_are_present_only_when_some_container_or_volume_has_them():
+    k8s = "product: kubernetes\n    service: audit"
+    assert detection("sel:\n    hostPath: '*'\ncondition: sel", k8s) == (
+        "NULLIF(JSON_QUERY(unmapped['requestObject'], '$.spec.volumes[*].hostPath' WITH CONDITIONAL"
+        " ARRAY WRAPPER), '[]') IS NOT NULL")
+    with pytest.raises(compiler.Unsupported, match="on a field holding a list of values"):
+        compiler.where_clause(rule("sel:\n    hostPath: /etc\ncondition: sel", k8s))
+
+
 def test_auditd_record_type_is_list_membership_and_execve_args_are_positions():
-    sql = detection("sel:\n    type: EXECVE\n    a0: wget\ncondition: sel", "product: linux\n    service: auditd")
+    auditd = "product: linux\n    service: auditd"
+    sql = detection("sel:\n    type: EXECVE\n    a0: wget\ncondition: sel", auditd)
     assert sql == ("ARRAY_CONTAINS(SPLIT(UPPER(unmapped['auditd.types']), ','), 'EXECVE') AND "
                    "LOWER(JSON_VALUE(unmapped['process.args'], '$[0]')) = 'wget'")
 

@@ -8,6 +8,10 @@ compiled type finds its positive fixture and nothing in its negative one.
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +22,9 @@ from sigma.rule import SigmaRule
 from udfs.detect import rules as R
 from udfs.detect.sigma import correlation as C
 
-SOURCES = Path(__file__).resolve().parents[2] / "sql" / "detections" / "sigma" / "correlations"
+ROOT = Path(__file__).resolve().parents[2]
+SOURCES = ROOT / "sql" / "detections" / "sigma" / "source"
+IMPORTED = ROOT / "sql" / "detections" / "sigma" / "correlations"
 WHERE = {
     "aws_secretsmanager_get_secret_value":
         "api_service = 'secretsmanager.amazonaws.com' AND api_operation = 'GetSecretValue'",
@@ -142,124 +148,6 @@ def test_a_correlation_over_a_correlation_is_refused():
         C.compile_correlation(rules[1], where, column)
 
 
-# Fixtures of the project's own correlation rules (sql/detections/sigma/correlations), run on
-# Flink's local mini-cluster through the same path as `auditflow rules test`.
-FIXTURES = {
-    "event_count": """
-cases:
-  - name: ten_secrets_in_four_minutes
-    events:
-      - {event_time: "2025-03-01T10:00:00Z", api_service: secretsmanager.amazonaws.com,
-         api_operation: GetSecretValue, user_uid: "arn:aws:iam::111122223333:user/ci",
-         resource_name: "prod/db-{i}", repeat: 10, every: 25s}
-    expect:
-      - {entity_type: userIdentity.arn, entity_value: "arn:aws:iam::111122223333:user/ci", event_count: 10,
-         window_start: "2025-03-01T10:00:00Z", last_seen: "2025-03-01T10:03:45Z"}
-  - name: nine_secrets_or_spread_out
-    events:
-      - {event_time: "2025-03-01T11:00:00Z", api_service: secretsmanager.amazonaws.com,
-         api_operation: GetSecretValue, user_uid: "arn:aws:iam::111122223333:user/ci", repeat: 9, every: 20s}
-      - {event_time: "2025-03-01T12:00:00Z", api_service: secretsmanager.amazonaws.com,
-         api_operation: GetSecretValue, user_uid: "arn:aws:iam::111122223333:user/app",
-         repeat: 10, every: 40s}
-      - {event_time: "2025-03-01T13:00:00Z", api_service: secretsmanager.amazonaws.com,
-         api_operation: DescribeSecret, user_uid: "arn:aws:iam::111122223333:user/ops", repeat: 12, every: 5s}
-    expect: []
-""",
-    "value_count": """
-cases:
-  - name: eight_distinct_apis
-    events:
-      - {event_time: "2025-03-01T10:00:00Z", api_operation: DescribeInstances, user_uid: "arn:aws:iam::1:u/x"}
-      - {event_time: "2025-03-01T10:00:10Z", api_operation: DescribeInstances, user_uid: "arn:aws:iam::1:u/x"}
-      - {event_time: "2025-03-01T10:01:00Z", api_operation: ListBuckets, user_uid: "arn:aws:iam::1:u/x"}
-      - {event_time: "2025-03-01T10:02:00Z", api_operation: ListUsers, user_uid: "arn:aws:iam::1:u/x"}
-      - {event_time: "2025-03-01T10:03:00Z", api_operation: ListRoles, user_uid: "arn:aws:iam::1:u/x"}
-      - {event_time: "2025-03-01T10:04:00Z", api_operation: DescribeSecurityGroups,
-         user_uid: "arn:aws:iam::1:u/x"}
-      - {event_time: "2025-03-01T10:05:00Z", api_operation: DescribeVpcs, user_uid: "arn:aws:iam::1:u/x"}
-      - {event_time: "2025-03-01T10:06:00Z", api_operation: ListAccessKeys, user_uid: "arn:aws:iam::1:u/x"}
-      - {event_time: "2025-03-01T10:07:00Z", api_operation: DescribeDBInstances,
-         user_uid: "arn:aws:iam::1:u/x"}
-      - {event_time: "2025-03-01T10:08:00Z", api_operation: ListPolicies, user_uid: "arn:aws:iam::1:u/x"}
-    expect:
-      - {entity_value: "arn:aws:iam::1:u/x", event_count: 9, window_start: "2025-03-01T10:00:00Z",
-         last_seen: "2025-03-01T10:07:00Z"}
-  - name: same_api_many_times_or_distinct_apis_too_slow
-    events:
-      - {event_time: "2025-03-01T11:00:00Z", api_operation: DescribeInstances, user_uid: "arn:aws:iam::1:u/y",
-         repeat: 20, every: 10s}
-      - {event_time: "2025-03-01T12:00:00Z", api_operation: "DescribeThing{i}",
-         user_uid: "arn:aws:iam::1:u/z",
-         repeat: 8, every: 2m}
-      - {event_time: "2025-03-01T13:00:00Z", api_operation: "GetThing{i}", user_uid: "arn:aws:iam::1:u/w",
-         repeat: 8, every: 5s}
-    expect: []
-""",
-    "temporal": """
-cases:
-  - name: key_then_user_either_order
-    events:
-      - {event_time: "2025-03-01T10:00:00Z", api_service: iam.amazonaws.com,
-         api_operation: CreateAccessKey,
-         user_uid: "arn:aws:iam::1:u/mallory"}
-      - {event_time: "2025-03-01T10:40:00Z", api_service: iam.amazonaws.com,
-         api_operation: CreateUser,
-         user_uid: "arn:aws:iam::1:u/mallory"}
-    expect:
-      - {entity_value: "arn:aws:iam::1:u/mallory", event_count: 2, window_start: "2025-03-01T10:00:00Z",
-         last_seen: "2025-03-01T10:40:00Z",
-         evidence: [key_then_user_either_order-1, key_then_user_either_order-2]}
-  - name: too_far_apart_or_two_identities
-    events:
-      - {event_time: "2025-03-01T11:00:00Z", api_service: iam.amazonaws.com,
-         api_operation: CreateUser,
-         user_uid: "arn:aws:iam::1:u/a"}
-      - {event_time: "2025-03-01T12:01:00Z", api_service: iam.amazonaws.com,
-         api_operation: CreateAccessKey,
-         user_uid: "arn:aws:iam::1:u/a"}
-      - {event_time: "2025-03-01T13:00:00Z", api_service: iam.amazonaws.com,
-         api_operation: CreateUser,
-         user_uid: "arn:aws:iam::1:u/b"}
-      - {event_time: "2025-03-01T13:01:00Z", api_service: iam.amazonaws.com,
-         api_operation: CreateAccessKey,
-         user_uid: "arn:aws:iam::1:u/c"}
-      - {event_time: "2025-03-01T14:00:00Z", api_service: iam.amazonaws.com,
-         api_operation: CreateUser,
-         user_uid: "arn:aws:iam::1:u/d", repeat: 3, every: 1m}
-    expect: []
-""",
-    "temporal_ordered": """
-cases:
-  - name: created_then_logs_in
-    events:
-      - {event_time: "2025-03-01T10:00:00Z", api_service: iam.amazonaws.com,
-         api_operation: CreateUser,
-         user_name: admin, resource_name: backdoor}
-      - {event_time: "2025-03-01T10:05:00Z", api_service: signin.amazonaws.com, api_operation: ConsoleLogin,
-         user_name: admin}
-      - {event_time: "2025-03-01T10:20:00Z", api_service: signin.amazonaws.com, api_operation: ConsoleLogin,
-         user_name: backdoor}
-    expect:
-      - {entity_type: new_user, entity_value: backdoor, event_count: 2, window_start: "2025-03-01T10:00:00Z",
-         last_seen: "2025-03-01T10:20:00Z", evidence: [created_then_logs_in-1, created_then_logs_in-3]}
-  - name: login_before_creation_or_too_late
-    events:
-      - {event_time: "2025-03-01T11:00:00Z", api_service: signin.amazonaws.com, api_operation: ConsoleLogin,
-         user_name: early}
-      - {event_time: "2025-03-01T11:10:00Z", api_service: iam.amazonaws.com,
-         api_operation: CreateUser,
-         user_name: admin, resource_name: early}
-      - {event_time: "2025-03-01T12:00:00Z", api_service: iam.amazonaws.com,
-         api_operation: CreateUser,
-         user_name: admin, resource_name: slow}
-      - {event_time: "2025-03-01T12:31:00Z", api_service: signin.amazonaws.com, api_operation: ConsoleLogin,
-         user_name: slow}
-    expect: []
-""",
-}
-
-
 # Inline correlations over base_a (status_id = 2) and base_b (status_id = 1), grouped by user:
 # the timespan is inclusive for every type (events exactly 1m apart correlate, 1m 1s apart do
 # not), and value_sum / value_avg over unmapped['bytes'].
@@ -356,15 +244,94 @@ def _rule_file(directory: Path, n: int, rule: SigmaCorrelationRule, fixtures: st
 def test_each_correlation_type_finds_its_positive_case_and_nothing_in_its_negative(tmp_path):
     from auditflow import rules_runner
 
-    own = correlations()
-    assert sorted(r.type.name.lower() for r in own) == ["event_count", "temporal", "temporal_ordered",
-                                                        "value_count"]
-    files = [_rule_file(tmp_path, n, r, FIXTURES[r.type.name.lower()]) for n, r in enumerate(own, 1)]
-    for n, (body, fixtures) in enumerate(INLINE.values(), len(files) + 1):
+    files = []
+    for n, (body, fixtures) in enumerate(INLINE.values(), 1):
         (rule,) = correlations(BASES, corr(body))
         files.append(_rule_file(tmp_path, n, rule, fixtures))
     run = rules_runner.run_fixtures(files, say=lambda _: None)
     assert run.errors == []
     failed = {f"{r.rule.id}/{r.case.name}": r.lines for r in run.results if not r.ok}
     assert failed == {}
-    assert len(run.results) == 2 * (len(own) + len(INLINE)) == 20
+    assert len(run.results) == 2 * len(INLINE) == 12
+
+
+# ------------------------------------------------------------------ through `rules import-sigma`
+def cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "auditflow.cli", "rules", *args], capture_output=True,
+                          text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+OWN = {"aws_secrets_bulk_read.yml": "SIGMA-65D114735663", "aws_discovery_burst.yml": "SIGMA-AF85C74DFB01",
+       "aws_user_with_access_key.yml": "SIGMA-33B0E838AC9E", "aws_new_user_logs_in.yml": "SIGMA-C1D909BC3E67"}
+
+
+def test_the_own_correlations_import_into_the_committed_files(tmp_path):
+    proc = cli("import-sigma", str(SOURCES), "-o", str(tmp_path), "--json",
+               "--source", "auditflow, this repository (Apache-2.0 like the code)")
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads(proc.stdout)
+    assert {r["file"]: r["id"] for r in results if r["status"] == "compiled"} == OWN
+    assert all(r["logsource"] == "correlation" for r in results if r["status"] == "compiled")
+    bases = sorted((r["file"], r["reason"]) for r in results if r["status"] == "correlation base")
+    assert len(bases) == 6 and len(results) == 10
+    assert ("aws_new_user_logs_in.yml",
+            "used by AWS IAM user created and then logging in to the console") in bases
+    fresh = {p.name: p.read_text() for p in tmp_path.glob("*.sql")}
+    committed = {p.name: p.read_text() for p in IMPORTED.glob("*.sql")}
+    assert sorted(fresh) == sorted(committed) and len(fresh) == 4
+    stale = [name for name in fresh if fresh[name] != committed[name]]
+    assert not stale, f"re-run `auditflow rules import-sigma {SOURCES.relative_to(ROOT)} -o ...`: {stale}"
+    rules = {R.load_rule(p).id: R.load_rule(p) for p in IMPORTED.glob("*.sql")}
+    assert rules["SIGMA-65D114735663"].dedup_window_ms == 5 * 60_000
+    assert rules["SIGMA-65D114735663"].input == (
+        "(product_name = 'CloudTrail' AND (LOWER(api_service) = 'secretsmanager.amazonaws.com' AND"
+        " LOWER(api_operation) = 'getsecretvalue'))")
+    assert rules["SIGMA-C1D909BC3E67"].sigma_id == "c1d909bc-3e67-4eee-b8b9-c510d3c6875b"
+    # every imported correlation has filled-in fixtures (run by test_detect_fixtures), not a skeleton
+    from udfs.detect import fixtures as F
+    for rule in rules.values():
+        cases = F.load_fixtures(rule)
+        assert any(c.expected for c in cases) and any(not c.expected for c in cases), rule.id
+
+
+def test_an_unresolvable_or_unsupported_correlation_is_one_fail_line_and_the_rest_compile(tmp_path):
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "base.yml").write_text("""title: sudo failure
+id: 5f1d1b7e-8a51-4f4e-9a55-1d2b3c4d5e6f
+name: base_sudo
+logsource: {product: aws, service: cloudtrail}
+detection: {sel: {eventName: ConsoleLogin}, condition: sel}
+""")
+    (src / "corr.yml").write_text("""title: refers to nothing
+id: 3f1d1b7e-8a51-4f4e-9a55-1d2b3c4d5e6f
+correlation: {type: event_count, rules: [nope], timespan: 5m, condition: {gte: 3}}
+---
+title: fewer than three
+id: 4f1d1b7e-8a51-4f4e-9a55-1d2b3c4d5e6f
+correlation: {type: event_count, rules: [base_sudo], timespan: 5m, condition: {lt: 3}}
+---
+title: three logins
+id: 6f1d1b7e-8a51-4f4e-9a55-1d2b3c4d5e6f
+correlation: {type: event_count, rules: [base_sudo], group-by: [sourceIPAddress], timespan: 5m,
+              condition: {gte: 3}}
+---
+title: unmapped group field
+id: 7f1d1b7e-8a51-4f4e-9a55-1d2b3c4d5e6f
+correlation: {type: event_count, rules: [base_sudo], group-by: [userIdentity.sessionContext.x],
+              timespan: 5m, condition: {gte: 3}}
+""")
+    proc = cli("import-sigma", str(src), "-o", str(tmp_path / "out"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = {r["title"]: r for r in json.loads(proc.stdout)}
+    assert rows["refers to nothing"]["status"] == "unsupported"
+    assert rows["refers to nothing"]["reason"] == "Rule 'nope' not found in rule collection"
+    assert rows["fewer than three"]["reason"].startswith("condition 'lt' is not supported")
+    assert rows["unmapped group field"]["reason"].startswith("referenced rule 'base_sudo': field"
+                                                             " 'userIdentity.sessionContext.x'")
+    assert rows["three logins"]["status"] == "compiled"
+    assert rows["sudo failure"]["status"] == "correlation base"
+    assert [p.name for p in (tmp_path / "out").glob("*.sql")] == ["SIGMA-6F1D1B7E8A51_corr.sql"]
+    human = cli("import-sigma", str(src), "--dry-run")
+    assert "FAIL corr.yml  condition 'lt' is not supported" in human.stdout
+    assert "Traceback" not in human.stderr

@@ -12,8 +12,9 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from sigma.collection import SigmaCollection
-from sigma.exceptions import SigmaError
+from sigma.exceptions import SigmaError, SigmaRuleLocation
 from sigma.modifiers import SigmaBase64Modifier, SigmaBase64OffsetModifier
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
 from sigma.types import SigmaCasedString, SigmaExpansion, SigmaString
@@ -244,6 +245,24 @@ cases: []
 """
 
 
-def load(paths: list[Path]) -> SigmaCollection:
-    """Every Sigma rule under the paths (files or folders of .yml/.yaml)."""
-    return SigmaCollection.load_ruleset([str(p) for p in paths], collect_errors=True)
+def sigma_files(paths: list[Path]) -> list[Path]:
+    """The .yml/.yaml files among the paths (folders are searched recursively), sorted."""
+    files: list[Path] = []
+    for p in paths:
+        files += sorted(f for f in p.rglob("*") if f.suffix in (".yml", ".yaml")) if p.is_dir() else [p]
+    return files
+
+
+def load(path: Path) -> tuple[list[SigmaRule], str | None]:
+    """The Sigma rules of one file, or the one-line reason it is not a valid Sigma file."""
+    try:
+        # references are resolved across all files by the import (correlations name rules of
+        # other files)
+        collection = SigmaCollection.from_yaml(path.read_text(), collect_errors=True,
+                                               source=SigmaRuleLocation(path), resolve_references=False)
+    except (SigmaError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        return [], "not valid Sigma YAML: " + _one_line(str(exc))
+    errors = [e for r in collection.rules for e in r.errors] + list(getattr(collection, "errors", []))
+    if errors:
+        return [], "not a valid Sigma rule: " + _one_line(str(errors[0]))
+    return list(collection.rules), None

@@ -20,9 +20,9 @@
 -- compiled by `auditflow rules import-sigma` (udfs/detect/sigma/correlation.py): change the Sigma rule and re-import
 -- Sigma correlation temporal_ordered of aws_iam_create_user_named, aws_console_login within 30m, group-by new_user, condition {'gte': 2}
 WITH matched AS (
-    SELECT *, 0 AS corr_rule, CAST(COALESCE(JSON_VALUE(unmapped['requestParameters'], '$.userName'), JSON_QUERY(unmapped['requestParameters'], 'lax $.userName' WITH CONDITIONAL ARRAY WRAPPER NULL ON EMPTY)) AS STRING) AS g_0 FROM events
+    SELECT *, 0 AS corr_rule, CAST(JSON_VALUE(unmapped['requestParameters'], '$.userName') AS STRING) AS g_0 FROM events
     WHERE (product_name = 'CloudTrail'
-      AND (LOWER(api_service) = 'iam.amazonaws.com' AND LOWER(api_operation) = 'createuser')) AND COALESCE(JSON_VALUE(unmapped['requestParameters'], '$.userName'), JSON_QUERY(unmapped['requestParameters'], 'lax $.userName' WITH CONDITIONAL ARRAY WRAPPER NULL ON EMPTY)) IS NOT NULL
+      AND (LOWER(api_service) = 'iam.amazonaws.com' AND LOWER(api_operation) = 'createuser')) AND JSON_VALUE(unmapped['requestParameters'], '$.userName') IS NOT NULL
     UNION ALL
     SELECT *, 1 AS corr_rule, CAST(CASE WHEN user_type = 'IAMUser' THEN user_name END AS STRING) AS g_0 FROM events
     WHERE (product_name = 'CloudTrail'
