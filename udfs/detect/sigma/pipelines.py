@@ -81,8 +81,6 @@ CLOUDTRAIL_FIELDS = {
     # an address, a service host name, or anything else ('AWS Internal') kept verbatim
     "sourceIPAddress": f"COALESCE(src_ip, src_hostname, {_u('sourceIPAddress')})",
     "userIdentity.type": "user_type",
-    # an IAM user's name (the parser's user_name for other identities is the role, or 'root')
-    "userIdentity.userName": "CASE WHEN user_type = 'IAMUser' THEN user_name END",
     # user_uid is the ARN when there is one, else the principal id
     "userIdentity.arn": "CASE WHEN user_uid LIKE 'arn:%' THEN user_uid END",
     "userIdentity.accountId": _u("userIdentity.accountId"),

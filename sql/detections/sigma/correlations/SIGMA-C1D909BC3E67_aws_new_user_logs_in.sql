@@ -1,8 +1,8 @@
 -- id: SIGMA-C1D909BC3E67
 -- title: AWS IAM user created and then logging in to the console
 -- description: An IAM user is created and then logs in to the console within thirty minutes; the
---   created user's name (requestParameters.userName) is the login's
---   userIdentity.userName.
+--   created user's ARN (CreateUser's responseElements.user.arn) is the login's
+--   userIdentity.arn.
 -- severity: high
 -- mitre: T1136.003, T1078.004
 -- compliance: SOC2-CC7.2
@@ -20,13 +20,13 @@
 -- compiled by `auditflow rules import-sigma` (udfs/detect/sigma/correlation.py): change the Sigma rule and re-import
 -- Sigma correlation temporal_ordered of aws_iam_create_user_named, aws_console_login within 30m, group-by new_user, condition {'gte': 2}
 WITH matched AS (
-    SELECT *, 0 AS corr_rule, CAST(JSON_VALUE(unmapped['requestParameters'], '$.userName') AS STRING) AS g_0 FROM events
+    SELECT *, 0 AS corr_rule, CAST(JSON_VALUE(unmapped['responseElements'], '$.user.arn') AS STRING) AS g_0 FROM events
     WHERE (product_name = 'CloudTrail'
-      AND (LOWER(api_service) = 'iam.amazonaws.com' AND LOWER(api_operation) = 'createuser')) AND JSON_VALUE(unmapped['requestParameters'], '$.userName') IS NOT NULL
+      AND (LOWER(api_service) = 'iam.amazonaws.com' AND LOWER(api_operation) = 'createuser')) AND JSON_VALUE(unmapped['responseElements'], '$.user.arn') IS NOT NULL
     UNION ALL
-    SELECT *, 1 AS corr_rule, CAST(CASE WHEN user_type = 'IAMUser' THEN user_name END AS STRING) AS g_0 FROM events
+    SELECT *, 1 AS corr_rule, CAST(CASE WHEN user_uid LIKE 'arn:%' THEN user_uid END AS STRING) AS g_0 FROM events
     WHERE (product_name = 'CloudTrail'
-      AND (LOWER(api_service) = 'signin.amazonaws.com' AND LOWER(api_operation) = 'consolelogin')) AND CASE WHEN user_type = 'IAMUser' THEN user_name END IS NOT NULL
+      AND (LOWER(api_service) = 'signin.amazonaws.com' AND LOWER(api_operation) = 'consolelogin')) AND CASE WHEN user_uid LIKE 'arn:%' THEN user_uid END IS NOT NULL
 )
 SELECT
     tenant_id,
