@@ -205,3 +205,13 @@ level: high
     assert head["sigma_author"] == "vitaliy0x1" and head["sigma_references"] == "https://example.com/a"
     assert head["sigma_tags"] == "attack.defense-evasion, attack.t1562.008"
     assert head["sigma_source"] == "x.yml; SigmaHQ, DRL 1.1"
+
+
+def test_wide_base64offset_and_several_conditions():
+    sql = detection("sel:\n    userAgent|wide|base64offset|contains: ab\ncondition: sel")
+    assert sql == ("user_agent LIKE '%YQBiA%' ESCAPE '\\' OR user_agent LIKE '%EAYg%' ESCAPE '\\'"
+                   " OR user_agent LIKE '%hAGIA%' ESCAPE '\\'")
+    many = detection("a:\n    eventName: A\nb:\n    eventName: B\ncondition:\n    - a\n    - b")
+    assert many == "(LOWER(api_operation) = 'a') OR (LOWER(api_operation) = 'b')"
+    flags = detection("sel:\n    eventName|re|m|s: 'a.b'\ncondition: sel")
+    assert flags == "REGEXP(api_operation, '(?ms)a.b')"
