@@ -297,9 +297,9 @@ def test_the_own_correlations_import_into_the_committed_files(tmp_path):
 def test_an_unresolvable_or_unsupported_correlation_is_one_fail_line_and_the_rest_compile(tmp_path):
     src = tmp_path / "src"
     src.mkdir()
-    (src / "base.yml").write_text("""title: sudo failure
+    (src / "base.yml").write_text("""title: console login
 id: 5f1d1b7e-8a51-4f4e-9a55-1d2b3c4d5e6f
-name: base_sudo
+name: base_login
 logsource: {product: aws, service: cloudtrail}
 detection: {sel: {eventName: ConsoleLogin}, condition: sel}
 """)
@@ -309,16 +309,16 @@ correlation: {type: event_count, rules: [nope], timespan: 5m, condition: {gte: 3
 ---
 title: fewer than three
 id: 4f1d1b7e-8a51-4f4e-9a55-1d2b3c4d5e6f
-correlation: {type: event_count, rules: [base_sudo], timespan: 5m, condition: {lt: 3}}
+correlation: {type: event_count, rules: [base_login], timespan: 5m, condition: {lt: 3}}
 ---
 title: three logins
 id: 6f1d1b7e-8a51-4f4e-9a55-1d2b3c4d5e6f
-correlation: {type: event_count, rules: [base_sudo], group-by: [sourceIPAddress], timespan: 5m,
+correlation: {type: event_count, rules: [base_login], group-by: [sourceIPAddress], timespan: 5m,
               condition: {gte: 3}}
 ---
 title: unmapped group field
 id: 7f1d1b7e-8a51-4f4e-9a55-1d2b3c4d5e6f
-correlation: {type: event_count, rules: [base_sudo], group-by: [userIdentity.sessionContext.x],
+correlation: {type: event_count, rules: [base_login], group-by: [userIdentity.sessionContext.x],
               timespan: 5m, condition: {gte: 3}}
 """)
     proc = cli("import-sigma", str(src), "-o", str(tmp_path / "out"), "--json")
@@ -327,11 +327,25 @@ correlation: {type: event_count, rules: [base_sudo], group-by: [userIdentity.ses
     assert rows["refers to nothing"]["status"] == "unsupported"
     assert rows["refers to nothing"]["reason"] == "Rule 'nope' not found in rule collection"
     assert rows["fewer than three"]["reason"].startswith("condition 'lt' is not supported")
-    assert rows["unmapped group field"]["reason"].startswith("referenced rule 'base_sudo': field"
+    assert rows["unmapped group field"]["reason"].startswith("referenced rule 'base_login': field"
                                                              " 'userIdentity.sessionContext.x'")
     assert rows["three logins"]["status"] == "compiled"
-    assert rows["sudo failure"]["status"] == "correlation base"
+    assert rows["console login"]["status"] == "correlation base"
     assert [p.name for p in (tmp_path / "out").glob("*.sql")] == ["SIGMA-6F1D1B7E8A51_corr.sql"]
+    # generate: true keeps the referenced rule's own alerts: both files, the base compiled once
+    gen = tmp_path / "gen"
+    gen.mkdir()
+    (gen / "base.yml").write_text((src / "base.yml").read_text())
+    (gen / "corr.yml").write_text("""title: three logins
+id: 6f1d1b7e-8a51-4f4e-9a55-1d2b3c4d5e6f
+correlation: {type: event_count, rules: [base_login], generate: true, timespan: 5m, condition: {gte: 3}}
+""")
+    again = cli("import-sigma", str(gen), "-o", str(gen), "--json")
+    assert {r["title"]: r["status"] for r in json.loads(again.stdout)} == {
+        "console login": "compiled", "three logins": "compiled"}
+    assert sorted(p.name for p in gen.glob("*.sql")) == ["SIGMA-5F1D1B7E8A51_base.sql",
+                                                        "SIGMA-6F1D1B7E8A51_corr.sql"]
+    assert "LOWER(api_operation) = 'consolelogin'" in (gen / "SIGMA-6F1D1B7E8A51_corr.sql").read_text()
     human = cli("import-sigma", str(src), "--dry-run")
     assert "FAIL corr.yml  condition 'lt' is not supported" in human.stdout
     assert "Traceback" not in human.stderr
