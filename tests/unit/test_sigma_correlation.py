@@ -262,7 +262,9 @@ def cli(*args: str) -> subprocess.CompletedProcess:
 
 
 OWN = {"aws_secrets_bulk_read.yml": "SIGMA-65D114735663", "aws_discovery_burst.yml": "SIGMA-AF85C74DFB01",
-       "aws_user_with_access_key.yml": "SIGMA-33B0E838AC9E", "aws_new_user_logs_in.yml": "SIGMA-C1D909BC3E67"}
+       "aws_user_with_access_key.yml": "SIGMA-33B0E838AC9E", "aws_new_user_logs_in.yml": "SIGMA-C1D909BC3E67",
+       "linux_sshd_password_guessing.yml": "SIGMA-13D8AA7DFBB8",
+       "kubernetes_secrets_across_namespaces.yml": "SIGMA-F95E29740C24"}
 
 
 def test_the_own_correlations_import_into_the_committed_files(tmp_path):
@@ -273,12 +275,12 @@ def test_the_own_correlations_import_into_the_committed_files(tmp_path):
     assert {r["file"]: r["id"] for r in results if r["status"] == "compiled"} == OWN
     assert all(r["logsource"] == "correlation" for r in results if r["status"] == "compiled")
     bases = sorted((r["file"], r["reason"]) for r in results if r["status"] == "correlation base")
-    assert len(bases) == 6 and len(results) == 10
+    assert len(bases) == 8 and len(results) == 14
     assert ("aws_new_user_logs_in.yml",
             "used by AWS IAM user created and then logging in to the console") in bases
     fresh = {p.name: p.read_text() for p in tmp_path.glob("*.sql")}
     committed = {p.name: p.read_text() for p in IMPORTED.glob("*.sql")}
-    assert sorted(fresh) == sorted(committed) and len(fresh) == 4
+    assert sorted(fresh) == sorted(committed) and len(fresh) == 6
     stale = [name for name in fresh if fresh[name] != committed[name]]
     assert not stale, f"re-run `auditflow rules import-sigma {SOURCES.relative_to(ROOT)} -o ...`: {stale}"
     rules = {R.load_rule(p).id: R.load_rule(p) for p in IMPORTED.glob("*.sql")}

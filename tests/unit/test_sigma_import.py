@@ -140,7 +140,7 @@ def test_discovery_finds_the_imported_rules_and_the_job_skips_pending_ones():
     by_dir: dict[Path, int] = {}
     for r in imported:
         by_dir[r.path.parent] = by_dir.get(r.path.parent, 0) + 1
-    assert by_dir == {COMMITTED: 80, COMMITTED / "correlations": 4}
+    assert by_dir == {COMMITTED: 80, COMMITTED / "correlations": 6}
 
     class Cfg:
         def get(self, key):
