@@ -142,7 +142,8 @@ def _branches(rule: SigmaCorrelationRule, where: Where, column: Column, value_fi
                 for k, g in enumerate(group)]
         present = [f"{column(base, _field_for(rule, ref, g))} IS NOT NULL" for g in group]
         if value_field is not None:
-            cols.append(f"{column(base, _field_for(rule, ref, value_field))} AS corr_value")
+            # text in every branch (the union needs one type); value_sum/avg read it as a number
+            cols.append(f"CAST({column(base, _field_for(rule, ref, value_field))} AS STRING) AS corr_value")
         extra = "".join(", " + c for c in cols)
         cond = " AND ".join([f"({predicate})", *present])
         parts.append(f"    SELECT *, {i} AS corr_rule{extra} FROM events\n    WHERE {cond}")

@@ -18,7 +18,7 @@
 -- compiled by `auditflow rules import-sigma` (udfs/detect/sigma/correlation.py): change the Sigma rule and re-import
 -- Sigma correlation value_count of aws_discovery_call within 10m, group-by userIdentity.arn, condition {'gte': 8, 'field': 'eventName'}
 WITH matched AS (
-    SELECT *, 0 AS corr_rule, CAST(CASE WHEN user_uid LIKE 'arn:%' THEN user_uid END AS STRING) AS g_0, api_operation AS corr_value FROM events
+    SELECT *, 0 AS corr_rule, CAST(CASE WHEN user_uid LIKE 'arn:%' THEN user_uid END AS STRING) AS g_0, CAST(api_operation AS STRING) AS corr_value FROM events
     WHERE (product_name = 'CloudTrail'
       AND (LOWER(api_operation) LIKE 'describe%' ESCAPE '\' OR LOWER(api_operation) LIKE 'list%' ESCAPE '\')) AND CASE WHEN user_uid LIKE 'arn:%' THEN user_uid END IS NOT NULL
 )

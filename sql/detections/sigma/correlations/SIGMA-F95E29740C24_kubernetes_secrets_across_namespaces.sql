@@ -20,7 +20,7 @@
 -- compiled by `auditflow rules import-sigma` (udfs/detect/sigma/correlation.py): change the Sigma rule and re-import
 -- Sigma correlation value_count of kubernetes_secret_read within 10m, group-by user.username, condition {'gte': 3, 'field': 'objectRef.namespace'}
 WITH matched AS (
-    SELECT *, 0 AS corr_rule, CAST(user_name AS STRING) AS g_0, resource_namespace AS corr_value FROM events
+    SELECT *, 0 AS corr_rule, CAST(user_name AS STRING) AS g_0, CAST(resource_namespace AS STRING) AS corr_value FROM events
     WHERE (product_name = 'Kubernetes'
       AND ((LOWER(api_operation) = 'get' OR LOWER(api_operation) = 'list' OR LOWER(api_operation) = 'watch') AND LOWER(SPLIT_INDEX(resource_type, '/', 0)) = 'secrets')) AND user_name IS NOT NULL
 )
