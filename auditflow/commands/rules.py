@@ -44,6 +44,7 @@ def command() -> None:
       auditflow rules validate                 # parse and plan every rule (local Flink)
       auditflow rules test AUTH-001 K8S-001    # run fixtures, show expected vs actual alerts
       auditflow rules status                   # late events per rule, running detect job
+      auditflow rules import-sigma ~/sigma/rules/cloud/aws   # Sigma -> sql/detections/sigma/
     """
 
 
@@ -62,9 +63,11 @@ def list_rules(obj, as_json: bool) -> None:
     rules = _selected(obj, ())
     try:
         enabled = {r.id for r in rules_runner.enabled_rules(obj.cfg)}
+        pending = {r.id for r in rules if F.is_pending(r)}
     except R.RuleError as exc:
         raise click.ClickException(str(exc)) from None
     rows = [{"id": r.id, "title": r.title, "severity": r.severity, "enabled": r.id in enabled,
+             "pending": r.id in pending,
              "dedup_window_ms": r.dedup_window_ms, "dedup_key": list(r.dedup_key), "mitre": list(r.mitre),
              "compliance": list(r.compliance), "owner": r.owner, "file": str(r.path)} for r in rules]
     if as_json:
@@ -73,7 +76,8 @@ def list_rules(obj, as_json: bool) -> None:
     table = Table("id", "severity", "title", "dedup", "mitre", "enabled")
     for r, row in zip(rules, rows, strict=True):
         table.add_row(r.id, r.severity, r.title, f"{r.dedup_window_ms // 60000}m",
-                      ", ".join(r.mitre), "yes" if row["enabled"] else "[dim]no[/dim]")
+                      ", ".join(r.mitre), "yes" if row["enabled"] else
+                      "[dim]pending (no fixture cases)[/dim]" if row["pending"] else "[dim]no[/dim]")
     Console().print(table)
 
 

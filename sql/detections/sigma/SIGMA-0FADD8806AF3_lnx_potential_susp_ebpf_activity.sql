@@ -3,7 +3,7 @@
 -- description: Detects the presence of "bpf_probe_write_user" BPF helper-generated warning
 --   messages. Which could be a sign of suspicious eBPF activity on the system.
 -- severity: high
--- mitre: TA0003
+-- mitre: TA0003, stealth
 -- compliance: SOC2-CC7.2
 -- dedup_window: 15m
 -- owner: sigma-import

@@ -4,7 +4,7 @@
 --   of S3 buckets is critical for security and data integrity, as it may indicate
 --   potential data loss or unauthorized access attempts.
 -- severity: medium
--- mitre: none
+-- mitre: stealth
 -- compliance: SOC2-CC7.2
 -- dedup_window: 15m
 -- owner: sigma-import

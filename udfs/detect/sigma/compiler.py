@@ -26,7 +26,7 @@ from udfs.detect.sigma.pipelines import Logsource, logsource_for
 TACTICS = {
     "reconnaissance": "TA0043", "resource-development": "TA0042", "initial-access": "TA0001",
     "execution": "TA0002", "persistence": "TA0003", "privilege-escalation": "TA0004",
-    "defense-evasion": "TA0005", "defense-impairment": "TA0005", "credential-access": "TA0006",
+    "defense-evasion": "TA0005", "credential-access": "TA0006",
     "discovery": "TA0007", "lateral-movement": "TA0008", "collection": "TA0009",
     "command-and-control": "TA0011", "exfiltration": "TA0010", "impact": "TA0040",
 }
@@ -150,7 +150,9 @@ def mitre(rule: SigmaRule) -> list[str]:
     techniques = [t.name.upper() for t in rule.tags if t.namespace == "attack" and RE_TECHNIQUE.match(t.name)]
     if techniques:
         return techniques
-    return [TACTICS[t.name] for t in rule.tags if t.namespace == "attack" and t.name in TACTICS] or ["none"]
+    # a tactic without a known id (ATT&CK v18's stealth, defense-impairment) keeps its name
+    tactics = [TACTICS.get(t.name, t.name) for t in rule.tags if t.namespace == "attack"]
+    return tactics or ["none"]
 
 
 def _one_line(text: str) -> str:
