@@ -294,6 +294,11 @@ def import_sigma(obj, paths: tuple[Path, ...], output: Path | None, source_note:
       auditflow rules import-sigma rules/linux/auditd --dry-run
       auditflow rules import-sigma rule.yml -o /tmp/rules --json | jq '.[] | select(.status != "compiled")'
     """
+    from sigma.collection import SigmaCollection
+    from sigma.correlations import SigmaCorrelationRule
+    from sigma.exceptions import SigmaError
+    from sigma.rule import SigmaRule
+
     from auditflow import rules_runner
     from udfs.detect.sigma import compiler
 
@@ -308,18 +313,52 @@ def import_sigma(obj, paths: tuple[Path, ...], output: Path | None, source_note:
                             "reason": problem})
         loaded += [(path, rule) for rule in rules]
     taken: dict[str, str] = {}
+    # correlations first: resolving their references (across all files) marks the referenced
+    # rules, which get no rule file of their own unless the correlation says `generate: true`
+    everything = SigmaCollection([rule for _, rule in loaded], resolve_references=False)
+    refused: dict[int, str] = {}
+    for _, rule in loaded:
+        if isinstance(rule, SigmaCorrelationRule):
+            try:
+                rule.resolve_rule_references(everything)
+            except SigmaError as exc:
+                refused[id(rule)] = compiler._reason(exc)
+    # each base rule compiled once (pySigma's pipeline rewrites the rule it compiles)
+    compiled_once: dict[int, compiler.Compiled | compiler.Unsupported] = {}
+
+    def compile_base(rule: SigmaRule) -> compiler.Compiled:
+        if id(rule) not in compiled_once:
+            try:
+                compiled_once[id(rule)] = compiler.where_clause(rule)
+            except compiler.Unsupported as exc:
+                compiled_once[id(rule)] = exc
+        got = compiled_once[id(rule)]
+        if isinstance(got, compiler.Unsupported):
+            raise got
+        return got
+
     for path, rule in loaded:
         rel = _relative(path, roots)
+        row = {"file": rel, "sigma_id": str(rule.id), "title": rule.title}
+        if isinstance(rule, SigmaCorrelationRule):
+            results.append(_import_correlation(rule, row, refused.get(id(rule)), compile_base, taken, out_dir,
+                                               path, source_note, dry_run))
+            continue
         ls = rule.logsource
-        row = {"file": rel, "sigma_id": str(rule.id), "title": rule.title,
-               "logsource": "/".join(x for x in (ls.product, ls.service) if x) or str(ls.category)}
+        row["logsource"] = "/".join(x for x in (ls.product, ls.service) if x) or str(ls.category)
         try:
-            compiled = compiler.where_clause(rule)
+            compiled = compile_base(rule)
             if compiled.rule_id in taken:
                 raise compiler.Unsupported(f"rule id {compiled.rule_id} is also that of"
                                            f" {taken[compiled.rule_id]}")
         except compiler.Unsupported as exc:
             results.append({**row, "status": "unsupported", "reason": str(exc)})
+            continue
+        if not rule._output:
+            # referenced by a correlation: matched there, no alert of its own
+            users = "; ".join(dict.fromkeys(str(c.title) for c in rule._backreferences))
+            results.append({**row, "status": "correlation base", "id": compiled.rule_id,
+                            "logsource": compiled.logsource.name, "reason": f"used by {users}"})
             continue
         taken[compiled.rule_id] = rel
         status = "compiled, mapping added" if compiled.added_mappings else "compiled"
@@ -341,19 +380,65 @@ def import_sigma(obj, paths: tuple[Path, ...], output: Path | None, source_note:
             if r["status"].startswith("compiled"):
                 added = f"  (mapping added: {', '.join(r['added_mappings'])})" if r["added_mappings"] else ""
                 click.echo(f"ok   {r['id']}  {r['logsource']:<17} {r['file']}{added}")
+            elif r["status"] == "correlation base":
+                click.echo(f"base {r['id']}  {r['logsource']:<17} {r['file']}  ({r['reason']}; no rule file)")
             else:
                 click.echo(f"FAIL {r['file']}  {r['reason']}")
-        table = Table("logsource", "rules", "compiled", "with a mapping added", "unsupported")
+        table = Table("logsource", "rules", "compiled", "with a mapping added", "unsupported",
+                      "correlation base")
         for ls in sorted({r["logsource"] for r in results}):
             mine = [r for r in results if r["logsource"] == ls]
             table.add_row(ls, str(len(mine)), str(sum(r["status"] == "compiled" for r in mine)),
                           str(sum(r["status"] == "compiled, mapping added" for r in mine)),
-                          str(sum(r["status"] == "unsupported" for r in mine)))
+                          str(sum(r["status"] == "unsupported" for r in mine)),
+                          str(sum(r["status"] == "correlation base" for r in mine)))
         Console().print(table)
         where = f"written to {out_dir}" if compiled_n and not dry_run else "nothing written"
         _say(f"{compiled_n} of {len(results)} rule(s) compiled, {where}")
     if not compiled_n:
         raise click.ClickException(f"none of the {len(results)} Sigma rule(s) compiled")
+
+
+def _import_correlation(rule, row: dict, refused: str | None, compile_base, taken: dict[str, str],
+                        out_dir: Path, path: Path, source_note: str, dry_run: bool) -> dict:
+    """One Sigma correlation rule through udfs/detect/sigma/correlation.py: its row of the report."""
+    from udfs.detect.sigma import compiler, correlation
+    from udfs.detect.sigma.pipelines import FieldNotMapped, logsource_for
+
+    row = {**row, "logsource": "correlation"}
+
+    def where(base) -> str:
+        try:
+            return compile_base(base).where
+        except compiler.Unsupported as exc:
+            raise compiler.Unsupported(f"referenced rule {base.name or base.title!r}: {exc}") from None
+
+    def column(base, field: str) -> str:
+        try:
+            return logsource_for(base).field(field)  # where() ran first: the logsource exists
+        except FieldNotMapped as exc:
+            raise compiler.Unsupported(f"referenced rule {base.name or base.title!r}:"
+                                       f" {compiler._reason(exc)}") from None
+
+    try:
+        if refused:
+            raise compiler.Unsupported(refused)
+        rid = compiler.rule_id(rule)
+        if rid in taken:
+            raise compiler.Unsupported(f"rule id {rid} is also that of {taken[rid]}")
+        compiled = correlation.compile_correlation(rule, where, column)
+    except (compiler.Unsupported, correlation.CorrelationError) as exc:
+        return {**row, "status": "unsupported", "reason": str(exc)}
+    taken[rid] = row["file"]
+    name = f"{rid}_{compiler.slug(path, rule)}.sql"
+    if not dry_run:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / name).write_text(correlation.render_correlation(rule, compiled, rid,
+                                                                   f"{row['file']}; {source_note}"))
+        fixtures = (out_dir / name).with_suffix("").with_suffix(".fixtures.yaml")
+        if not fixtures.exists():
+            fixtures.write_text(correlation.render_fixture_skeleton(rid, compiled))
+    return {**row, "status": "compiled", "id": rid, "rule_file": str(out_dir / name), "added_mappings": []}
 
 
 def _relative(path: Path, roots: list[Path]) -> str:

@@ -33,8 +33,9 @@ MATCH_COLUMNS = ("rule_id", "severity", "tenant_id", "entity_type", "entity_valu
 EVIDENCE_TYPE = "ARRAY<ROW<event_id STRING, chain_id STRING, `sequence` BIGINT, event_hash STRING>>"
 # AUTH-001; imported Sigma rules: SIGMA- and the first 12 hex digits of the Sigma id (8 collide)
 RE_FILE = re.compile(r"^(?P<id>[A-Z][A-Z0-9]*-(?:\d{3}|[0-9A-F]{12}))_(?P<slug>[a-z0-9_]+)\.sql$")
-# subfolders of the rules folder holding imported rules (`auditflow rules import-sigma` writes sigma/)
-IMPORTED_DIRS = ("sigma",)
+# subfolders of the rules folder holding imported rules (`auditflow rules import-sigma` writes sigma/;
+# sigma/correlations/ holds this project's own Sigma correlation rules and their import)
+IMPORTED_DIRS = ("sigma", "sigma/correlations")
 RE_HEADER = re.compile(r"^--\s*(?P<key>[a-z_]+):\s*(?P<value>.*?)\s*$")
 RE_CONTINUATION = re.compile(r"^--\s{2,}(?P<value>\S.*?)\s*$")
 RE_DURATION = re.compile(r"^(?P<n>\d+)\s*(?P<unit>ms|s|m|h|d)$")

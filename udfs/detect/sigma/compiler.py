@@ -120,6 +120,9 @@ def where_clause(rule: SigmaRule) -> Compiled:
     backend = FlinkSQLBackend(processing_pipeline=source.pipeline())
     try:
         queries = backend.convert_rule(rule)
+        if not queries and not rule._output:
+            # a rule only referenced by a correlation: pySigma returns nothing, keeps the queries
+            queries = rule.get_conversion_result()
     except SigmaError as exc:
         raise Unsupported(_reason(exc)) from None
     except NotImplementedError as exc:
@@ -255,8 +258,10 @@ def sigma_files(paths: list[Path]) -> list[Path]:
 def load(path: Path) -> tuple[list[SigmaRule], str | None]:
     """The Sigma rules of one file, or the one-line reason it is not a valid Sigma file."""
     try:
+        # references are resolved across all files by the import (correlations name rules of
+        # other files)
         collection = SigmaCollection.from_yaml(path.read_text(), collect_errors=True,
-                                               source=SigmaRuleLocation(path))
+                                               source=SigmaRuleLocation(path), resolve_references=False)
     except (SigmaError, yaml.YAMLError, UnicodeDecodeError) as exc:
         return [], "not valid Sigma YAML: " + _one_line(str(exc))
     errors = [e for r in collection.rules for e in r.errors] + list(getattr(collection, "errors", []))
