@@ -57,8 +57,13 @@ def list_rules(obj, as_json: bool) -> None:
     Example:
       auditflow rules list --json | jq '.[] | select(.severity == "high") | .id'
     """
+    from auditflow import rules_runner
+
     rules = _selected(obj, ())
-    enabled = {r.id for r in R.select(rules, obj.cfg.get("detect.rules"), obj.cfg.get("detect.disabled"))}
+    try:
+        enabled = {r.id for r in rules_runner.enabled_rules(obj.cfg)}
+    except R.RuleError as exc:
+        raise click.ClickException(str(exc)) from None
     rows = [{"id": r.id, "title": r.title, "severity": r.severity, "enabled": r.id in enabled,
              "dedup_window_ms": r.dedup_window_ms, "dedup_key": list(r.dedup_key), "mitre": list(r.mitre),
              "compliance": list(r.compliance), "owner": r.owner, "file": str(r.path)} for r in rules]
@@ -136,6 +141,8 @@ def test(obj, names: tuple[str, ...], verbose: bool) -> None:
     run = rules_runner.run_fixtures(rules, _say, int(obj.cfg.get("detect.max_evidence")))
     for err in run.errors:
         click.echo(f"ERROR {err}")
+    for rule in run.pending:
+        click.echo(f"PENDING {rule.id}  no fixture cases yet ({rule.fixtures_path().name}); not deployed")
     for res in run.results:
         mark = "PASS" if res.ok else "FAIL"
         click.echo(f"{mark} {res.rule.id} {res.case.name}  ({len(res.alerts)} alert(s))")
@@ -146,8 +153,9 @@ def test(obj, names: tuple[str, ...], verbose: bool) -> None:
                 click.echo(f"     = {a['entity_type']}:{a['entity_value']} count={a['event_count']}"
                            f" {a['severity']} {R.iso(a['window_start'])}..{R.iso(a['window_end'])}")
     passed = sum(r.ok for r in run.results)
-    click.echo(f"{passed}/{len(run.results)} case(s) passed in {len(rules)} rule(s),"
-               f" {len(run.errors)} error(s), {time.monotonic() - started:.0f}s")
+    pending = f", {len(run.pending)} pending" if run.pending else ""
+    click.echo(f"{passed}/{len(run.results)} case(s) passed in {len(rules) - len(run.pending)} rule(s)"
+               f"{pending}, {len(run.errors)} error(s), {time.monotonic() - started:.0f}s")
     if not run.ok:
         sys.exit(1)
 
@@ -250,3 +258,106 @@ def status(obj, as_json: bool) -> None:
         total = "n/a (filter)" if row["late_total"] is None else str(row["late_total"])
         table.add_row(row["rule"], "yes" if row["enabled"] else "no", total, this_run)
     Console().print(table)
+
+
+@command.command("import-sigma")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path),
+                metavar="PATH...")
+@click.option("--output", "-o", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder for the rule files (default: sigma/ in [detect] rules_dir).")
+@click.option("--source", "source_note", default="SigmaHQ, Detection Rule License 1.1", show_default=True,
+              help="Attribution written into every rule's sigma_source header with its file name.")
+@click.option("--dry-run", is_flag=True, help="Compile and report only; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Print the per-rule results as JSON.")
+@click.pass_obj
+def import_sigma(obj, paths: tuple[Path, ...], output: Path | None, source_note: str, dry_run: bool,
+                 as_json: bool) -> None:
+    """Compile Sigma rules (YAML, spec 2.x; files or folders) into rule files of this project.
+
+    Each rule becomes `SIGMA-<first 12 hex of its Sigma id>_<file name>.sql`: the standard header
+    (Sigma level -> severity, attack.tXXXX tags -> mitre; id, author, references, level, status,
+    tags and source kept as sigma_* keys) and one SELECT over `events`. Beside it a fixture
+    skeleton is written if there is none (existing fixtures are never overwritten); until its
+    cases are filled in, the rule is PENDING: `rules test` lists it and the detect job skips it.
+    A rule that cannot be compiled faithfully (a field with no column, a modifier with no Flink
+    SQL form, an unknown logsource) is reported with the reason and nothing is written for it.
+    Prints one line per rule and a table by logsource; exit 1 only if no rule compiled.
+    Check what was written with `auditflow rules validate` (Flink plans each query).
+
+    \b
+    Examples:
+      auditflow rules import-sigma ~/sigma/rules/cloud/aws/cloudtrail
+      auditflow rules import-sigma rules/linux/auditd --dry-run
+      auditflow rules import-sigma rule.yml -o /tmp/rules --json | jq '.[] | select(.status != "compiled")'
+    """
+    from auditflow import rules_runner
+    from udfs.detect.sigma import compiler
+
+    out_dir = output or rules_runner.rules_dir(obj.cfg) / R.IMPORTED_DIRS[0]
+    try:
+        collection = compiler.load(list(paths))
+    except Exception as exc:  # noqa: BLE001 - pySigma's YAML and Sigma errors: one line each
+        raise click.ClickException(f"cannot read Sigma rules: {exc}") from None
+    results: list[dict] = []
+    for err in getattr(collection, "errors", []):
+        where = getattr(getattr(err, "source", None), "path", None)
+        results.append({"file": str(where or "?"), "status": "unsupported", "logsource": "?",
+                        "reason": f"not a valid Sigma rule: {str(err).splitlines()[0]}"})
+    roots = [p.resolve() for p in paths]
+    taken: dict[str, str] = {}
+    for rule in collection.rules:
+        path = Path(rule.source.path) if rule.source and rule.source.path else None
+        rel = _relative(path, roots) if path else rule.title
+        ls = rule.logsource
+        row = {"file": rel, "sigma_id": str(rule.id), "title": rule.title,
+               "logsource": "/".join(x for x in (ls.product, ls.service) if x) or str(ls.category)}
+        try:
+            compiled = compiler.where_clause(rule)
+            if compiled.rule_id in taken:
+                raise compiler.Unsupported(f"rule id {compiled.rule_id} is also that of"
+                                           f" {taken[compiled.rule_id]}")
+        except compiler.Unsupported as exc:
+            results.append({**row, "status": "unsupported", "reason": str(exc)})
+            continue
+        taken[compiled.rule_id] = rel
+        status = "compiled, mapping added" if compiled.added_mappings else "compiled"
+        name = f"{compiled.rule_id}_{compiler.slug(path, rule)}.sql"
+        row |= {"status": status, "id": compiled.rule_id, "rule_file": str(out_dir / name),
+                "added_mappings": compiled.added_mappings, "logsource": compiled.logsource.name}
+        if not dry_run:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            (out_dir / name).write_text(compiler.render_rule(compiled, rel, f"{rel}; {source_note}"))
+            fixtures = (out_dir / name).with_suffix("").with_suffix(".fixtures.yaml")
+            if not fixtures.exists():
+                fixtures.write_text(compiler.render_fixture_skeleton(compiled))
+        results.append(row)
+    compiled_n = sum(r["status"].startswith("compiled") for r in results)
+    if as_json:
+        click.echo(json.dumps(results, indent=1))
+    else:
+        for r in results:
+            if r["status"].startswith("compiled"):
+                added = f"  (mapping added: {', '.join(r['added_mappings'])})" if r["added_mappings"] else ""
+                click.echo(f"ok   {r['id']}  {r['logsource']:<17} {r['file']}{added}")
+            else:
+                click.echo(f"FAIL {r['file']}  {r['reason']}")
+        table = Table("logsource", "rules", "compiled", "with a mapping added", "unsupported")
+        for ls in sorted({r["logsource"] for r in results}):
+            mine = [r for r in results if r["logsource"] == ls]
+            table.add_row(ls, str(len(mine)), str(sum(r["status"] == "compiled" for r in mine)),
+                          str(sum(r["status"] == "compiled, mapping added" for r in mine)),
+                          str(sum(r["status"] == "unsupported" for r in mine)))
+        Console().print(table)
+        where = "nothing written (--dry-run)" if dry_run else f"written to {out_dir}"
+        _say(f"{compiled_n} of {len(results)} rule(s) compiled, {where}")
+    if not compiled_n:
+        raise click.ClickException(f"none of the {len(results)} Sigma rule(s) compiled")
+
+
+def _relative(path: Path, roots: list[Path]) -> str:
+    resolved = path.resolve()
+    for root in roots:
+        base = root if root.is_dir() else root.parent
+        if resolved.is_relative_to(base):
+            return resolved.relative_to(base).as_posix()
+    return path.name
