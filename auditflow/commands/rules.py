@@ -62,9 +62,11 @@ def list_rules(obj, as_json: bool) -> None:
     rules = _selected(obj, ())
     try:
         enabled = {r.id for r in rules_runner.enabled_rules(obj.cfg)}
+        pending = {r.id for r in rules if F.is_pending(r)}
     except R.RuleError as exc:
         raise click.ClickException(str(exc)) from None
     rows = [{"id": r.id, "title": r.title, "severity": r.severity, "enabled": r.id in enabled,
+             "pending": r.id in pending,
              "dedup_window_ms": r.dedup_window_ms, "dedup_key": list(r.dedup_key), "mitre": list(r.mitre),
              "compliance": list(r.compliance), "owner": r.owner, "file": str(r.path)} for r in rules]
     if as_json:
@@ -73,7 +75,8 @@ def list_rules(obj, as_json: bool) -> None:
     table = Table("id", "severity", "title", "dedup", "mitre", "enabled")
     for r, row in zip(rules, rows, strict=True):
         table.add_row(r.id, r.severity, r.title, f"{r.dedup_window_ms // 60000}m",
-                      ", ".join(r.mitre), "yes" if row["enabled"] else "[dim]no[/dim]")
+                      ", ".join(r.mitre), "yes" if row["enabled"] else
+                      "[dim]pending (no fixture cases)[/dim]" if row["pending"] else "[dim]no[/dim]")
     Console().print(table)
 
 
@@ -294,20 +297,18 @@ def import_sigma(obj, paths: tuple[Path, ...], output: Path | None, source_note:
     from udfs.detect.sigma import compiler
 
     out_dir = output or rules_runner.rules_dir(obj.cfg) / R.IMPORTED_DIRS[0]
-    try:
-        collection = compiler.load(list(paths))
-    except Exception as exc:  # noqa: BLE001 - pySigma's YAML and Sigma errors: one line each
-        raise click.ClickException(f"cannot read Sigma rules: {exc}") from None
-    results: list[dict] = []
-    for err in getattr(collection, "errors", []):
-        where = getattr(getattr(err, "source", None), "path", None)
-        results.append({"file": str(where or "?"), "status": "unsupported", "logsource": "?",
-                        "reason": f"not a valid Sigma rule: {str(err).splitlines()[0]}"})
     roots = [p.resolve() for p in paths]
+    results: list[dict] = []
+    loaded = []
+    for path in compiler.sigma_files(list(paths)):
+        rules, problem = compiler.load(path)
+        if problem:
+            results.append({"file": _relative(path, roots), "status": "unsupported", "logsource": "?",
+                            "reason": problem})
+        loaded += [(path, rule) for rule in rules]
     taken: dict[str, str] = {}
-    for rule in collection.rules:
-        path = Path(rule.source.path) if rule.source and rule.source.path else None
-        rel = _relative(path, roots) if path else rule.title
+    for path, rule in loaded:
+        rel = _relative(path, roots)
         ls = rule.logsource
         row = {"file": rel, "sigma_id": str(rule.id), "title": rule.title,
                "logsource": "/".join(x for x in (ls.product, ls.service) if x) or str(ls.category)}
@@ -348,7 +349,7 @@ def import_sigma(obj, paths: tuple[Path, ...], output: Path | None, source_note:
                           str(sum(r["status"] == "compiled, mapping added" for r in mine)),
                           str(sum(r["status"] == "unsupported" for r in mine)))
         Console().print(table)
-        where = "nothing written (--dry-run)" if dry_run else f"written to {out_dir}"
+        where = f"written to {out_dir}" if compiled_n and not dry_run else "nothing written"
         _say(f"{compiled_n} of {len(results)} rule(s) compiled, {where}")
     if not compiled_n:
         raise click.ClickException(f"none of the {len(results)} Sigma rule(s) compiled")

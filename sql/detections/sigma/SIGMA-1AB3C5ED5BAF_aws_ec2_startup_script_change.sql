@@ -29,4 +29,4 @@ FROM events
 -- compiled by `auditflow rules import-sigma` (udfs/detect/sigma): change the Sigma rule and re-import
 -- Sigma logsource product: aws, service: cloudtrail; condition: selection_source
 WHERE product_name = 'CloudTrail'
-  AND (LOWER(api_service) = 'ec2.amazonaws.com' AND LOWER(COALESCE(JSON_VALUE(unmapped['requestParameters'], '$.attribute'), JSON_QUERY(unmapped['requestParameters'], 'lax $.attribute' WITH CONDITIONAL ARRAY WRAPPER NULL ON EMPTY))) = 'userdata' AND LOWER(api_operation) = 'modifyinstanceattribute')
+  AND (LOWER(api_service) = 'ec2.amazonaws.com' AND LOWER(JSON_VALUE(unmapped['requestParameters'], '$.attribute')) = 'userdata' AND LOWER(api_operation) = 'modifyinstanceattribute')

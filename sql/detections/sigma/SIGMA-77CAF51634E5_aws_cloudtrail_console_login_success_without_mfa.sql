@@ -33,4 +33,4 @@ FROM events
 -- compiled by `auditflow rules import-sigma` (udfs/detect/sigma): change the Sigma rule and re-import
 -- Sigma logsource product: aws, service: cloudtrail; condition: selection
 WHERE product_name = 'CloudTrail'
-  AND (LOWER(api_operation) = 'consolelogin' AND LOWER(COALESCE(JSON_VALUE(unmapped['additionalEventData'], '$.MFAUsed'), JSON_QUERY(unmapped['additionalEventData'], 'lax $.MFAUsed' WITH CONDITIONAL ARRAY WRAPPER NULL ON EMPTY))) = 'no' AND LOWER(COALESCE(JSON_VALUE(unmapped['responseElements'], '$.ConsoleLogin'), JSON_QUERY(unmapped['responseElements'], 'lax $.ConsoleLogin' WITH CONDITIONAL ARRAY WRAPPER NULL ON EMPTY))) = 'success')
+  AND (LOWER(api_operation) = 'consolelogin' AND LOWER(JSON_VALUE(unmapped['additionalEventData'], '$.MFAUsed')) = 'no' AND LOWER(JSON_VALUE(unmapped['responseElements'], '$.ConsoleLogin')) = 'success')

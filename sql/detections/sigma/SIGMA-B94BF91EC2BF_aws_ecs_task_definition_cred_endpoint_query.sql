@@ -32,4 +32,4 @@ FROM events
 -- compiled by `auditflow rules import-sigma` (udfs/detect/sigma): change the Sigma rule and re-import
 -- Sigma logsource product: aws, service: cloudtrail; condition: selection
 WHERE product_name = 'CloudTrail'
-  AND (LOWER(api_service) = 'ecs.amazonaws.com' AND (LOWER(api_operation) = 'describetaskdefinition' OR LOWER(api_operation) = 'registertaskdefinition' OR LOWER(api_operation) = 'runtask') AND LOWER(COALESCE(JSON_VALUE(unmapped['requestParameters'], '$.containerDefinitions.command'), JSON_QUERY(unmapped['requestParameters'], 'lax $.containerDefinitions.command' WITH CONDITIONAL ARRAY WRAPPER NULL ON EMPTY))) LIKE '%$aws\_container\_credentials\_relative\_uri%' ESCAPE '\')
+  AND (LOWER(api_service) = 'ecs.amazonaws.com' AND (LOWER(api_operation) = 'describetaskdefinition' OR LOWER(api_operation) = 'registertaskdefinition' OR LOWER(api_operation) = 'runtask') AND LOWER(NULLIF(JSON_QUERY(unmapped['requestParameters'], '$.containerDefinitions[*].command' WITH CONDITIONAL ARRAY WRAPPER), '[]')) LIKE '%$aws\_container\_credentials\_relative\_uri%' ESCAPE '\')

@@ -29,4 +29,4 @@ FROM events
 -- compiled by `auditflow rules import-sigma` (udfs/detect/sigma): change the Sigma rule and re-import
 -- Sigma logsource product: aws, service: cloudtrail; condition: selection_source
 WHERE product_name = 'CloudTrail'
-  AND (LOWER(api_service) = 'rds.amazonaws.com' AND LOWER(COALESCE(JSON_VALUE(unmapped['responseElements'], '$.publiclyAccessible'), JSON_QUERY(unmapped['responseElements'], 'lax $.publiclyAccessible' WITH CONDITIONAL ARRAY WRAPPER NULL ON EMPTY))) = 'true' AND LOWER(api_operation) = 'restoredbinstancefromdbsnapshot')
+  AND (LOWER(api_service) = 'rds.amazonaws.com' AND LOWER(JSON_VALUE(unmapped['responseElements'], '$.publiclyAccessible')) = 'true' AND LOWER(api_operation) = 'restoredbinstancefromdbsnapshot')

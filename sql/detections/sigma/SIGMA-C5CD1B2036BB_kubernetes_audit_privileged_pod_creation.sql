@@ -39,4 +39,4 @@ FROM events
 -- compiled by `auditflow rules import-sigma` (udfs/detect/sigma): change the Sigma rule and re-import
 -- Sigma logsource product: kubernetes, service: audit, category: application; condition: selection
 WHERE product_name = 'Kubernetes'
-  AND (LOWER(api_operation) = 'create' AND LOWER(SPLIT_INDEX(resource_type, '/', 0)) = 'pods' AND JSON_QUERY(unmapped['requestObject'], 'lax $.spec.containers[*].securityContext.capabilities' WITH CONDITIONAL ARRAY WRAPPER NULL ON EMPTY) IS NOT NULL)
+  AND (LOWER(api_operation) = 'create' AND LOWER(SPLIT_INDEX(resource_type, '/', 0)) = 'pods' AND NULLIF(JSON_QUERY(unmapped['requestObject'], '$.spec.containers[*].securityContext.capabilities' WITH CONDITIONAL ARRAY WRAPPER), '[]') IS NOT NULL)

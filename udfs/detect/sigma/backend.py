@@ -54,6 +54,9 @@ TIMESTAMP_COLUMNS = frozenset({"event_time"})
 KEYWORD_COLUMNS = ("message", "raw_data")
 # An expression of ARRAY<STRING> (e.g. the auditd record types of an event): `=` is membership.
 ARRAY_PREFIX = "SPLIT("
+# The JSON text of a list of values (pipelines._json_any): presence and substrings only, an
+# exact value would compare with the whole list
+JSON_LIST_PREFIX = "NULLIF(JSON_QUERY("
 
 
 def sql_string(text: str) -> str:
@@ -112,6 +115,8 @@ class FlinkSQLBackend(TextQueryBackend):
             return "timestamp"
         if expr.startswith(ARRAY_PREFIX):
             return "array"
+        if expr.startswith(JSON_LIST_PREFIX):
+            return "json list"
         return "string"
 
     def escape_and_quote_field(self, field_name: str) -> str:
@@ -161,6 +166,12 @@ class FlinkSQLBackend(TextQueryBackend):
         if kind == "timestamp":
             raise unsupported(f"a string value on the timestamp column {expr}", cond)
         wild, text = self.like_pattern(value, lower=not cased)
+        if kind == "json list" and text != "%":
+            # inside JSON text a value is found as is unless JSON escapes it (quotes, backslashes)
+            escaped = any(isinstance(p, str) and ('"' in p or "\\" in p) for p in value.s)
+            if not (wild and text.startswith("%") and text.endswith("%")) or escaped:
+                raise unsupported(f"{value.original!r} on a field holding a list of values ({expr}): only"
+                                  " presence and `contains` of text without quotes or backslashes", cond)
         target = expr if cased else f"LOWER({expr})"
         if not wild:
             return f"{target} = {sql_string(text)}"
@@ -244,12 +255,13 @@ class FlinkSQLBackend(TextQueryBackend):
         if self.kind(cond.field) != "string" or self.kind(ref.field) != "string":
             raise unsupported("a field reference between non-text columns", cond)
         a, b = f"LOWER({cond.field})", f"LOWER({ref.field})"
-        if ref.starts_with and ref.ends_with:
+        if ref.starts_with and ref.ends_with:  # |fieldref|contains
             return f"POSITION({b} IN {a}) > 0"
-        if ref.starts_with:  # value ends with the other field: `fieldref|endswith`
-            return f"RIGHT({a}, CHAR_LENGTH({b})) = {b}"
-        if ref.ends_with:
+        if ref.starts_with:  # |fieldref|startswith: the field starts with the other's value
             return f"POSITION({b} IN {a}) = 1"
+        if ref.ends_with:
+            return (f"CHAR_LENGTH({a}) >= CHAR_LENGTH({b})"
+                    f" AND SUBSTRING({a} FROM CHAR_LENGTH({a}) - CHAR_LENGTH({b}) + 1) = {b}")
         return f"{a} = {b}"
 
     def convert_condition_field_eq_val_null(self, cond: ConditionFieldEqualsValueExpression,

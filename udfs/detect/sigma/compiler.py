@@ -12,9 +12,12 @@ import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import yaml
 from sigma.collection import SigmaCollection
-from sigma.exceptions import SigmaError
+from sigma.exceptions import SigmaError, SigmaRuleLocation
+from sigma.modifiers import SigmaBase64Modifier, SigmaBase64OffsetModifier
 from sigma.rule import SigmaDetection, SigmaDetectionItem, SigmaRule
+from sigma.types import SigmaCasedString, SigmaExpansion, SigmaString
 
 from udfs.detect.sigma.backend import FlinkSQLBackend
 from udfs.detect.sigma.pipelines import Logsource, logsource_for
@@ -79,6 +82,23 @@ def _check_auditd(rule: SigmaRule) -> None:
                                   " are not kept by the auditd parser; only EXECVE arguments are")
 
 
+def _cased_encodings(rule: SigmaRule) -> None:
+    """Base64 text is case-sensitive: `|base64` / `|base64offset` values must match exactly
+    (lowering both sides would also match other encodings)."""
+    def cased(value):
+        if isinstance(value, SigmaExpansion):
+            value.values = [cased(v) for v in value.values]
+            return value
+        if isinstance(value, SigmaString) and not isinstance(value, SigmaCasedString):
+            return SigmaCasedString.from_sigma_string(value)
+        return value
+
+    for detection in rule.detection.detections.values():
+        for item in _items(detection):
+            if any(m in (SigmaBase64Modifier, SigmaBase64OffsetModifier) for m in item.modifiers):
+                item.value = [cased(v) for v in item.value]
+
+
 def where_clause(rule: SigmaRule) -> Compiled:
     """Compile one Sigma rule's detection into a Flink SQL WHERE expression over `events`.
 
@@ -95,6 +115,7 @@ def where_clause(rule: SigmaRule) -> Compiled:
                           " has no pipeline (udfs/detect/sigma/pipelines.py LOGSOURCES)")
     if source.product == "linux" and source.service == "auditd":
         _check_auditd(rule)
+    _cased_encodings(rule)
     fields = {i.field for d in rule.detection.detections.values() for i in _items(d) if i.field}
     backend = FlinkSQLBackend(processing_pipeline=source.pipeline())
     try:
@@ -221,6 +242,22 @@ cases: []
 """
 
 
-def load(paths: list[Path]) -> SigmaCollection:
-    """Every Sigma rule under the paths (files or folders of .yml/.yaml)."""
-    return SigmaCollection.load_ruleset([str(p) for p in paths], collect_errors=True)
+def sigma_files(paths: list[Path]) -> list[Path]:
+    """The .yml/.yaml files among the paths (folders are searched recursively), sorted."""
+    files: list[Path] = []
+    for p in paths:
+        files += sorted(f for f in p.rglob("*") if f.suffix in (".yml", ".yaml")) if p.is_dir() else [p]
+    return files
+
+
+def load(path: Path) -> tuple[list[SigmaRule], str | None]:
+    """The Sigma rules of one file, or the one-line reason it is not a valid Sigma file."""
+    try:
+        collection = SigmaCollection.from_yaml(path.read_text(), collect_errors=True,
+                                               source=SigmaRuleLocation(path))
+    except (SigmaError, yaml.YAMLError, UnicodeDecodeError) as exc:
+        return [], "not valid Sigma YAML: " + _one_line(str(exc))
+    errors = [e for r in collection.rules for e in r.errors] + list(getattr(collection, "errors", []))
+    if errors:
+        return [], "not a valid Sigma rule: " + _one_line(str(errors[0]))
+    return list(collection.rules), None

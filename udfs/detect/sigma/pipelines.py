@@ -37,18 +37,30 @@ def _json(key: str, path: str) -> str:
 
 
 def _json_any(key: str, path: str) -> str:
-    """Every value at a JSON path with wildcards, as a JSON array text (NULL when none)."""
-    return f"JSON_QUERY({_u(key)}, 'lax $.{path}' WITH CONDITIONAL ARRAY WRAPPER NULL ON EMPTY)"
+    """Every value at a JSON path that steps through arrays (`[*]`), as the JSON text of their
+    list; NULL when there is none (Flink returns '[]' for no match). The backend allows only
+    presence and substring matches on it (backend.JSON_LIST_PREFIX)."""
+    return f"NULLIF(JSON_QUERY({_u(key)}, '$.{path}' WITH CONDITIONAL ARRAY WRAPPER), '[]')"
 
 
 RE_JSON_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# JSON members that hold arrays in CloudTrail request/response bodies and Kubernetes objects:
+# a path through one of them steps into every element
+ARRAY_MEMBERS = {"containerDefinitions", "items", "containers", "initContainers", "ephemeralContainers",
+                 "volumes", "rules", "subjects", "ipPermissions", "tags", "policies", "args", "command",
+                 "env", "ports", "volumeMounts"}
 
 
-def _json_path(rest: str, field: str) -> str:
+def _json_field(key: str, rest: str, field: str) -> str:
+    """`key.a.b` -> the scalar at $.a.b in unmapped[key], or the list of values when a step
+    is an array member (e.g. requestParameters.containerDefinitions.command)."""
     parts = rest.split(".")
     if not all(RE_JSON_KEY.match(p) for p in parts):
         raise FieldNotMapped(f"field {field!r}: a JSON path step is not a plain name")
-    return ".".join(parts)
+    if not any(p in ARRAY_MEMBERS for p in parts[:-1]):
+        return _json(key, ".".join(parts))
+    return _json_any(key, ".".join(p + "[*]" if p in ARRAY_MEMBERS and i < len(parts) - 1 else p
+                                   for i, p in enumerate(parts)))
 
 
 # ---------------------------------------------------------------------------- CloudTrail
@@ -77,9 +89,6 @@ CLOUDTRAIL_FIELDS = {
     "userIdentity.sessionContext.sessionIssuer.arn": "session_issuer",
 }
 CLOUDTRAIL_CONSUMED = {"eventVersion", "requestID", "eventID", "userIdentity", "resources"}
-# JSON values whose paths may cross arrays (CloudTrail lists: containerDefinitions, items, ...)
-CLOUDTRAIL_JSON = ("requestParameters", "responseElements", "additionalEventData", "serviceEventDetails",
-                   "tlsDetails")
 
 
 def cloudtrail_field(field: str) -> str:
@@ -91,11 +100,7 @@ def cloudtrail_field(field: str) -> str:
                              " (udfs/parse/cloudtrail.py) and the view has no column for it")
     if not rest:
         return _u(top)  # kept verbatim (objects as compact JSON)
-    path = _json_path(rest, field)
-    if top in CLOUDTRAIL_JSON:
-        # a scalar, or the values under a list (lax mode steps into arrays), as JSON text
-        return f"COALESCE({_json(top, path)}, {_json_any(top, path)})"
-    return _json(top, path)
+    return _json_field(top, rest, field)
 
 
 # ---------------------------------------------------------------------------- Kubernetes audit
@@ -135,10 +140,7 @@ def k8s_field(field: str) -> str:
         return K8S_FIELDS[field]
     top, _, rest = field.partition(".")
     if top in K8S_JSON:
-        if not rest:
-            return _u(top)
-        path = _json_path(rest, field)
-        return f"COALESCE({_json(top, path)}, {_json_any(top, path)})"
+        return _json_field(top, rest, field) if rest else _u(top)
     if top in ("level", "auditID") and not rest:
         return _u(top) if top == "level" else "event_id"
     raise FieldNotMapped(f"field {field!r}: not kept by the Kubernetes audit parser in a column"
