@@ -18,6 +18,7 @@ from auditflow import config as config_mod
 from auditflow.commands import (
     alerts,
     demo,
+    hold,
     ingest,
     jobs,
     k8s,
@@ -29,6 +30,7 @@ from auditflow.commands import (
     seal,
     users,
     verify,
+    witness,
 )
 from auditflow.stack.process import StackError
 
@@ -286,9 +288,10 @@ def smoke(obj: Ctx, count: int) -> None:
 # ---------------------------------------------------------------- task groups
 # One module per user task, each with its click group or commands (auditflow/commands/).
 TASK_COMMANDS: list[click.Command] = [
-    alerts.command, demo.command, ingest.command, jobs.command, k8s.command, keys.command, query.command,
+    alerts.command, demo.command, hold.command, ingest.command, jobs.command, k8s.command, keys.command,
+    query.command,
     reconcile.command, rules.command, schemas.command, seal.command, users.command,
-    *verify.commands,
+    witness.command, *verify.commands,
 ]
 for _command in TASK_COMMANDS:
     cli.add_command(_command)

@@ -1,6 +1,7 @@
 """One configuration model for every command and job.
 
-Precedence, lowest first: built-in defaults (defaults.toml) < the profile in a config file
+Precedence, lowest first: built-in defaults (defaults.toml: [profiles.local], then for any other
+profile the production values of its [nonlocal] table) < the profile in a config file
 (``auditflow.toml`` in the working directory, ``--config`` or ``AUDITFLOW_CONFIG``) <
 environment variables ``AUDITFLOW_<SECTION>__<KEY>`` < ``--set section.key=value`` flags.
 """
@@ -8,6 +9,7 @@ environment variables ``AUDITFLOW_<SECTION>__<KEY>`` < ``--set section.key=value
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import os
 import re
@@ -84,6 +86,33 @@ def _redact(key: str, value: Any) -> Any:
     return value
 
 
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "y": 365 * 86400}  # S3 Object Lock: a year is 365 days
+
+
+def duration(text: str | int, what: str = "value") -> dt.timedelta:
+    """A duration with a unit: "90s", "10m", "12h", "1d", "2555d", "7y" (a year = 365 days)."""
+    m = re.fullmatch(r"\s*(\d+)\s*([smhdy])\s*", str(text))
+    if not m or int(m.group(1)) <= 0:
+        raise ConfigError(f"{what}: expected a positive number with a unit s, m, h, d or y "
+                          f"(e.g. \"7y\", \"2555d\", \"10m\"), got {text!r}")
+    return dt.timedelta(seconds=int(m.group(1)) * _UNITS[m.group(2)])
+
+
+def retention(cfg: Config) -> dt.timedelta:
+    """archive.retention: the bucket's default Object Lock retention and every sealed object's
+    lock. `archive.retention_s` (seconds, before archive.retention) is still read, as an alias."""
+    arch = cfg.section("archive")
+    if "s3" in cfg.values and "retention_days" in cfg.values["s3"]:
+        raise ConfigError("s3.retention_days is replaced by archive.retention (e.g. \"7y\"), which sets "
+                          "both the bucket's default retention and each sealed object's lock")
+    if arch.get("retention_s") not in (None, ""):
+        try:
+            return dt.timedelta(seconds=int(arch["retention_s"]))
+        except ValueError as exc:
+            raise ConfigError(f"archive.retention_s: expected seconds, got {arch['retention_s']!r}") from exc
+    return duration(arch.get("retention", ""), "archive.retention")
+
+
 def _merge(base: dict, override: dict) -> dict:
     out = copy.deepcopy(base)
     for key, value in override.items():
@@ -143,10 +172,15 @@ def load(
     that has none (a pod reading only its environment, see auditflow.k8s)."""
     env = os.environ if environ is None else environ
     profile = profile or env.get("AUDITFLOW_PROFILE") or "local"
-    defaults = _read_toml(DEFAULTS_FILE)["profiles"]
-    # every profile starts from the local defaults, so a profile file only lists what differs
+    builtin = _read_toml(DEFAULTS_FILE)
+    defaults = builtin["profiles"]
+    # every profile starts from the local defaults, so a profile file only lists what differs;
+    # any other profile than local gets the production values of [nonlocal] over them first
     values = copy.deepcopy(defaults["local"])
     sources = [f"defaults ({DEFAULTS_FILE.name})"]
+    if profile != "local":
+        values = _merge(values, builtin.get("nonlocal", {}))
+        sources.append(f"defaults ({DEFAULTS_FILE.name}) [nonlocal]")
     if profile in defaults and profile != "local":
         values = _merge(values, defaults[profile])
 

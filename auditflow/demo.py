@@ -221,7 +221,7 @@ def evidence_hashes(alerts: list[dict]) -> set[str]:
 def cfg_flags(names: Names, period_s: int, grace_s: int, retention_s: int) -> list[str]:
     """Flags that shorten sealing for a quick local run, and point at this run's prefixes."""
     flags = ["--set", f"archive.period_s={period_s}", "--set", f"archive.grace_s={grace_s}",
-             "--set", f"archive.retention_s={retention_s}"]
+             "--set", f"archive.retention={retention_s}s"]
     if names.staging_prefix:
         flags += ["--set", f"archive.staging_prefix={names.staging_prefix}"]
     if names.worm_prefix:

@@ -2,10 +2,10 @@
 
 Each pipeline job gets a FlinkDeployment (Flink Kubernetes Operator, application mode) with the
 job arguments and Flink options of `pipeline.submission`, the call `auditflow jobs start` makes
-too. The alert router and the sealer loop get a Deployment each. Settings come from the
-ConfigMap in k8s/flink/auditflow-config.yaml, read as the pods read it (its AUDITFLOW_*
-variables over the built-in defaults), so the parallelism and buckets written here are the ones
-the jobs see at run time. `auditflow k8s render` writes the files;
+too. The alert router, the sealer loop, the witness and `verify --watch` get a Deployment
+each. Settings come from the ConfigMap in k8s/flink/auditflow-config.yaml, read as the pods
+read it (its AUDITFLOW_* variables over the built-in defaults), so the parallelism and buckets
+written here are the ones the jobs see at run time. `auditflow k8s render` writes the files;
 tests/unit/test_k8s_manifests.py fails when the committed ones are stale.
 """
 
@@ -75,9 +75,11 @@ def _labels(component: str) -> dict[str, str]:
     return {"app.kubernetes.io/name": "auditflow", "app.kubernetes.io/component": component}
 
 
-def _pod_env() -> dict[str, Any]:
-    """Every container reads the configuration from the ConfigMap and the Secret."""
-    return {"envFrom": [{"configMapRef": {"name": CONFIG_MAP}}, {"secretRef": {"name": SECRET}}]}
+def _pod_env(*secrets: str) -> dict[str, Any]:
+    """Every container reads the configuration from the ConfigMap and the Secret (and the extra
+    Secrets, whose values win)."""
+    return {"envFrom": [{"configMapRef": {"name": CONFIG_MAP}},
+                        *({"secretRef": {"name": s}} for s in (SECRET, *secrets))]}
 
 
 def _secret_env(name: str, key: str) -> dict[str, Any]:
@@ -135,13 +137,25 @@ def flink_deployment(cfg: Config, job: str, image: str) -> dict[str, Any]:
 
 
 def deployment(name: str, command: list[str], image: str, resources: Mapping[str, Any],
-               env: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """One replica of an auditflow command; Recreate, so two never run at once."""
+               env: Mapping[str, str] | None = None, secrets: tuple[str, ...] = (),
+               mounts: Mapping[str, tuple[str, dict[str, Any]]] | None = None) -> dict[str, Any]:
+    """One replica of an auditflow command; Recreate, so two never run at once. `mounts`:
+    volume name -> (mount path, volume source)."""
     labels = _labels(name)
-    container: dict[str, Any] = {"name": name, "image": image, "command": command, **_pod_env()}
+    container: dict[str, Any] = {"name": name, "image": image, "command": command, **_pod_env(*secrets)}
     if env:
         container["env"] = [{"name": k, "value": v} for k, v in env.items()]
     container["resources"] = dict(resources)
+    pod: dict[str, Any] = {
+        # SIGTERM: the router finishes or leaves uncommitted the alert in progress; a sealer
+        # stopped mid-period seals it again on its next run
+        "terminationGracePeriodSeconds": 60,
+        "containers": [container],
+    }
+    if mounts:
+        container["volumeMounts"] = [{"name": n, "mountPath": path, "readOnly": "configMap" in src}
+                                     for n, (path, src) in mounts.items()]
+        pod["volumes"] = [{"name": n, **src} for n, (_path, src) in mounts.items()]
     return {
         "apiVersion": "apps/v1",
         "kind": "Deployment",
@@ -150,12 +164,7 @@ def deployment(name: str, command: list[str], image: str, resources: Mapping[str
             "replicas": 1,
             "strategy": {"type": "Recreate"},
             "selector": {"matchLabels": labels},
-            "template": {"metadata": {"labels": labels}, "spec": {
-                # SIGTERM: the router finishes or leaves uncommitted the alert in progress; a sealer
-                # stopped mid-period seals it again on its next run
-                "terminationGracePeriodSeconds": 60,
-                "containers": [container],
-            }},
+            "template": {"metadata": {"labels": labels}, "spec": pod},
         },
     }
 
@@ -163,6 +172,12 @@ def deployment(name: str, command: list[str], image: str, resources: Mapping[str
 # the commands the Deployments run (tests check they parse with the real CLI)
 ROUTER_COMMAND = ["auditflow", "alerts", "route"]
 SEALER_COMMAND = ["auditflow", "seal", "--loop"]
+TRUST_DIR = "/etc/auditflow/trust"  # the auditflow-trust ConfigMap (k8s/flink/auditflow-config.yaml)
+WITNESS_SECRET, TRUST_CONFIG_MAP = "auditflow-witness-secrets", "auditflow-trust"
+WITNESS_COMMAND = ["auditflow", "witness", "--loop", "--public-key", f"{TRUST_DIR}/archive-signing.pem"]
+WATCH_COMMAND = ["auditflow", "verify", "--watch", "--public-key", f"{TRUST_DIR}/archive-signing.pem",
+                 "--witness", f"{TRUST_DIR}/witness.pem", "--state", "/var/lib/auditflow/verify-watch.json"]
+SMALL_RESOURCES = {"requests": {"cpu": "100m", "memory": "256Mi"}, "limits": {"memory": "512Mi"}}
 GENERATED = ("# Generated by `auditflow k8s render` (auditflow/k8s.py) from\n"
              "# k8s/flink/auditflow-config.yaml; edit those and render again.\n")
 
@@ -201,6 +216,20 @@ def manifests(cfg: Config, image: str = IMAGE) -> dict[str, str]:
         "signed WORM archive, every archive.loop_interval_s; one replica at a time. Memory: it",
         "decodes one period's events (archive.period_s) at once, so it grows with hourly volume.",
     ), deployment("sealer", SEALER_COMMAND, image, SEALER_RESOURCES))
+    trust = {"trust": (TRUST_DIR, {"configMap": {"name": TRUST_CONFIG_MAP}})}
+    docs["witness.yaml"] = (_header(
+        "`auditflow witness --loop`: co-signs each new digest that extends the last one it saw,",
+        "every witness.interval_s, with its own key and bucket (auditflow-witness-secrets, read",
+        "last). Run it where the archive's operator cannot change it: another cluster or account.",
+    ), deployment("witness", WITNESS_COMMAND, image, SMALL_RESOURCES, secrets=(WITNESS_SECRET,),
+                  mounts=trust))
+    docs["verify-watch.yaml"] = (_header(
+        "`auditflow verify --watch`: verifies each new digest as it appears and raises INTEGRITY-001",
+        "(critical) on watch.alerts_topic for a break, a gap, a missing cosignature, a changed",
+        "sealed object or a digest that stops arriving. Its state is on an emptyDir: a new pod",
+        "verifies the whole archive once, then continues incrementally.",
+    ), deployment("verify-watch", WATCH_COMMAND, image, SEALER_RESOURCES,
+                  mounts={**trust, "state": ("/var/lib/auditflow", {"emptyDir": {}})}))
     return {name: header + yaml.dump(doc, Dumper=_Dumper, sort_keys=False, width=100)
             for name, (header, doc) in docs.items()}
 

@@ -223,16 +223,17 @@ def key_counts(cfg: Config, topic: str, timeout_s: float = 10) -> Counter:
     return counts
 
 
-def event_producer(cfg: Config, topic: str):
-    """(produce(event dict, key bytes), flush() -> undelivered) of AuditEvent records to `topic`,
-    serialized by the registry's AvroSerializer (schemas/audit_event.avsc)."""
+def event_producer(cfg: Config, topic: str, schema: str = "audit_event"):
+    """(produce(record dict, key bytes), flush() -> undelivered) of `schema` records (AuditEvent by
+    default; "alert" for Alert) to `topic`, serialized by the registry's AvroSerializer
+    (schemas/<schema>.avsc)."""
     from confluent_kafka import Producer
     from confluent_kafka.schema_registry.avro import AvroSerializer
     from confluent_kafka.serialization import MessageField, SerializationContext
 
     from auditflow import registry
 
-    serializer = AvroSerializer(registry.client(cfg), registry.load_schema("audit_event").schema_str)
+    serializer = AvroSerializer(registry.client(cfg), registry.load_schema(schema).schema_str)
     prod = Producer(producer_conf(cfg, **{"linger.ms": 5}))
     ctx = SerializationContext(topic, MessageField.VALUE)
     errors: list[str] = []

@@ -35,11 +35,13 @@ def rules_dir(cfg: Any | None) -> Path:
 
 
 def enabled_rules(cfg: Any, names: list[str] | tuple[str, ...] = ()) -> list[R.Rule]:
-    """Rules named on the command line, else the ones [detect] rules/disabled select."""
+    """Rules named on the command line, else the ones [detect] rules/disabled select, less the
+    imported rules still pending fixtures (udfs/detect/fixtures.py is_pending)."""
     all_rules = R.discover(rules_dir(cfg))
     if names:
         return R.select(all_rules, list(names))
-    return R.select(all_rules, cfg.get("detect.rules"), cfg.get("detect.disabled"))
+    chosen = R.select(all_rules, cfg.get("detect.rules"), cfg.get("detect.disabled"))
+    return [r for r in chosen if not F.is_pending(r)]
 
 
 def local_table_env(streaming: bool = True):
@@ -145,6 +147,7 @@ class CaseResult:
 class TestRun:
     results: list[CaseResult] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)  # rule or fixture files that could not run
+    pending: list[R.Rule] = field(default_factory=list)  # imported rules without cases: not run
 
     @property
     def ok(self) -> bool:
@@ -176,6 +179,10 @@ def run_fixtures(rules: list[R.Rule], say: Callable[[str], None] = print, max_ev
             cases[rule.id] = F.load_fixtures(rule)
         except R.RuleError as exc:
             run.errors.append(str(exc))
+            continue
+        if not cases[rule.id]:
+            run.pending.append(rule)
+            del cases[rule.id]
     events: list[dict] = []
     reference_rows: dict[str, list[dict]] = {name: [] for name in reference_tables()}
     for rule_cases in cases.values():

@@ -24,7 +24,7 @@ from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from auditflow import flink, kafka, paths, registry, s3
-from auditflow.config import Config
+from auditflow.config import Config, retention
 from auditflow.stack.process import StackError
 
 JOB = paths.JOBS / "smoke_archive.py"
@@ -98,7 +98,7 @@ def copy_to_worm(cfg: Config, keys: list[str], dest_prefix: str) -> list[tuple[s
     """Upload each staged file into the WORM bucket with COMPLIANCE retention and Content-MD5."""
     client = s3.client(cfg)
     conf = cfg.section("s3")
-    until = dt.datetime.now(dt.UTC) + dt.timedelta(days=int(conf["retention_days"]))
+    until = dt.datetime.now(dt.UTC) + retention(cfg)
     out = []
     for key in keys:
         body = client.get_object(Bucket=conf["staging_bucket"], Key=key)["Body"].read()

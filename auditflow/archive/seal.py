@@ -6,12 +6,24 @@ the checkpoint that commits files opened before `end`. Per period, in this order
 
 1. read and decode every staged record (exact Confluent-wire Avro, writer schema by id);
 2. drop exact duplicates (same chain, sequence and hash), sort events by chain and sequence,
-   and check each chain against its head in the previous digest (a break is recorded in the
-   digest and reported, never silently dropped: the archive keeps what it received);
-3. write one zstd Parquet file per kind / tenant / date / hour, upload it with COMPLIANCE
+   and check every event against its chain from the previous digest's head: recompute its
+   hash from the staged bytes, its prev_hash link and its sequence;
+3. quarantine what fails (an undecodable record, a wrong hash or link, a gap, an unchained or
+   misplaced event): the record and the reason go to quarantine/<period>/ in WORM, locked like
+   sealed data, and into the digest's signed `quarantined` list; every other record seals on;
+4. write one zstd Parquet file per kind / tenant / date / hour, upload it with COMPLIANCE
    retention and checksums, read it back and compare SHA-256 and row count;
-4. write the digest (files, chains, Merkle root, previous digest's SHA-256), signed;
-5. only then delete the consumed staging files.
+5. write the digest (files, chains, quarantined, Merkle root, previous digest's SHA-256), signed;
+6. only then delete the consumed staging files.
+
+A chain goes on after a quarantined event (schemas/CHAIN.md section 8): a `modified` event (its
+content does not hash to its event_hash, its chain fields link) keeps its place, so the chain
+continues from its claimed event_hash (the entry's `resume`) and the next event must link to
+it; a gap (sequences absent from staging, e.g. an undecodable record) is one `missing` entry
+whose `resume` is the (sequence - 1, prev_hash) the next event present claims; any other
+quarantined event (wrong_prev_hash, misplaced, extra, unchained) takes no place, so the chain
+stands where it was and the event that follows it gets a `missing` entry.
+`auditflow verify` follows the same signed entries, so only what a digest explains is skipped.
 
 Every step can be repeated: output bytes are a function of the staged input, an object that
 already holds the same bytes is not uploaded again, and a period whose digest exists only
@@ -20,6 +32,7 @@ finishes its clean-up. A crash anywhere therefore neither loses nor duplicates.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import io
 import json
@@ -59,13 +72,38 @@ def align(t: dt.datetime, period_s: int) -> dt.datetime:
     return dt.datetime.fromtimestamp(ts - ts % period_s, dt.UTC)
 
 
+class Undecodable(ValueError):
+    """One staged record that cannot be read (not Confluent wire, a schema id the registry does
+    not know, bytes that are not Avro of its schema): it is quarantined, the rest seals on."""
+
+
 class AvroDecoder(wire.Decoder):
     """Staged Confluent-wire Avro -> dict, timestamps as int millis, writer schema fetched once
     per id. A writer schema with a field the archive's columns lack (schemas/*.avsc older than
-    the producer) is refused: sealing it would drop that field and break the event's hash."""
+    the producer) is refused: sealing it would drop that field and break the event's hash.
+    ``fetch_schema`` raises KeyError for a schema id the registry does not know."""
 
     def __init__(self, fetch_schema: Callable[[int], str]):
         super().__init__(fetch_schema, check_writer=_check_archivable, what="staged value")
+
+    def __call__(self, data: bytes) -> dict:
+        try:
+            sid, _body = wire.split(data, self.what)
+        except ValueError as exc:
+            raise Undecodable(str(exc)) from exc
+        if sid not in self.writers:  # a registry that fails otherwise stops the seal: nothing is lost
+            try:
+                text = self.fetch(sid)
+            except KeyError as exc:
+                raise Undecodable(f"schema id {sid} is unknown to the schema registry") from exc
+            writer = json.loads(text)
+            _check_archivable(sid, writer)
+            self.writers[sid] = wire.plain_schema(writer)
+        try:
+            return super().__call__(data)
+        except (ValueError, EOFError, TypeError, IndexError, OverflowError, MemoryError) as exc:
+            # fastavro's errors on bytes that are not Avro of the writer schema
+            raise Undecodable(f"{type(exc).__name__}: {exc}"[:300]) from exc
 
 
 def field_paths(schema: Any, prefix: str = "", names: dict[str, Any] | None = None) -> set[str]:
@@ -114,7 +152,8 @@ class SealResult:
     alerts: int = 0
     files: list[str] = field(default_factory=list)
     staged: int = 0
-    breaks: list[str] = field(default_factory=list)
+    breaks: list[str] = field(default_factory=list)  # the message of each quarantined entry
+    quarantined: list[dict] = field(default_factory=list)  # the digest's entries
     already: bool = False
     digest_key: str = ""
     digest: dict = field(default_factory=dict)
@@ -124,14 +163,34 @@ class SealError(RuntimeError):
     pass
 
 
+QUARANTINE_FORMAT = "auditflow-quarantine/1"
+_CHAIN_FIELDS = ("chain_id", "sequence", "prev_hash", "event_hash")
+
+
+@dataclass
+class Held:
+    """A record held back from sealing: the digest entry's fields and what the object keeps."""
+
+    kind: str  # the break kind (udfs.chain.BREAK_KINDS) or "undecodable"
+    message: str
+    record_kind: str  # events | alerts
+    tenant: str
+    staging_key: str
+    raw: bytes | None = None
+    event: dict | None = None
+    resume: tuple[int, str] | None = None  # the chain state the entry vouches for
+    last_sequence: int | None = None  # a gap: the last sequence absent
+
+    @property
+    def chain(self) -> dict:
+        return (self.event or {}).get("chain") or {}
+
+
 class Sealer:
     def __init__(self, staging: Store, worm: Store, key: Any, decode: Callable[[bytes], dict], *,
                  period_s: int = 3600, grace_s: int = 60, retention_s: int = 86400,
-                 recompute: bool = False, say: Callable[[str], None] = lambda _m: None):
+                 say: Callable[[str], None] = lambda _m: None):
         self.staging, self.worm, self.key, self.decode = staging, worm, key, decode
-        # continuity needs only sequences and prev_hash links; recomputing every hash (what
-        # `auditflow verify` does) costs ~10x more and is optional here
-        self.recompute = recompute
         self.period_s, self.grace_s, self.retention_s, self.say = period_s, grace_s, retention_s, say
 
     # ------------------------------------------------------------------ state
@@ -191,7 +250,9 @@ class Sealer:
                 self.staging.delete(o.key)
         objs = [o for o in staged if o.modified < end and o.key not in consumed]
 
+        held: list[Held] = []
         rows: dict[str, list[tuple[tuple[str, str, str], dict]]] = {k: [] for k in layout.KINDS}
+        raws: dict[int, tuple[bytes, str]] = {}  # id(record) -> its staged bytes and file
         for o in objs:
             kind = o.key.split("/", 1)[0]
             part = layout.parse_partition(o.key)
@@ -199,22 +260,29 @@ class Sealer:
                 raise SealError(f"staging file {o.key} is not under tenant=/dt=/hour= partitions")
             values = pq.read_table(io.BytesIO(self.staging.get(o.key)), columns=["value"]).column(0)
             for v in values.to_pylist():
-                rec = self.decode(v)
+                try:
+                    rec = self.decode(v)
+                except Undecodable as exc:
+                    held.append(Held("undecodable", f"undecodable: a staged record of {o.key} cannot be "
+                                     f"decoded: {exc}", kind, part[0], o.key, raw=v))
+                    continue
+                raws[id(rec)] = (v, o.key)
                 rows[kind].append(((rec.get("tenant_id") or part[0], part[1], part[2]), rec))
 
         events = self._order_events(rows["events"], res)
         heads = {c: chain.ChainState(c, h[0], h[1]) for c, h in (prev_doc or {}).get("heads", {}).items()}
-        chains = self._check_chains([e for _p, e in events], heads, res)
+        events, chains, states = self._check_chains(events, heads, held, raws)
         alerts = sorted(rows["alerts"], key=lambda r: (r[0], r[1].get("window_start") or 0,
                                                        r[1].get("alert_id") or ""))
         retain = now + dt.timedelta(seconds=self.retention_s)
         files = self._write(pid, "events", events, retain, res)
         files += self._write(pid, "alerts", alerts, retain, res)
+        quarantined = self._quarantine(pid, held, retain, res)
 
         leaves = [e["chain"]["event_hash"] for _p, e in events if e.get("chain")]
         new_heads = {c: [s.sequence, s.event_hash] for c, s in heads.items()}
-        for c in chains:
-            new_heads[c["chain_id"]] = [c["last_sequence"], c["last_hash"]]
+        for c, st in states.items():  # after the sealed events and any quarantine resume
+            new_heads[c] = [st.sequence, st.event_hash]
         doc = {
             "format": dg.FORMAT,
             "period": {"id": pid, "start": iso(start), "end": iso(end)},
@@ -226,6 +294,7 @@ class Sealer:
                        "merkle_root": merkle.merkle_root(leaves)},
             "alerts": {"count": len(alerts)},
             "chains": chains,
+            "quarantined": quarantined,
             "heads": dict(sorted(new_heads.items())),
             "staging": sorted(o.key for o in objs),
             "retain_until": iso(retain),
@@ -255,30 +324,126 @@ class Sealer:
         out.sort(key=lambda pe: (0, *layout.sort_key(pe[1])) if pe[1].get("chain") else (1, b"", 0))
         return out
 
-    def _check_chains(self, events: list[dict], heads: dict[str, chain.ChainState],
-                      res: SealResult) -> list[dict]:
-        by_chain: dict[str, list[dict]] = defaultdict(list)
-        for e in events:
-            if e.get("chain"):
-                by_chain[e["chain"]["chain_id"]].append(e)
-        out = []
+    def _check_chains(self, events: list, heads: dict[str, chain.ChainState], held: list[Held],
+                      raws: dict[int, tuple[bytes, str]],
+                      ) -> tuple[list, list[dict], dict[str, chain.ChainState]]:
+        """The events that seal, the digest's `chains`, and each chain's state after this period;
+        every event that fails is appended to ``held`` instead (see the module docstring)."""
+        by_chain: dict[str, list] = defaultdict(list)
+        keep = []
+        for p, e in events:
+            c = e.get("chain")
+            if not isinstance(c, dict) or any(c.get(k) is None for k in _CHAIN_FIELDS) \
+                    or type(c["sequence"]) is not int or c["sequence"] < 1:
+                held.append(self._held(e, p, raws, "unchained", f"unchained: event {e.get('event_id')!r} "
+                                       "has no complete chain field"))
+                continue
+            by_chain[c["chain_id"]].append((p, e))
+        out, states = [], {}
         for cid, evs in by_chain.items():  # already in chain order (sorted by UTF-8 bytes)
             head = heads.get(cid)
-            brk = linkage_break(cid, evs, head)
-            if brk is None and self.recompute:
-                brk = chain.verify_chain(evs, start={cid: head} if head else None)
-            if brk:
-                res.breaks.append(str(brk))
-                self.say(f"warning: {brk}")
-            first, last = evs[0]["chain"], evs[-1]["chain"]
+            state, sealed = head, []
+            for p, e in evs:
+                state = self._check_one(cid, p, e, state, sealed, held, raws)
+            if state is not None:
+                states[cid] = state
+            if not sealed:
+                continue
+            keep += sealed
+            first, last = sealed[0][1]["chain"], sealed[-1][1]["chain"]
             out.append({
-                "chain_id": cid, "count": len(evs),
+                "chain_id": cid, "count": len(sealed),
                 "start_sequence": head.sequence if head else 0,
                 "start_hash": head.event_hash if head else chain.GENESIS_PREV_HASH,
                 "first_sequence": first["sequence"], "first_hash": first["event_hash"],
                 "last_sequence": last["sequence"], "last_hash": last["event_hash"],
-                "break": str(brk) if brk else None,
+                "break": None,
             })
+        return keep, out, states
+
+    def _check_one(self, cid: str, p: tuple, e: dict, state: chain.ChainState | None, sealed: list,
+                   held: list[Held], raws: dict[int, tuple[bytes, str]]) -> chain.ChainState | None:
+        """Check one event of a chain against the chain's state; its state afterwards."""
+        c = e["chain"]
+        seq, last = (state.sequence, state.event_hash) if state else (0, chain.GENESIS_PREV_HASH)
+        where = f"chain {cid!r} sequence {c['sequence']} ({e.get('event_id')!r})"
+        why = chain.misplaced(e)
+        if why is not None:  # it does not belong here, so it takes no place in this chain
+            held.append(self._held(e, p, raws, "misplaced",
+                                   f"misplaced: {where} is in the wrong chain: {why}"))
+            return state
+        if c["sequence"] <= seq:
+            held.append(self._held(e, p, raws, "extra", f"extra: {where} repeats a sequence the chain "
+                                   f"has passed (it stands at {seq}) with other content"))
+            return state
+        if c["sequence"] > seq + 1:  # a gap: explained by one entry, the chain resumes after it
+            absent = f"sequence {seq + 1}" if c["sequence"] == seq + 2 else \
+                f"sequences {seq + 1}..{c['sequence'] - 1}"
+            gap = Held("missing", f"missing: chain {cid!r} lacks {absent} in staging; it resumes at "
+                       f"sequence {c['sequence']} ({e.get('event_id')!r})",
+                       "events", p[0], raws.get(id(e), (b"", ""))[1],
+                       event={"chain": {"chain_id": cid, "sequence": seq + 1}},
+                       resume=(c["sequence"] - 1, str(c["prev_hash"])), last_sequence=c["sequence"] - 1)
+            held.append(gap)
+            seq, last = c["sequence"] - 1, str(c["prev_hash"])
+        kind, msg = None, ""
+        try:
+            got = chain.compute_hash(c["prev_hash"], e)
+        except (ValueError, TypeError) as exc:
+            got, kind, msg = "", "modified", f"modified: {where}: {exc}"
+        if kind is None and got != c["event_hash"]:
+            kind, msg = "modified", (f"modified: {where}: its staged content hashes to {got[:16]}..., "
+                                     f"but its event_hash is {str(c['event_hash'])[:16]}...")
+        elif kind is None and c["prev_hash"] != last:
+            kind, msg = "wrong_prev_hash", (f"wrong_prev_hash: {where} does not link to the event_hash "
+                                            f"of sequence {seq}")
+        new = chain.ChainState(cid, c["sequence"], str(c["event_hash"]))
+        if kind is None:
+            sealed.append((p, e))
+        elif kind == "modified":  # its chain fields hold: it keeps its place, the next links to it
+            held.append(self._held(e, p, raws, kind, msg, resume=(new.sequence, new.event_hash)))
+        else:  # linked to something else (inserted or re-linked): it takes no place in the chain
+            held.append(self._held(e, p, raws, kind, msg))
+            return state
+        return new
+
+    @staticmethod
+    def _held(e: dict, p: tuple, raws: dict[int, tuple[bytes, str]], kind: str, msg: str,
+              resume: tuple[int, str] | None = None) -> Held:
+        raw, key = raws.get(id(e), (None, ""))
+        return Held(kind, msg, "events", p[0], key, raw=raw, event=e, resume=resume)
+
+    def _quarantine(self, pid: str, held: list[Held], retain: dt.datetime, res: SealResult) -> list[dict]:
+        """Write each held record (raw bytes, decoded event, reason) to quarantine/<period>/ with
+        the lock of sealed data; the digest's entries, in the order found."""
+        out = []
+        for n, h in enumerate(held, 1):
+            c = h.chain
+            entry: dict[str, Any] = {
+                "key": None, "sha256": None, "kind": h.kind, "record_kind": h.record_kind,
+                "tenant": h.tenant, "chain_id": c.get("chain_id"), "sequence": c.get("sequence"),
+                "event_id": (h.event or {}).get("event_id") if h.kind != "missing" else None,
+                "reason": h.message,
+            }
+            if h.last_sequence is not None:
+                entry["last_sequence"] = h.last_sequence
+            if h.resume is not None:
+                entry["resume"] = {"sequence": h.resume[0], "event_hash": h.resume[1]}
+            if h.kind != "missing":  # a gap has no record to keep
+                body = {"format": QUARANTINE_FORMAT, "period": pid, "staging_key": h.staging_key,
+                        **{k: entry[k] for k in ("kind", "record_kind", "tenant", "chain_id", "sequence",
+                                                 "event_id", "reason")},
+                        "raw_base64": base64.b64encode(h.raw).decode() if h.raw is not None else None,
+                        "event": _jsonable(h.event) if h.event is not None else None}
+                data = (json.dumps(body, indent=1, sort_keys=True, ensure_ascii=False) + "\n").encode()
+                key = f"quarantine/{pid}/{n:06d}.json"
+                entry["sha256"] = dg.sha256(data)
+                self._upload(key, data, entry["sha256"], retain)
+                entry["key"] = key
+            out.append(entry)
+            res.breaks.append(h.message)
+            self.say(f"quarantined: {h.message}")
+        res.quarantined = out
         return out
 
     def _write(self, pid: str, kind: str, items: list, retain: dt.datetime, res: SealResult) -> list[dict]:
@@ -331,26 +496,23 @@ class Sealer:
             self.staging.delete(key)
 
 
-def linkage_break(cid: str, events: list[dict], head: chain.ChainState | None) -> str | None:
-    """The first misplaced event, gap, reordering or broken prev_hash link in one chain's sorted
-    events, in words (the content hashes themselves are left to the verifier)."""
-    seq = head.sequence if head else 0
-    last = head.event_hash if head else chain.GENESIS_PREV_HASH
-    for e in events:
-        c = e["chain"]
-        why = chain.misplaced(e)
-        if why is not None:
-            return (f"misplaced: chain {cid!r} sequence {c['sequence']} ({e.get('event_id')!r}) is in the "
-                    f"wrong chain: {why}")
-        if c["sequence"] != seq + 1:
-            what = "missing" if c["sequence"] > seq + 1 else "duplicate or extra"
-            return (f"{what}: chain {cid!r} continues at sequence {c['sequence']} "
-                    f"({e.get('event_id')!r}) after sequence {seq}")
-        if c["prev_hash"] != last:
-            return (f"wrong_prev_hash: chain {cid!r} sequence {c['sequence']} ({e.get('event_id')!r}) "
-                    f"does not link to the event_hash of sequence {seq}")
-        seq, last = c["sequence"], c["event_hash"]
-    return None
+def quarantined_of(entry: dict, tenant: str) -> bool:
+    """Whether a digest's quarantine entry is the tenant's (its partition or one of its chains)."""
+    cid = entry.get("chain_id")
+    return entry.get("tenant") == tenant or bool(cid and chain.is_tenant_chain(cid, tenant))
+
+
+def _jsonable(value: Any) -> Any:
+    """A decoded record as JSON: bytes as base64 (text of a record that may not be valid)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode()
+    if isinstance(value, float) and value != value:
+        return None
+    return value if value is None or isinstance(value, str | int | float | bool) else str(value)
 
 
 def dg_json(data: bytes) -> dict:

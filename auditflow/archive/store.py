@@ -128,6 +128,22 @@ class S3Store:
         for vid in ids:
             self.s3.delete_object(Bucket=self.bucket, Key=full, VersionId=vid)
 
+    def legal_hold(self, key: str, version_id: str | None = None) -> bool:
+        """Whether this version (default: the current one) is under an Object Lock legal hold."""
+        extra = {"VersionId": version_id} if version_id else {}
+        head = self.s3.head_object(Bucket=self.bucket, Key=self.prefix + key, **extra)
+        return head.get("ObjectLockLegalHoldStatus") == "ON"
+
+    def set_legal_hold(self, key: str, on: bool, version_id: str | None = None) -> str | None:
+        """Put (on) or release a legal hold on one version (default: the current one); a held
+        version cannot be deleted, whatever its retention, until the hold is released. Returns
+        the version id it acted on."""
+        version_id = version_id or self.version_id(key)
+        extra = {"VersionId": version_id} if version_id else {}
+        self.s3.put_object_legal_hold(Bucket=self.bucket, Key=self.prefix + key,
+                                      LegalHold={"Status": "ON" if on else "OFF"}, **extra)
+        return version_id
+
     def exists(self, key: str) -> bool:
         try:
             self.s3.head_object(Bucket=self.bucket, Key=self.prefix + key)

@@ -187,6 +187,11 @@ class KeyChain:
         self._keys: dict[str, Ed25519PublicKey] = dict(self.pinned)
         self.retired: dict[str, str] = {}  # key id -> the key id that replaced it
 
+    def resume(self, key: Ed25519PublicKey) -> None:
+        """Continue from a key accepted before (a witness restarting from what it last saw)."""
+        kid = dg.key_id(key)
+        self.current, self._keys[kid] = kid, key
+
     def key_for(self, doc: Mapping[str, Any]) -> Ed25519PublicKey:
         kid = doc.get("key_id")
         period = doc.get("period") if isinstance(doc.get("period"), Mapping) else {}

@@ -6,13 +6,23 @@ from it introduced: auditflow/archive/trust.py; keys/ in the archive is never tr
 to the previous digest (SHA-256 of the stored bytes, and periods that meet with no gap); each
 listed file present with the listed SHA-256; the events of the period, in stored order,
 against the chain heads of the previous digest and the last (sequence, hash) per chain this
-digest signs; the Merkle root over the period. Finally: no data file that no digest lists.
+digest signs, passing a quarantined event or gap only where the digest's signed `quarantined`
+entry explains it (its `resume`); each quarantine object with the listed SHA-256; the Merkle
+root over the period (under --tenant too: every tenant's `chain` column). Finally: no data or
+quarantine file that no digest lists. With nothing else wrong, quarantined records are the
+answer (kind `quarantined`): the archive has a known hole an auditor must see.
+With witness keys, each digest must also carry a valid cosignature by each of them over its
+stored bytes (auditflow/archive/witness.py), right after its signature.
+
+`run(resume=...)` continues from a digest verified before (`Report.last`), checking only the
+digests after it: what `auditflow verify --watch` does each round.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
+from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,8 +30,8 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from auditflow.archive import digest as dg
-from auditflow.archive import layout, trust
-from auditflow.archive.seal import from_iso
+from auditflow.archive import layout, trust, witness
+from auditflow.archive.seal import from_iso, quarantined_of
 from auditflow.archive.store import Store
 from udfs import chain, merkle
 
@@ -29,7 +39,8 @@ from udfs import chain, merkle
 @dataclass
 class Problem:
     kind: str  # modified, missing, reordered, extra, duplicate, wrong_prev_hash, unchained,
-    #            misplaced, overwritten, digest mismatch, bad signature, untrusted key
+    #            misplaced, overwritten, digest mismatch, bad signature, untrusted key, unwitnessed,
+    #            quarantined
     message: str
     tenant: str | None = None
     sequence: int | None = None
@@ -37,6 +48,21 @@ class Problem:
 
     def __str__(self) -> str:
         return self.message
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """A digest verified before, with its stored bytes: where an incremental run continues."""
+
+    key: str
+    raw: bytes
+
+    @property
+    def doc(self) -> dict:
+        return json.loads(self.raw)
+
+    def heads(self) -> dict[str, chain.ChainState]:
+        return {c: chain.ChainState(c, h[0], h[1]) for c, h in self.doc.get("heads", {}).items()}
 
 
 @dataclass
@@ -50,6 +76,10 @@ class Report:
     key_ids: set[str] = field(default_factory=set)
     signers: list[str] = field(default_factory=list)  # the accepted key ids in order (rotations)
     problem: Problem | None = None
+    quarantined: list[dict] = field(default_factory=list)  # digest entries, with "period"
+    held: int = 0  # checked objects under an S3 legal hold
+    last: Checkpoint | None = None  # the last digest that passed every check
+    verified: list[Checkpoint] = field(default_factory=list)  # those of this run, oldest first
 
     @property
     def ok(self) -> bool:
@@ -57,24 +87,40 @@ class Report:
 
 
 class Verifier:
-    def __init__(self, worm: Store, public_key: Any = None, say: Callable[[str], None] = lambda _m: None):
-        """`public_key`: the pinned key(s), one key, several or a key id mapping (trust.pinned_keys)."""
+    def __init__(self, worm: Store, public_key: Any = None, say: Callable[[str], None] = lambda _m: None,
+                 witnesses: list[Any] | tuple[Any, ...] = ()):
+        """`public_key`: the pinned key(s), one key, several or a key id mapping (trust.pinned_keys);
+        `witnesses`: Ed25519 public keys whose cosignatures every digest needs."""
         self.worm, self.say = worm, say
         self.pinned = trust.as_pinned(public_key)
         if not self.pinned:
             raise trust.TrustError(trust.NO_PINNED_KEY)
+        self.witnesses = list(witnesses)
         self.keys = trust.KeyChain(self.pinned)
+        self._keys_through: str | None = None  # the last digest the key chain has taken
 
     def run(self, tenant: str | None = None, start: dt.datetime | None = None,
-            end: dt.datetime | None = None) -> Report:
-        rep = Report()
+            end: dt.datetime | None = None, resume: Checkpoint | None = None,
+            extras: bool = True) -> Report:
+        """`extras=False` skips the final check for files in no digest (a watcher runs while the
+        sealer uploads a period's files before its digest)."""
+        rep = Report(last=resume)
         objs = self.worm.list()
         digests = sorted(o.key for o in objs if o.key.startswith("digests/") and o.key.endswith(".json"))
-        data = {o.key for o in objs if o.key.split("/", 1)[0] in layout.KINDS}
+        data = {o.key for o in objs if o.key.split("/", 1)[0] in (*layout.KINDS, "quarantine")}
         listed: set[str] = set()
         prev_key, prev_bytes, prev_doc = None, None, None
         heads: dict[str, chain.ChainState] = {}
-        self.keys = trust.KeyChain(self.pinned)
+        if resume is None:
+            self.keys, self._keys_through = trust.KeyChain(self.pinned), None
+        else:  # only the digests after one verified before
+            if self._keys_through != resume.key:  # a new process: follow the keys up to there
+                problem = self._follow_keys([k for k in digests if k <= resume.key])
+                if problem:
+                    rep.problem = problem
+                    return rep
+            digests = [k for k in digests if k > resume.key]
+            prev_key, prev_bytes, prev_doc, heads = resume.key, resume.raw, resume.doc, resume.heads()
         for key in digests:
             raw = self.worm.get(key)
             rep.digests += 1
@@ -94,8 +140,13 @@ class Verifier:
                                   f"{dg.key_id(pub)}: its content was changed or another key signed it", pid)
             self.keys.accept(doc, pub)
             rep.key_ids.add(doc.get("key_id"))
+            self._keys_through = key
             if not rep.signers or rep.signers[-1] != doc.get("key_id"):
                 rep.signers.append(doc["key_id"])
+            unwitnessed = self._witnessed(key, raw, pid)
+            if unwitnessed:
+                rep.problem = unwitnessed
+                return rep
             if prev_doc is not None and doc["period"]["start"] != prev_doc["period"]["end"]:
                 return self._fail(rep, "missing", f"missing: no digest for {prev_doc['period']['end']} .. "
                                   f"{doc['period']['start']} (between {prev_key} and {key})", pid)
@@ -112,6 +163,7 @@ class Verifier:
                 return self._fail(rep, "digest mismatch", f"digest mismatch: {key} holds period "
                                   f"{doc['period']['id']}", pid)
             listed.update(f["key"] for f in doc["files"])
+            listed.update(q["key"] for q in doc.get("quarantined", []) if q.get("key"))
             p_start, p_end = from_iso(doc["period"]["start"]), from_iso(doc["period"]["end"])
             if (start is None or p_end > start) and (end is None or p_start < end):
                 problem = self._period(doc, heads, tenant, rep)
@@ -122,12 +174,53 @@ class Verifier:
                 rep.periods_checked += 1
             heads = {c: chain.ChainState(c, h[0], h[1]) for c, h in doc.get("heads", {}).items()}
             prev_key, prev_bytes, prev_doc = key, raw, doc
+            rep.last = Checkpoint(key, raw)
+            rep.verified.append(rep.last)
         extra = sorted(k for k in data - listed
                        if tenant is None or (layout.parse_partition(k) or ("",))[0] == tenant)
-        if extra and start is None and end is None:
+        if extra and extras and start is None and end is None and resume is None:
             return self._fail(rep, "extra", f"extra: {extra[0]} is in the archive but in no signed digest"
                               + (f" ({len(extra)} such files)" if len(extra) > 1 else ""), None)
+        if rep.quarantined:
+            q = rep.quarantined[0]
+            more = f" (and {len(rep.quarantined) - 1} more)" if len(rep.quarantined) > 1 else ""
+            rep.problem = Problem("quarantined", f"quarantined: period {q['period']}: {q['reason']}{more}",
+                                  tenant=q.get("chain_id") or q.get("tenant"), sequence=q.get("sequence"),
+                                  period=q["period"])
         return rep
+
+    def _follow_keys(self, digests: list[str]) -> Problem | None:
+        """The key chain (pinned keys and signed rotations) over digests verified before, checking
+        only their signatures, so a resumed run accepts the key they lead to."""
+        self.keys, self._keys_through = trust.KeyChain(self.pinned), None
+        for key in digests:
+            pid = key.rsplit("/", 1)[-1].removesuffix(".json")
+            try:
+                doc = json.loads(self.worm.get(key))
+                pub = self.keys.key_for(doc)
+            except trust.UntrustedKey as exc:  # a ValueError too: first
+                return Problem("untrusted key", str(exc), period=pid)
+            except ValueError:
+                return Problem("digest mismatch", f"digest mismatch: {key} is not valid JSON", period=pid)
+            if not dg.check_signature(doc, pub):
+                return Problem("bad signature", f"bad signature: {key} does not verify with key "
+                               f"{dg.key_id(pub)}", period=pid)
+            self.keys.accept(doc, pub)
+            self._keys_through = key
+        return None
+
+    def _witnessed(self, key: str, raw: bytes, pid: str) -> Problem | None:
+        """A valid cosignature of exactly these digest bytes by every pinned witness key."""
+        for pub in self.witnesses:
+            wid = dg.key_id(pub)
+            ckey = witness.cosignature_key(wid, pid)
+            if not self.worm.exists(ckey):
+                return Problem("unwitnessed", f"unwitnessed: {key} has no cosignature by witness {wid} "
+                               f"({ckey} is absent)", period=pid)
+            why = witness.check_cosignature(self.worm.get(ckey), key, raw, pub)
+            if why:
+                return Problem("unwitnessed", f"unwitnessed: {key}: {why}", period=pid)
+        return None
 
     def _fail(self, rep: Report, kind: str, msg: str, pid: str | None) -> Report:
         rep.problem = Problem(kind, msg, period=pid)
@@ -136,9 +229,16 @@ class Verifier:
     def _period(self, doc: dict, heads: dict[str, chain.ChainState], tenant: str | None,
                 rep: Report) -> Problem | None:
         events: list[dict] = []
-        leaves_complete = tenant is None
+        others: list[tuple[bytes, int, str, str]] = []  # leaves of the other tenants' files
         for f in doc["files"]:
             if tenant is not None and f["tenant"] != tenant:
+                if f["kind"] == "events":  # only their chain column: the Merkle root needs every leaf
+                    if not self.worm.exists(f["key"]):
+                        return Problem("missing", f"missing: {f['key']} (tenant {f['tenant']!r}) is listed "
+                                       f"in digest {doc['period']['id']} but absent, so the period's Merkle "
+                                       "root cannot be checked", tenant=f["tenant"])
+                    others += layout.event_hashes([layout.read_parquet(self.worm.get(f["key"]),
+                                                                       columns=["event_id", "chain"])])
                 continue
             key = f["key"]
             if not self.worm.exists(key):
@@ -147,6 +247,7 @@ class Verifier:
                                tenant=f["tenant"])
             data = self.worm.get(key)
             rep.files += 1
+            rep.held += self._held(key, f.get("version_id"))
             if dg.sha256(data) != f["sha256"] and self._sealed_version_intact(key, f):
                 return Problem("overwritten", f"overwritten: {key} has a newer version than the one "
                                f"digest {doc['period']['id']} sealed ({f['version_id']}, still intact "
@@ -177,18 +278,49 @@ class Verifier:
         brk = self._chains(events, heads, doc, tenant)
         if brk:
             return brk
+        problem = self._quarantined(doc, tenant, rep)
+        if problem:
+            return problem
         rep.events += len(events)
         rep.chains.update(e["chain"]["chain_id"] for e in events if e.get("chain"))
-        if leaves_complete:
-            leaves = sorted((c["chain_id"].encode(), c["sequence"], c["event_hash"])
-                            for c in (e.get("chain") for e in events) if c)
-            root = merkle.merkle_root([h for _c, _s, h in leaves])
-            m = doc["events"]
-            if root != m["merkle_root"] or len(leaves) != m["tree_size"]:
-                return Problem("digest mismatch", f"digest mismatch: the Merkle root over the {len(leaves)} "
-                               f"events of period {doc['period']['id']} is {root[:16]}..., the digest signs "
-                               f"{m['merkle_root'][:16]}... over {m['tree_size']}")
+        # the root over every tenant's leaves, also under --tenant
+        leaves = sorted([(c["chain_id"].encode(), c["sequence"], c["event_hash"])
+                         for c in (e.get("chain") for e in events) if c]
+                        + [(cid, seq, h) for cid, seq, h, _e in others])
+        root = merkle.merkle_root([h for _c, _s, h in leaves])
+        m = doc["events"]
+        if root != m["merkle_root"] or len(leaves) != m["tree_size"]:
+            return Problem("digest mismatch", f"digest mismatch: the Merkle root over the {len(leaves)} "
+                           f"events of period {doc['period']['id']} is {root[:16]}..., the digest signs "
+                           f"{m['merkle_root'][:16]}... over {m['tree_size']}")
         return None
+
+    def _quarantined(self, doc: dict, tenant: str | None, rep: Report) -> Problem | None:
+        """Each quarantine entry of the tenant(s): its object present with the signed SHA-256."""
+        for q in doc.get("quarantined", []):
+            if tenant is not None and not quarantined_of(q, tenant):
+                continue
+            if q.get("key"):
+                if not self.worm.exists(q["key"]):
+                    return Problem("missing", f"missing: quarantined record {q['key']} is listed in digest "
+                                   f"{doc['period']['id']} but absent from the archive",
+                                   tenant=q.get("tenant"))
+                data = self.worm.get(q["key"])
+                if dg.sha256(data) != q.get("sha256"):
+                    return Problem("digest mismatch", f"digest mismatch: quarantined record {q['key']} has "
+                                   f"SHA-256 {dg.sha256(data)[:16]}..., digest {doc['period']['id']} signs "
+                                   f"{str(q.get('sha256'))[:16]}...", tenant=q.get("tenant"))
+                rep.held += self._held(q["key"], None)
+            rep.quarantined.append({**q, "period": doc["period"]["id"]})
+        return None
+
+    def _held(self, key: str, version_id: str | None) -> int:
+        """1 when the object (the sealed version) is under an S3 legal hold; 0 in a local copy."""
+        check = getattr(self.worm, "legal_hold", None)
+        try:
+            return int(bool(check(key, version_id))) if check else 0
+        except ClientError:  # that version is gone: the checks above say what is wrong
+            return 0
 
     def _sealed_version_intact(self, key: str, f: dict) -> bool:
         """Whether the version the digest pinned still holds the sealed bytes (an S3 overwrite
@@ -203,25 +335,80 @@ class Verifier:
     def _chains(self, events: list[dict], heads: dict[str, chain.ChainState], doc: dict,
                 tenant: str | None) -> Problem | None:
         signed = {c["chain_id"]: c for c in doc["chains"]}
+        bridges: dict[str, list[dict]] = defaultdict(list)  # signed quarantine entries a chain passes
+        for q in doc.get("quarantined", []):
+            if q.get("chain_id") and q.get("resume"):
+                bridges[q["chain_id"]].append(q)
         present = {(e.get("chain") or {}).get("chain_id") for e in events}
-        wanted = [cid for cid in signed
+        wanted = [cid for cid in [*signed, *(b for b in bridges if b not in signed)]
                   if tenant is None or chain.is_tenant_chain(cid, tenant) or cid in present]
-        start = {cid: heads[cid] for cid in wanted if cid in heads}
-        end = {cid: chain.ChainState(cid, signed[cid]["last_sequence"], signed[cid]["last_hash"])
-               for cid in wanted}
+        heads_after = doc.get("heads", {})
+        end = {}
+        for cid in wanted:
+            h = heads_after.get(cid) or (
+                [signed[cid]["last_sequence"], signed[cid]["last_hash"]] if cid in signed else None)
+            if h is None:  # a quarantine entry bridges a chain the digest neither lists nor heads
+                return Problem("digest mismatch", f"digest mismatch: digest {doc['period']['id']} "
+                               f"quarantines records of chain {cid!r} but signs no head for it", tenant=cid)
+            end[cid] = chain.ChainState(cid, h[0], h[1])
         for e in events:
             cid = (e.get("chain") or {}).get("chain_id")
             if cid is not None and cid not in signed:
                 return Problem("extra", f"extra: chain {cid!r} has events (e.g. {e.get('event_id')!r}) "
                                f"in period {doc['period']['id']} but its digest signs none", tenant=cid)
-        brk = chain.verify_chain(events, start=start, end=end)
+        # breaks inside the stored events first (every chain), then where each chain ends
+        plain = [cid for cid in wanted if cid not in bridges]
+        states = {cid: heads[cid] for cid in plain if cid in heads}
+        brk = chain.verify_chain([e for e in events if (e.get("chain") or {}).get("chain_id") not in bridges],
+                                 start=states)
+        for e in events:
+            c = e.get("chain") or {}
+            if brk is None and c.get("chain_id") in end and c["chain_id"] not in bridges:
+                states[c["chain_id"]] = chain.ChainState(c["chain_id"], c["sequence"], c["event_hash"])
+        for cid in sorted(c for c in wanted if c in bridges):
+            if brk is not None:
+                break
+            brk, states[cid] = _bridged(cid, [e for e in events
+                                              if (e.get("chain") or {}).get("chain_id") == cid],
+                                        heads.get(cid), bridges[cid])
+        if brk is None:
+            brk = chain.verify_chain([], start={c: st for c, st in states.items() if st}, end=end)
         if brk is None:
             return None
         # a break the sealer already recorded (it archives what it received) is still a break
         return Problem(brk.kind, brk.message, tenant=brk.chain_id, sequence=brk.sequence)
 
 
+def _bridged(cid: str, events: list[dict], start: chain.ChainState | None, bridges: list[dict],
+             ) -> tuple[chain.ChainBreak | None, chain.ChainState | None]:
+    """One chain's events checked in the pieces between its signed quarantine entries: each
+    piece must run up to the entry's first sequence, after which the chain stands where the
+    entry's `resume` says (an event quarantined in place, or a gap). The break, or the state
+    after the last event."""
+    state = start
+    rest = events
+    for q in sorted(bridges, key=lambda q: q["sequence"]):
+        piece = [e for e in rest if e["chain"]["sequence"] < q["sequence"]]
+        rest = [e for e in rest if e["chain"]["sequence"] >= q["sequence"]]
+        brk = chain.verify_chain(piece, start={cid: state} if state else None)
+        if brk is not None:
+            return brk, None
+        reached = piece[-1]["chain"]["sequence"] if piece else (state.sequence if state else 0)
+        if reached != q["sequence"] - 1:
+            return chain.ChainBreak("missing", cid, reached + 1, len(piece), None,
+                                    f"missing: chain {cid!r} ends at sequence {reached} before the "
+                                    f"quarantined sequence {q['sequence']}: sequences {reached + 1}.."
+                                    f"{q['sequence'] - 1} are absent"), None
+        state = chain.ChainState(cid, int(q["resume"]["sequence"]), q["resume"]["event_hash"])
+    brk = chain.verify_chain(rest, start={cid: state} if state else None)
+    if brk is None and rest:
+        c = rest[-1]["chain"]
+        state = chain.ChainState(cid, c["sequence"], c["event_hash"])
+    return brk, state
+
+
 def summary(rep: Report) -> str:
     return (f"OK: {rep.digests} digests (signatures and digest chain valid), {rep.periods_checked} periods, "
             f"{rep.files} files, {rep.events} events in {len(rep.chains)} chains, {rep.alerts} alerts"
-            + (f"; signed by key {' -> '.join(rep.signers)}" if rep.signers else ""))
+            + (f"; signed by key {' -> '.join(rep.signers)}" if rep.signers else "")
+            + (f"; {rep.held} objects under legal hold" if rep.held else ""))

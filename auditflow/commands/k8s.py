@@ -29,7 +29,8 @@ def command() -> None:
 @click.option("--check", is_flag=True, help="Write nothing; exit 1 if --out is not what would be written.")
 def render(config_map: Path, out: Path, image: str, check: bool) -> None:
     """Write a FlinkDeployment per pipeline job (normalize, detect, archive) and a Deployment
-    each for the alert router (`auditflow alerts route`) and the sealer (`auditflow seal --loop`).
+    each for the alert router (`auditflow alerts route`), the sealer (`auditflow seal --loop`),
+    the witness (`auditflow witness --loop`) and continuous verification (`verify --watch`).
 
     \b
     Each FlinkDeployment carries the job arguments and Flink options that `auditflow jobs start

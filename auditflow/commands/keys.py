@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 from auditflow.archive import digest as dg
 from auditflow.archive import trust, wiring
 from auditflow.archive.wiring import WORM_HELP
+from auditflow.config import retention
 
 
 @click.group("keys")
@@ -120,7 +121,7 @@ def rotate(obj, new_key: Path, worm: str | None) -> None:
     if store.exists(k):
         click.echo(f"rotation {old_id} -> {new_id} from {valid_from} is already at {store.url}{k}")
         return
-    retain = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=int(arch["retention_s"]))
+    retain = dt.datetime.now(dt.UTC) + retention(cfg)
     store.put(k, (json.dumps(rec, indent=1, sort_keys=True) + "\n").encode(), retain_until=retain)
     click.echo(f"rotation {old_id} -> {new_id} valid from {valid_from} stored at {store.url}{k}")
     click.echo(f"next: configure key {new_id} for sealing; the next period sealed must start at "

@@ -30,16 +30,20 @@ def command(obj, mode: str, staging_prefix: str | None, worm: str | None, trino_
 
     \b
     A period (archive.period_s, default 1 h) is closed archive.grace_s after its end. Per period:
-    decode, sort by chain and sequence, check continuity with the previous digest, upload with
-    COMPLIANCE retention (archive.retention_s) and checksums, read back, write the Ed25519-signed
-    digest, register the partitions in Trino, and only then clear the staging files. Safe to
-    re-run after a crash at any step. Exit code 1 when a chain break was sealed (it is in the
-    digest and `auditflow verify` reports it).
+    decode, sort by chain and sequence, recompute every event's hash and link and check each
+    chain's continuity with the previous digest, quarantine what fails (an undecodable record, a
+    wrong hash or link, a gap) under quarantine/<period>/ while every other record seals on,
+    upload with COMPLIANCE retention (archive.retention, refused when shorter than the bucket's
+    default retention) and checksums, read back, write the Ed25519-signed digest (it lists the
+    quarantined records), register the partitions in Trino, and only then clear the staging
+    files. Safe to re-run after a crash at any step. Exit code 1 when a record was quarantined
+    (`auditflow verify` reports it too).
 
     \b
     Examples:
       auditflow seal
       auditflow --set archive.period_s=300 --set archive.grace_s=20 seal --loop
+      auditflow --config prod.toml --profile prod seal   # any non-local profile: retention 7y
     """
     cfg = obj.cfg
     staging = wiring.staging_store(cfg, staging_prefix)
@@ -70,5 +74,6 @@ def command(obj, mode: str, staging_prefix: str | None, worm: str | None, trino_
             break
         time.sleep(int(cfg.get("archive.loop_interval_s")))
     if breaks:
-        _say(f"{breaks} chain break(s) were sealed as received; run `auditflow verify` for details")
+        _say(f"{breaks} record(s) quarantined (under quarantine/ in the archive, listed in the digest); "
+             "run `auditflow verify` for details")
         sys.exit(1)

@@ -7,15 +7,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import time
 from collections import defaultdict
 from pathlib import Path
 
 import click
+from botocore.exceptions import BotoCoreError, ClientError
 from confluent_kafka import KafkaException
 from rich.console import Console
 
 from auditflow import kafka, registry
-from auditflow.archive import proof, trust, wiring
+from auditflow.archive import digest as dg
+from auditflow.archive import proof, trust, wiring, witness
+from auditflow.archive import watch as watch_mod
 from auditflow.archive.store import LocalStore
 from auditflow.archive.verify import Verifier, summary
 from auditflow.archive.wiring import WORM_HELP
@@ -46,15 +50,28 @@ def _when(value: str | None) -> dt.datetime | None:
 @click.option("--to", "end", help="Only periods starting before this UTC time (ISO 8601).")
 @click.option("--worm", help=WORM_HELP)
 @pin_option
+@click.option("--witness", "witnesses", multiple=True,
+              type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Require a cosignature of every digest by this witness (its public key PEM, from "
+                   "`auditflow witness --print-key`); repeatable.")
+@click.option("--watch", is_flag=True, help="Keep verifying each new digest as it appears; alert on "
+              "watch.alerts_topic (rule INTEGRITY-001, critical) instead of exiting.")
+@click.option("--interval", type=int, help="With --watch: seconds between rounds (default watch.interval_s).")
+@click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --watch: the state file (default under watch.state_dir, one per archive).")
 @click.pass_obj
 def command(obj, tenant: str | None, start: str | None, end: str | None, worm: str | None,
-            public_keys: tuple[Path, ...]) -> None:
+            public_keys: tuple[Path, ...], witnesses: tuple[Path, ...], watch: bool, interval: int | None,
+            state_path: Path | None) -> None:
     """Check that nothing in the archive was altered, removed, reordered or added.
 
     \b
-    Prints OK with counts, or the first broken point: which chain, which sequence and what
-    kind (modified, missing, reordered, extra, duplicate, wrong_prev_hash, misplaced,
-    overwritten, digest mismatch, bad signature, untrusted key). Exit code 1 when broken.
+    Prints OK with counts (and how many checked objects are under a legal hold), or the first
+    broken point: which chain, which sequence and what kind (modified, missing, reordered,
+    extra, duplicate, wrong_prev_hash, misplaced, overwritten, digest mismatch, bad signature,
+    untrusted key, unwitnessed). Records the sealer quarantined (listed in a signed digest) are
+    reported as QUARANTINED, one line each, once everything else verifies. Exit code 1 when
+    broken or quarantined.
 
     \b
     Only pinned keys are trusted, never keys/ in the archive: a digest must be signed by a
@@ -62,20 +79,48 @@ def command(obj, tenant: str | None, start: str | None, end: str | None, worm: s
     rotate`); any other key fails as "untrusted key", naming its key id.
 
     \b
+    --witness W.pem also requires each digest's cosignature by that witness
+    (`auditflow witness`): a history rewritten and re-signed with the real key has none.
+    --watch verifies continuously from the last verified digest (kept in a state file, so a
+    restart resumes) and raises an INTEGRITY-001 alert for a break, a gap, a missing
+    cosignature, a sealed object changed or deleted, or a digest that stops arriving.
+
+    \b
     Examples:
       auditflow verify
       auditflow verify --tenant acme --from 2026-11-01 --to 2026-12-01
       auditflow verify --worm ./worm-copy --public-key auditflow-signing.pub
       auditflow -p prod verify --public-key auditor-trust.pem   # or archive.trusted_keys
+      auditflow verify --witness witness-a.pem --witness witness-b.pem
+      auditflow verify --watch --witness witness-a.pem --interval 60
     """
     store = wiring.worm_store(obj.cfg, worm)
     if isinstance(store, LocalStore) and not Path(store.root).is_dir():
         raise click.ClickException(f"{worm}: no such directory (an archive copy to verify)")
-    rep = Verifier(store, _pinned(obj.cfg, public_keys)).run(tenant, _when(start), _when(end))
+    try:
+        wkeys = witness.load_trust_files(witnesses)
+    except witness.WitnessError as exc:
+        raise click.ClickException(str(exc)) from exc
+    verifier = Verifier(store, _pinned(obj.cfg, public_keys), witnesses=wkeys)
+    if watch:
+        if tenant or start or end:
+            raise click.ClickException("--watch verifies the whole archive; drop --tenant/--from/--to")
+        _watch(obj.cfg, store, verifier, interval, state_path)
+        return
+    rep = verifier.run(tenant, _when(start), _when(end))
     if rep.ok:
-        click.echo(summary(rep) + (f" (tenant {tenant})" if tenant else ""))
+        witnessed = f"; every digest cosigned by witness {', '.join(dg.key_id(k) for k in wkeys)}"
+        click.echo(summary(rep) + (f" (tenant {tenant})" if tenant else "") + (witnessed if wkeys else ""))
         return
     p = rep.problem
+    if p.kind == "quarantined":  # everything else verified: the signed holes are the finding
+        click.echo(f"QUARANTINED: {len(rep.quarantined)} record(s) the sealer held back (listed in the "
+                   f"signed digests, kept under quarantine/); the rest verifies: {summary(rep)[4:]}")
+        for q in rep.quarantined:
+            seq = q.get("sequence") if q.get("sequence") is not None else "-"
+            click.echo(f"  period {q['period']}: kind {q['kind']}; chain {q.get('chain_id') or '-'}; "
+                       f"sequence {seq}; {q.get('key') or 'no record'}: {q['reason']}")
+        sys.exit(1)
     click.echo(f"BROKEN: {p.message}")
     click.echo(f"  kind: {p.kind}; tenant/chain: {p.tenant or '-'}; sequence: "
                f"{p.sequence if p.sequence is not None else '-'}; period: {p.period or '-'}")
@@ -89,6 +134,31 @@ def _pinned(cfg, files: tuple[Path, ...]) -> dict:
         return trust.pinned_keys(files, cfg)
     except trust.TrustError as exc:
         raise click.ClickException(str(exc)) from exc
+
+
+def _watch(cfg, store, verifier: Verifier, interval: int | None, state_path: Path | None) -> None:
+    topic = cfg.get("watch.alerts_topic")
+    produce, flush = kafka.event_producer(cfg, topic, schema="alert")
+
+    def emit(alert: dict) -> None:
+        click.echo(f"ALERT {alert['rule_id']} {alert['severity']}: {alert['entity_value']}", err=True)
+        produce(alert, alert["dedup_key"].encode())
+        if flush(30):
+            raise click.ClickException(f"an {alert['rule_id']} alert was not delivered to {topic} in 30 s")
+
+    arch, conf = cfg.section("archive"), cfg.section("watch")
+    settings = watch_mod.Settings(int(arch["period_s"]), int(arch["grace_s"]), int(conf["slack_s"]),
+                                  int(conf["witness_wait_s"]))
+    path = state_path or watch_mod.state_file(conf["state_dir"], store.url)
+    w = watch_mod.Watch(store, verifier, path, settings, emit, lambda m: click.echo(m, err=True))
+    click.echo(f"watching {store.url} every {interval or conf['interval_s']} s; state {path}; "
+               f"alerts to {topic}", err=True)
+    while True:
+        try:
+            w.step()
+        except (BotoCoreError, ClientError) as exc:  # S3 away for a while: the next round retries
+            click.echo(f"error: reading {store.url}: {exc}; retrying next round", err=True)
+        time.sleep(interval or int(conf["interval_s"]))
 
 
 @click.command("verify-stream")

@@ -25,6 +25,7 @@ CREATE TABLE audit_events (
     http_request ROW<http_method STRING, url STRING, user_agent STRING>,
     cloud ROW<provider STRING, region STRING, account ROW<uid STRING>>,
     unmapped MAP<STRING, STRING>,
+    raw_data STRING,
     enrichment ROW<geo ROW<country STRING, city STRING, lat DOUBLE, lon DOUBLE, is_private BOOLEAN>,
                    `user` ROW<department STRING, title STRING, privileged BOOLEAN, known BOOLEAN>>,
     lineage ROW<source_system STRING, lateness_ms BIGINT>,

@@ -15,6 +15,8 @@ SELECT
     status_id,
     status_detail,
     message,
+    -- the original text (masked); keyword searches of imported Sigma rules read it
+    raw_data,
     metadata.product.name AS product_name,
     metadata.log_name AS log_name,
     lineage.source_system AS source_system,

@@ -2,7 +2,9 @@
 -- title: Administrative action outside the user's working hours
 -- description: A successful administrative action (account, privilege or group change, sudo
 --   elevation, or a write by a privileged or root account) outside the working hours set for
---   the user, or else the tenant default, in reference/working_hours.csv (local time and days).
+--   the user, or else the tenant default, in reference/working_hours.csv (local time with
+--   daylight saving, and days; an overnight shift such as 22 to 6 counts after midnight as
+--   the day it started).
 -- severity: medium
 -- mitre: T1078, T1098
 -- compliance: PCI-DSS-10.2.2, HIPAA-164.312(b), SOC2-CC6.1, SOC2-CC7.2
@@ -36,10 +38,19 @@ with_hours AS (
 ),
 local_time AS (
     SELECT *,
-        -- event_time is UTC; hours and days are compared in the user's zone
-        TO_TIMESTAMP(CONVERT_TZ(DATE_FORMAT(event_time, 'yyyy-MM-dd HH:mm:ss'), 'UTC', tz)) AS local_ts
+        -- event_time is UTC; hours and days are compared in the user's zone (DST included)
+        TO_TIMESTAMP(CONVERT_TZ(DATE_FORMAT(event_time, 'yyyy-MM-dd HH:mm:ss'), 'UTC', tz)) AS local_ts,
+        -- an overnight shift (start_hour > end_hour, e.g. 22 to 6) is one span across midnight
+        start_hour > end_hour AS overnight
     FROM with_hours
     WHERE tz IS NOT NULL
+),
+-- the working day an action belongs to: after midnight in an overnight shift, the day before
+shifts AS (
+    SELECT *,
+        CASE WHEN overnight AND HOUR(local_ts) < end_hour THEN local_ts - INTERVAL '1' DAY
+             ELSE local_ts END AS shift_ts
+    FROM local_time
 )
 SELECT
     tenant_id,
@@ -51,7 +62,8 @@ SELECT
     ARRAY[ROW(event_id, chain_id, chain_seq, event_hash)] AS evidence,
     event_time AS first_seen,
     event_time AS last_seen
-FROM local_time
-WHERE HOUR(local_ts) < start_hour OR HOUR(local_ts) >= end_hour
+FROM shifts
+WHERE (NOT overnight AND (HOUR(local_ts) < start_hour OR HOUR(local_ts) >= end_hour))
+   OR (overnight AND HOUR(local_ts) < start_hour AND HOUR(local_ts) >= end_hour)
    -- ISO weekday (1 = Monday) from DAYOFWEEK (1 = Sunday)
-   OR POSITION(CAST(MOD(DAYOFWEEK(local_ts) + 5, 7) + 1 AS STRING) IN days) = 0
+   OR POSITION(CAST(MOD(DAYOFWEEK(shift_ts) + 5, 7) + 1 AS STRING) IN days) = 0

@@ -1,7 +1,9 @@
 -- id: AUTH-004
 -- title: Impossible travel between two logins
--- description: Two consecutive successful logons of one user from different countries, with a
---   great-circle speed between them above 900 km/h (faster than an airliner). Uses the geo
+-- description: Two consecutive located successful logons of one user (per tenant) from
+--   different countries, more than 500 km apart, at most a day apart, with a great-circle speed
+--   between them above 900 km/h (faster than an airliner). Hops under 500 km are within the
+--   error of two GeoIP lookups (city accuracy radii reach hundreds of km). Uses the geo
 --   enrichment of the normalizer; private and unlocated addresses are ignored.
 -- severity: high
 -- mitre: T1078
@@ -14,6 +16,7 @@ WITH located_logons AS (
     SELECT * FROM events
     WHERE class_uid = 3002 AND activity_id = 1 AND status_id = 1 AND user_name IS NOT NULL
       AND geo_country IS NOT NULL AND geo_lat IS NOT NULL AND geo_lon IS NOT NULL
+      AND NOT geo_is_private
 )
 SELECT
     tenant_id,
@@ -37,13 +40,16 @@ MATCH_RECOGNIZE (
     ONE ROW PER MATCH
     -- B may be the A of the next hop
     AFTER MATCH SKIP TO LAST B
-    -- two consecutive logons of the user within a day ...
+    -- two consecutive located logons of the user (strict contiguity: a logon in between breaks
+    -- the pair), at most a day apart, so logons months apart never pair ...
     PATTERN (A B) WITHIN INTERVAL '1' DAY
-    -- ... from another country, faster than 900 km/h (haversine distance, Earth radius 6371 km)
+    -- ... from another country, farther apart than both 500 km and 900 km/h times the hours
+    -- between them: haversine distance, Earth radius 6371 km (LEAST: rounding must not take
+    -- ASIN past 1 for antipodes)
     DEFINE B AS B.geo_country <> A.geo_country
-        AND 2 * 6371 * ASIN(SQRT(
+        AND 2 * 6371 * ASIN(LEAST(1.0, SQRT(
                 POWER(SIN(RADIANS(B.geo_lat - A.geo_lat) / 2), 2)
                 + COS(RADIANS(A.geo_lat)) * COS(RADIANS(B.geo_lat))
-                  * POWER(SIN(RADIANS(B.geo_lon - A.geo_lon) / 2), 2)))
-            / (GREATEST(TIMESTAMPDIFF(SECOND, A.event_time, B.event_time), 1) / 3600.0) > 900
+                  * POWER(SIN(RADIANS(B.geo_lon - A.geo_lon) / 2), 2))))
+            > GREATEST(500, 900 * TIMESTAMPDIFF(SECOND, A.event_time, B.event_time) / 3600.0)
 )

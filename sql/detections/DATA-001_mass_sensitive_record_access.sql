@@ -8,11 +8,13 @@
 -- dedup_window: 1h
 -- dedup_key: tenant_id, entity_value
 -- owner: detection-engineering
--- input: activity_id = 2 AND resource_uid IS NOT NULL
+-- input: class_uid = 6003 AND activity_id = 2 AND resource_uid IS NOT NULL
 WITH sensitive_reads AS (
     SELECT * FROM events
-    -- reads (API Activity / Entity Management Read) of record types that hold PHI or CHD
-    WHERE activity_id = 2 AND user_name IS NOT NULL AND resource_uid IS NOT NULL
+    -- API Activity Read (activity 2 means Logoff in Authentication, so the class is named) of
+    -- record types that hold PHI or CHD; a refused read disclosed nothing (unknown status counts)
+    WHERE class_uid = 6003 AND activity_id = 2 AND COALESCE(status_id, 0) <> 2
+      AND user_name IS NOT NULL AND resource_uid IS NOT NULL
       AND LOWER(resource_type) IN ('patient', 'patient_record', 'medical_record', 'cardholder',
                                    'card', 'payment_card')
 )

@@ -10,11 +10,13 @@
 -- dedup_window: 1h
 -- dedup_key: tenant_id, entity_value
 -- owner: detection-engineering
--- input: user_name IS NOT NULL AND COALESCE(resource_uid, resource_name) IS NOT NULL
+-- input: activity_id IN (2, 99) AND user_name IS NOT NULL AND COALESCE(resource_uid, resource_name) IS NOT NULL
 WITH sensitive_access AS (
     SELECT *, COALESCE(resource_uid, resource_namespace || '/' || resource_name, resource_name) AS resource_key
     FROM events
-    WHERE status_id = 1 AND user_name IS NOT NULL
+    -- reads (get, list, watch, GetSecretValue, record views: 2) and uses (KMS Decrypt and
+    -- GenerateDataKey: 99); creating, writing or deleting a secret discloses nothing new
+    WHERE status_id = 1 AND activity_id IN (2, 99) AND user_name IS NOT NULL
       AND COALESCE(resource_uid, resource_name) IS NOT NULL
       AND resource_type IN ('secrets', 'AWS::SecretsManager::Secret', 'AWS::KMS::Key', 'patient',
                             'patient_record', 'medical_record', 'cardholder', 'payment_card')

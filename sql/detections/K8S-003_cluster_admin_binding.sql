@@ -23,6 +23,8 @@ SELECT
 FROM events
 WHERE product_name = 'Kubernetes' AND resource_type IN ('clusterrolebindings', 'rolebindings')
   AND api_operation IN ('create', 'update', 'patch') AND status_id = 1
-  -- requestObject is kept as compact JSON with sorted keys: roleRef {apiGroup, kind, name}
-  AND (unmapped['requestObject'] LIKE '%"roleRef":{%"name":"cluster-admin"}%'
-       OR resource_name LIKE '%cluster-admin%')
+  -- the role granted is roleRef.name of the request body (a JSON path, so a subject or label
+  -- named cluster-admin is not mistaken for it); without a body (audit level Metadata) only
+  -- the binding's name can tell
+  AND (JSON_VALUE(unmapped['requestObject'], '$.roleRef.name') = 'cluster-admin'
+       OR (unmapped['requestObject'] IS NULL AND resource_name LIKE '%cluster-admin%'))

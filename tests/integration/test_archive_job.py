@@ -31,7 +31,7 @@ from udfs import chain
 
 N = 300
 JOB = Path(__file__).resolve().parents[2] / "jobs" / "archive.py"
-SETS = ["--set", "archive.period_s=60", "--set", "archive.grace_s=15", "--set", "archive.retention_s=180"]
+SETS = ["--set", "archive.period_s=60", "--set", "archive.grace_s=15", "--set", "archive.retention=180s"]
 # the first test to use `archived` runs it (see tests/integration/conftest.py): job start (600 s
 # submission, 180 s to RUNNING), staging (180 s), sealing three periods of 60 s (300 s)
 FIXTURE_TIMEOUTS = {"archived": 1500}
@@ -44,7 +44,7 @@ def run_cli(*args: str) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def archived(stack, module_topics, module_flink_jobs, tmp_path_factory):
-    cfg = config.load(overrides=["archive.period_s=60", "archive.grace_s=15", "archive.retention_s=180"])
+    cfg = config.load(overrides=["archive.period_s=60", "archive.grace_s=15", "archive.retention=180s"])
     run = module_topics.run
     tenant, prefix, schema = f"it-archive-{run}", f"it/{run}/", f"it_{run}"
     start_ms = int(time.time() * 1000) - 1000

@@ -71,7 +71,7 @@ def kill_when(cfg, prefix: str, ready, poll_s: float = 0.02, timeout_s: float = 
 
 
 def test_archive_survives_s3_outages_and_sealer_kills(stack, topics, flink_jobs):
-    cfg = config.load(overrides=["archive.period_s=60", "archive.grace_s=15", "archive.retention_s=180"])
+    cfg = config.load(overrides=["archive.period_s=60", "archive.grace_s=15", "archive.retention=180s"])
     run = topics.run
     prefix = f"it/{run}f/"
     events_topic, alerts_topic = topics.unique("events"), topics.unique("alerts")

@@ -21,7 +21,7 @@ import pytest
 from auditflow import demo, demo_corpus, flink, kafka
 from auditflow.archive import query
 
-SEAL = ["--set", "archive.period_s=60", "--set", "archive.grace_s=15", "--set", "archive.retention_s=180"]
+SEAL = ["--set", "archive.period_s=60", "--set", "archive.grace_s=15", "--set", "archive.retention=180s"]
 # the first test to use `pipeline` runs the whole pipeline (see tests/integration/conftest.py):
 # three job starts (each up to 600 s to submit, 120 s to RUNNING; typically under a minute),
 # alerts (300 s), reconcile (180 s), two router runs, and sealing until Trino counts every event

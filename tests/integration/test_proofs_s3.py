@@ -79,13 +79,18 @@ def test_a_proof_from_s3_is_checked_alike_by_all_three_verifiers(stack, cfg, tmp
     assert out_go.startswith(f"OK: event {target['event_id']} ")
     assert out_js.startswith(f"OK: {target['event_id']} is leaf 9 of 12 ")
 
-    forged, _forger = _self_signed(json.loads(good.read_text()))
+    forged, forger = _self_signed(json.loads(good.read_text()))
+    fid = dg.key_id(forger)
     bad = tmp_path / "self-signed.json"
     bad.write_text(json.dumps(forged))
     code_py, code_go, code_js, out_py, out_go, out_js = check(bad)
     assert (code_py, code_go, code_js) == (1, 1, 1), out_py + out_go + out_js
-    assert out_py.startswith("FAILED: bad signature: ") and out_go.startswith("FAILED: bad signature: ")
-    assert out_js == "FAIL: digest signature\n"
+    # only pinned keys: the forger's key, embedded in the proof, is untrusted (named) by all three
+    assert out_py.startswith(f"FAILED: untrusted key: digests/{forged['period']}.json is signed with key "
+                             f"{fid}, which is not pinned (pinned: "), out_py
+    assert out_go.startswith(f"FAILED: bad signature: untrusted key {fid}: it is not pinned"), out_go
+    assert out_js.startswith(f"FAIL: untrusted key: digests/{forged['period']}.json is signed with key "
+                             f"{fid}, which is not pinned (pinned: "), out_js
 
     eventless = json.loads(good.read_text())
     del eventless["event"]

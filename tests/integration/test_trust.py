@@ -35,7 +35,7 @@ from udfs import chain, wire
 RETENTION_S = 90
 PERIOD_S = 60
 SETS = ["--set", f"archive.period_s={PERIOD_S}", "--set", "archive.grace_s=15",
-        "--set", f"archive.retention_s={RETENTION_S}"]
+        "--set", f"archive.retention={RETENTION_S}s"]
 PER_PERIOD = 12
 # the signing key of the CLI processes comes from this variable only (PEM in the environment,
 # never on a command line); the file named instead does not exist, so nothing else is pinned
@@ -56,7 +56,7 @@ def env(stack, tmp_path_factory):
     """Config, a registered event schema (subject of this run, deleted afterwards) and helpers."""
     run = uuid.uuid4().hex[:8]
     tmp = tmp_path_factory.mktemp("trust")
-    overrides = [f"archive.period_s={PERIOD_S}", "archive.grace_s=15", f"archive.retention_s={RETENTION_S}",
+    overrides = [f"archive.period_s={PERIOD_S}", "archive.grace_s=15", f"archive.retention={RETENTION_S}s",
                  f"archive.signing_key_env={KEY_ENV}", f"archive.signing_key_file={tmp / 'no-such-key.pem'}"]
     cfg = config.load(overrides=overrides)
     client = registry.client(cfg)

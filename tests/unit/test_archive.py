@@ -340,29 +340,42 @@ def test_verify_stream_reports_an_event_moved_between_shards(monkeypatch):
     assert f"BROKEN chain {SHARDS[1]}: missing: chain {SHARDS[1]!r} lacks sequence 2" in out, out
 
 
-def test_sealer_records_a_misplaced_event(tmp_path):
+def test_sealer_quarantines_a_misplaced_event(tmp_path):
     staging, worm = tmp_path / "s", tmp_path / "w"
     ev = make_events("globex", 6, partitions=2)
-    ev[3]["chain"]["chain_id"] = SHARDS[0]
+    ev[3]["chain"]["chain_id"] = SHARDS[0]  # shard 1's sequence 2, relabelled into shard 0
     stage(staging, "events", "globex", T0, "part-1", encode(ev), T0 + dt.timedelta(minutes=1))
     key = Ed25519PrivateKey.generate()
     res = Sealer(LocalStore(staging), LocalStore(worm), key, decoder()).seal_closed(
         now=T0 + dt.timedelta(hours=2))
-    assert res[0].events == 6 and res[0].breaks[0].startswith(f"misplaced: chain {SHARDS[0]!r} sequence 2")
-    p = verify(worm, key).problem
-    assert (p.kind, p.tenant, p.sequence) == ("misplaced", SHARDS[0], 2)
+    q = res[0].quarantined
+    assert res[0].events == 5
+    assert [(e["kind"], e["chain_id"], e["sequence"]) for e in q] == [
+        ("misplaced", SHARDS[0], 2), ("missing", SHARDS[1], 2)]
+    assert res[0].breaks[0].startswith(f"misplaced: chain {SHARDS[0]!r} sequence 2")
+    rep = verify(worm, key)
+    assert (rep.problem.kind, rep.problem.tenant, rep.problem.sequence) == ("quarantined", SHARDS[0], 2)
+    assert [(e["kind"], e["sequence"]) for e in rep.quarantined] == [("misplaced", 2), ("missing", 2)]
 
 
-def test_chain_break_in_staging_is_recorded_not_dropped(tmp_path):
+def test_chain_break_in_staging_is_quarantined_and_reported(tmp_path):
+    """A gap found in staging is no longer sealed as a break: the digest's signed entry
+    explains it, the chain seals on after it, and verify reports the hole as `quarantined`."""
     staging, worm = tmp_path / "s", tmp_path / "w"
     ev = make_events("acme", 6)
     stage(staging, "events", "acme", T0, "part-1", encode(ev[:2] + ev[3:]), T0 + dt.timedelta(minutes=1))
     key = Ed25519PrivateKey.generate()
     res = Sealer(LocalStore(staging), LocalStore(worm), key, decoder()).seal_closed(
         now=T0 + dt.timedelta(hours=2))
-    assert res[0].events == 5 and "missing" in res[0].breaks[0]
-    p = verify(worm, key).problem
-    assert (p.kind, p.sequence) == ("missing", 3)
+    assert res[0].events == 5 and res[0].breaks == [
+        "missing: chain 'acme' lacks sequence 3 in staging; it resumes at sequence 4 ('acme-00003')"]
+    (entry,) = res[0].digest["quarantined"]
+    assert (entry["kind"], entry["sequence"], entry["last_sequence"], entry["key"]) == ("missing", 3, 3, None)
+    assert entry["resume"] == {"sequence": 3, "event_hash": ev[2]["chain"]["event_hash"]}
+    assert res[0].digest["heads"] == {"acme": [6, ev[5]["chain"]["event_hash"]]}
+    rep = verify(worm, key)
+    assert (rep.problem.kind, rep.problem.sequence, rep.problem.period) == ("quarantined", 3, res[0].period)
+    assert rep.events == 5  # every sealed event verified, across the explained gap
 
 
 def test_digests_match_their_json_schema(sealed):
@@ -534,3 +547,32 @@ def test_a_new_sealing_key_needs_a_rotation_from_the_last_one(sealed):
     none = subprocess.run([node, js, str(f)], capture_output=True, text=True, timeout=60)
     assert none.returncode == 2, none.stdout
     assert none.stderr.startswith("no pinned key: pass --public-key FILE"), none.stderr
+
+
+def test_a_resumed_verifier_follows_the_keys_up_to_its_checkpoint(sealed):
+    """`verify --watch` restarted after a rotation: a new Verifier resumes after the hand-over
+    digest and must still accept the new key for the digests after it."""
+    from auditflow.archive import trust
+
+    old, new = sealed["key"], Ed25519PrivateKey.generate()
+    worm = LocalStore(sealed["worm"])
+    sealer = Sealer(LocalStore(sealed["staging"]), worm, new, decoder())
+    events = make_events("acme", 40)
+    for n, (lo, hi) in enumerate([(30, 35), (35, 40)]):
+        at = T0 + dt.timedelta(hours=3 + n)
+        stage(sealed["staging"], "events", "acme", at, f"part-{4 + n}", encode(events[lo:hi]),
+              at + dt.timedelta(minutes=5))
+    rec = trust.rotation_record(old, new.public_key(), "2026-11-28T13:00:00Z")
+    worm.put(trust.rotation_key(dg.key_id(new.public_key()), rec["valid_from"]), json.dumps(rec).encode())
+    res = sealer.seal_closed(now=T0 + dt.timedelta(hours=5, minutes=5))
+    assert [r.period for r in res] == ["20261128T130000Z", "20261128T140000Z"]
+    full = Verifier(worm, old.public_key()).run()
+    assert full.ok and full.digests == 5, full.problem
+    after_handover = full.verified[3]
+    assert after_handover.key == "digests/20261128T130000Z.json"
+    rep = Verifier(worm, old.public_key()).run(resume=after_handover)
+    assert rep.ok and rep.digests == 1 and rep.signers == [dg.key_id(new.public_key())], rep.problem
+    # pinned to a key the archive never used, the resumed run still refuses
+    stranger = Ed25519PrivateKey.generate().public_key()
+    bad = Verifier(worm, stranger).run(resume=after_handover)
+    assert bad.problem is not None and bad.problem.kind == "untrusted key"

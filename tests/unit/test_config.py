@@ -92,3 +92,14 @@ def test_environment_round_trip_reproduces_the_config(tmp_path):
     assert again.values == cfg.values
     assert again.get("s3.seaweedfs_ports") == [1, 2, 3]
     assert again.get("stack.trino") is False
+
+
+def test_a_non_local_profile_gets_production_defaults_not_the_local_secrets(tmp_path):
+    f = tmp_path / "auditflow.toml"
+    f.write_text('[profiles.prod.kafka]\nbootstrap_servers = "kafka:9092"\n')
+    prod = config.load(profile="prod", config_file=f, environ={})
+    assert (prod.get("s3.access_key"), prod.get("s3.secret_key")) == ("", "")  # boto3's credential chain
+    assert prod.get("archive.retention") == "7y" and prod.get("archive.allow_short_lock") is False
+    assert prod.get("archive.generate_key") is False and prod.get("witness.generate_key") is False
+    local = config.load(environ={}, cwd_file=False)
+    assert local.get("s3.access_key") == "auditflow" and local.get("archive.retention") == "1d"

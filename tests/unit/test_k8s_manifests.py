@@ -21,7 +21,7 @@ from udfs import sources
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_MAP = REPO / "k8s" / "flink" / "auditflow-config.yaml"
 GENERATED = REPO / "k8s" / "generated"
-DEPLOYMENTS = ("alerts-router.yaml", "sealer.yaml")
+DEPLOYMENTS = ("alerts-router.yaml", "sealer.yaml", "witness.yaml", "verify-watch.yaml")
 
 
 def manifest(name: str) -> dict[str, Any]:
@@ -126,3 +126,29 @@ def test_image_has_the_client_flink_and_what_the_workers_import() -> None:
     assert re.search(r"^FROM flink:(\d+\.\d+\.\d+)-", dockerfile, re.M)[1] == version("apache-flink")
     for folder in paths.PYFS:  # what `flink run -pyfs` ships locally
         assert f"COPY {folder}/ {folder}/" in dockerfile, folder
+
+
+def test_witness_and_watch_pin_keys_from_the_trust_config_map() -> None:
+    (w,) = manifest("witness.yaml")["spec"]["template"]["spec"]["containers"]
+    # the witness's own Secret comes last, so its key (and its own S3 identity) win
+    assert w["envFrom"][-2:] == [{"secretRef": {"name": k8s.SECRET}},
+                                 {"secretRef": {"name": "auditflow-witness-secrets"}}]
+    (v,) = manifest("verify-watch.yaml")["spec"]["template"]["spec"]["containers"]
+    assert v["command"][:3] == ["auditflow", "verify", "--watch"]
+    for c in (w, v):
+        pinned = c["command"][c["command"].index("--public-key") + 1]
+        assert pinned == "/etc/auditflow/trust/archive-signing.pem"
+        assert {"name": "trust", "mountPath": "/etc/auditflow/trust", "readOnly": True} in c["volumeMounts"]
+    docs = {d["metadata"]["name"]: d for d in yaml.safe_load_all(CONFIG_MAP.read_text())}
+    assert set(docs["auditflow-trust"]["data"]) == {"archive-signing.pem", "witness.pem"}
+    assert docs["auditflow-config"]["data"]["AUDITFLOW_WITNESS__GENERATE_KEY"] == "false"
+
+
+def test_the_witness_pod_holds_neither_the_signing_key_nor_the_sealers_s3_keys() -> None:
+    docs = {d["metadata"]["name"]: d for d in yaml.safe_load_all(CONFIG_MAP.read_text())}
+    own = docs["auditflow-witness-secrets"]["stringData"]
+    # read last, these blanks win over auditflow-secrets in the witness pod's environment
+    assert {k: own[k] for k in ("AUDITFLOW_SIGNING_KEY", "AUDITFLOW_S3__ACCESS_KEY",
+                                "AUDITFLOW_S3__SECRET_KEY")} == dict.fromkeys(
+        ("AUDITFLOW_SIGNING_KEY", "AUDITFLOW_S3__ACCESS_KEY", "AUDITFLOW_S3__SECRET_KEY"), "")
+    assert set(own) <= set(docs["auditflow-secrets"]["stringData"]) | {"AUDITFLOW_WITNESS_KEY"}

@@ -20,14 +20,26 @@ import (
 type archiveReport struct {
 	digests, files, exported, events int
 	keys                             map[string]bool
+	quarantined                      []quarantineEntry // of every period checked, oldest first
 }
 
-type archiveBreak struct{ kind, msg string }
+// archiveBreak is the first failure: its kind and sentence, and where known the tenant or
+// chain, the sequence (0: none) and the period, as auditflow verify reports them.
+type archiveBreak struct {
+	kind, msg, who string
+	seq            int64
+	period         string
+}
 
 func (b *archiveBreak) Error() string { return b.msg }
 
+func (b *archiveBreak) at(who string, seq int64) *archiveBreak {
+	b.who, b.seq = who, seq
+	return b
+}
+
 func broken(kind, format string, a ...any) *archiveBreak {
-	return &archiveBreak{kind, kind + ": " + fmt.Sprintf(format, a...)}
+	return &archiveBreak{kind: kind, msg: kind + ": " + fmt.Sprintf(format, a...)}
 }
 
 func sha256Hex(b []byte) string {
@@ -58,15 +70,19 @@ func verifyArchive(dir string, keys *keyChain) (*archiveReport, *archiveBreak) {
 	var prevKey, prevEnd string
 	for _, name := range names {
 		key := "digests/" + filepath.Base(name)
+		fail := func(b *archiveBreak) (*archiveReport, *archiveBreak) {
+			b.period = strings.TrimSuffix(filepath.Base(name), ".json")
+			return rep, b
+		}
 		raw, err := os.ReadFile(name)
 		if err != nil {
-			return rep, broken("missing", "%s: %v", key, err)
+			return fail(broken("missing", "%s: %v", key, err))
 		}
 		rep.digests++
 		v, err := parseJSON(raw)
 		d, ok := v.(map[string]any)
 		if err != nil || !ok || d["format"] != "auditflow-digest/1" {
-			return rep, broken("digest mismatch", "%s is not a digest of format auditflow-digest/1", key)
+			return fail(broken("digest mismatch", "%s is not a digest of format auditflow-digest/1", key))
 		}
 		period, _ := d["period"].(map[string]any)
 		start, _ := period["start"].(string)
@@ -74,14 +90,14 @@ func verifyArchive(dir string, keys *keyChain) (*archiveReport, *archiveBreak) {
 		pid, _ := period["id"].(string)
 		k, err := keys.keyFor(d)
 		if err != nil {
-			return rep, broken("bad signature", "%s: %v", key, err)
+			return fail(broken("bad signature", "%s: %v", key, err))
 		}
 		if !checkSignature(d, k) {
-			return rep, broken("bad signature", "%s does not verify with key %s: its content was changed or another key signed it", key, keys.accepted)
+			return fail(broken("bad signature", "%s does not verify with key %s: its content was changed or another key signed it", key, keys.accepted))
 		}
 		rep.keys[keys.accepted] = true
 		if prevRaw != nil && start != prevEnd {
-			return rep, broken("missing", "no digest for %s .. %s (between %s and %s)", prevEnd, start, prevKey, key)
+			return fail(broken("missing", "no digest for %s .. %s (between %s and %s)", prevEnd, start, prevKey, key))
 		}
 		prev, _ := d["previous"].(map[string]any)
 		want, wantKey := genesis, any(nil)
@@ -90,15 +106,15 @@ func verifyArchive(dir string, keys *keyChain) (*archiveReport, *archiveBreak) {
 		}
 		if prev["sha256"] != want || prev["key"] != wantKey {
 			if prevRaw == nil {
-				return rep, broken("missing", "%s continues from digest %v, which is absent (the first digest follows the genesis value)", key, prev["key"])
+				return fail(broken("missing", "%s continues from digest %v, which is absent (the first digest follows the genesis value)", key, prev["key"]))
 			}
-			return rep, broken("digest mismatch", "%s names previous digest %v with SHA-256 %.16v..., but %s hashes to %s...", key, prev["key"], prev["sha256"], prevKey, want[:16])
+			return fail(broken("digest mismatch", "%s names previous digest %v with SHA-256 %.16v..., but %s hashes to %s...", key, prev["key"], prev["sha256"], prevKey, want[:16]))
 		}
 		if pid != strings.TrimSuffix(filepath.Base(name), ".json") || pid != periodID(start) || end <= start {
-			return rep, broken("digest mismatch", "%s holds period %v [%v, %v)", key, pid, start, end)
+			return fail(broken("digest mismatch", "%s holds period %v [%v, %v)", key, pid, start, end))
 		}
 		if b := checkPeriod(dir, d, heads, listed, rep); b != nil {
-			return rep, b
+			return fail(b)
 		}
 		heads = map[string]state{}
 		h, _ := d["heads"].(map[string]any)
@@ -112,7 +128,7 @@ func verifyArchive(dir string, keys *keyChain) (*archiveReport, *archiveBreak) {
 		prevRaw, prevKey, prevEnd = raw, key, end
 	}
 	var extra []string
-	for _, kind := range []string{"events", "alerts"} {
+	for _, kind := range []string{"events", "alerts", "quarantine"} {
 		_ = filepath.WalkDir(filepath.Join(dir, kind), func(p string, e fs.DirEntry, err error) error {
 			if err == nil && !e.IsDir() && !strings.HasSuffix(p, ".parquet.json") {
 				rel, _ := filepath.Rel(dir, p)
@@ -125,15 +141,29 @@ func verifyArchive(dir string, keys *keyChain) (*archiveReport, *archiveBreak) {
 	}
 	if len(extra) > 0 {
 		sort.Strings(extra)
-		return rep, broken("extra", "%s is in the archive but in no signed digest (%d such files)", extra[0], len(extra))
+		more := ""
+		if len(extra) > 1 {
+			more = fmt.Sprintf(" (%d such files)", len(extra))
+		}
+		return rep, broken("extra", "%s is in the archive but in no signed digest%s", extra[0], more)
 	}
 	return rep, nil
 }
 
-// checkPeriod checks one digest's files, its chain records against the previous heads, and,
-// where every events file has a JSON export, the events' chains and the Merkle root.
+// checkPeriod checks one digest's files, its chain records against the previous heads, its
+// quarantine objects, and, where every events file has a JSON export, the events' chains and
+// the Merkle root.
 func checkPeriod(dir string, d map[string]any, heads map[string]state, listed map[string]bool, rep *archiveReport) *archiveBreak {
-	pid := d["period"].(map[string]any)["id"]
+	pid, _ := d["period"].(map[string]any)["id"].(string)
+	qs, b := parseQuarantined(d, pid)
+	if b != nil {
+		return b
+	}
+	for _, q := range qs {
+		if q.key != "" {
+			listed[q.key] = true
+		}
+	}
 	files, _ := d["files"].([]any)
 	var events []map[string]any
 	allExported := true
@@ -181,7 +211,7 @@ func checkPeriod(dir string, d map[string]any, heads map[string]state, listed ma
 		next[k] = v
 	}
 	var total int64
-	end := map[string]state{}
+	var signed []string
 	for _, x := range chains {
 		c, _ := x.(map[string]any)
 		cid, _ := c["chain_id"].(string)
@@ -190,17 +220,25 @@ func checkPeriod(dir string, d map[string]any, heads map[string]state, listed ma
 			h = state{0, genesis}
 		}
 		if asInt(c["start_sequence"]) != h.seq || c["start_hash"] != h.hash {
-			return broken("wrong_prev_hash", "digest %v starts chain %q at sequence %v, but the previous digest's head is sequence %d", pid, cid, c["start_sequence"], h.seq)
+			return broken("wrong_prev_hash", "digest %v starts chain %q at sequence %v, but the previous digest's head is sequence %d", pid, cid, c["start_sequence"], h.seq).at(cid, 0)
 		}
 		ls, _ := c["last_hash"].(string)
-		next[cid], end[cid] = state{asInt(c["last_sequence"]), ls}, state{asInt(c["last_sequence"]), ls}
+		next[cid] = state{asInt(c["last_sequence"]), ls}
+		signed = append(signed, cid)
 		total += asInt(c["count"])
+	}
+	// a quarantine resume moves a chain past its last sealed event (a modified event kept in
+	// place, a gap): the later of the two is where the chain stands
+	for _, q := range qs {
+		if cur, ok := next[q.chainID]; q.chainID != "" && q.resume != nil && (!ok || q.resume.seq > cur.seq) {
+			next[q.chainID] = *q.resume
+		}
 	}
 	dh, _ := d["heads"].(map[string]any)
 	for cid, s := range next {
 		pair, _ := dh[cid].([]any)
 		if len(pair) != 2 || asInt(pair[0]) != s.seq || pair[1] != s.hash {
-			return broken("digest mismatch", "digest %v heads[%q] is not sequence %d, the previous heads updated with this period's chains", pid, cid, s.seq)
+			return broken("digest mismatch", "digest %v heads[%q] is not sequence %d, the previous heads updated with this period's chains and quarantine resumes", pid, cid, s.seq)
 		}
 	}
 	if len(dh) != len(next) {
@@ -212,34 +250,15 @@ func checkPeriod(dir string, d map[string]any, heads map[string]state, listed ma
 		return broken("digest mismatch", "digest %v has tree_size %d, but its chains count %d events", pid, size, total)
 	}
 	if !allExported {
-		return nil
+		return quarantineChecked(dir, qs, pid, rep)
 	}
 	rep.events += len(events)
-	if b := verifyChain(events, heads); b != nil {
-		return &archiveBreak{b.Kind, b.Message}
+	// every chain ends at the digest's heads (checked above to be next)
+	if b := checkEvents(events, heads, signed, next, qs, pid); b != nil {
+		return b
 	}
-	last := map[string]state{}
-	for _, e := range events {
-		c := e["chain"].(map[string]any)
-		cid := c["chain_id"].(string)
-		if _, ok := end[cid]; !ok {
-			return broken("extra", "chain %q has events in period %v but its digest signs none", cid, pid)
-		}
-		last[cid] = state{asInt(c["sequence"]), c["event_hash"].(string)}
-	}
-	for cid, want := range end {
-		got, ok := last[cid]
-		if !ok {
-			got = heads[cid]
-		}
-		switch {
-		case got.seq < want.seq:
-			return broken("missing", "chain %q ends at sequence %d, expected to end at %d", cid, got.seq, want.seq)
-		case got.seq > want.seq:
-			return broken("extra", "chain %q runs to sequence %d, expected to end at %d", cid, got.seq, want.seq)
-		case got.hash != want.hash:
-			return broken("modified", "chain %q sequence %d has event_hash %.16s..., expected %.16s...", cid, got.seq, got.hash, want.hash)
-		}
+	if b := quarantineChecked(dir, qs, pid, rep); b != nil {
+		return b
 	}
 	sorted := append([]map[string]any(nil), events...)
 	sort.SliceStable(sorted, func(i, j int) bool { return chainLess(sorted[i], sorted[j]) })
@@ -251,5 +270,14 @@ func checkPeriod(dir string, d map[string]any, heads map[string]state, listed ma
 	if got != root || int64(len(leaves)) != size {
 		return broken("digest mismatch", "the Merkle root over the %d exported events of period %v is %s..., the digest signs %.16v... over %d", len(leaves), pid, got[:16], root, size)
 	}
+	return nil
+}
+
+// quarantineChecked checks the period's quarantine objects and keeps its entries for the report.
+func quarantineChecked(dir string, qs []quarantineEntry, pid string, rep *archiveReport) *archiveBreak {
+	if b := checkQuarantineObjects(dir, qs, pid); b != nil {
+		return b
+	}
+	rep.quarantined = append(rep.quarantined, qs...)
 	return nil
 }

@@ -225,7 +225,11 @@ func verifyChain(events []map[string]any, start map[string]state) *Break {
 					return &Break{"reordered", cid, seq, fmt.Sprintf("reordered: %s comes before sequence %d, which appears later", where, expected)}
 				}
 			}
-			return &Break{"missing", cid, expected, fmt.Sprintf("missing: chain %q lacks sequences %d..%d; the next event present is sequence %d", cid, expected, seq-1, seq)}
+			gap := fmt.Sprintf("sequences %d..%d", expected, seq-1)
+			if seq == expected+1 {
+				gap = fmt.Sprintf("sequence %d", expected)
+			}
+			return &Break{"missing", cid, expected, fmt.Sprintf("missing: chain %q lacks %s; the next event present is sequence %d", cid, gap, seq)}
 		}
 		got, err := eventHash(c["prev_hash"], e)
 		if err != nil {

@@ -30,7 +30,8 @@ Examples:
   verify-go proof -public-key auditor-trust.pem proof.json
   aws s3 sync s3://audit-worm/ ./worm-copy && verify-go archive -public-key auditor-trust.pem ./worm-copy
 
-Exit codes: 0 verified, 1 broken (the reason on stdout), 2 usage error or unreadable input.
+Exit codes: 0 verified, 1 broken (the reason on stdout) or, with nothing else wrong, records the
+sealer quarantined (listed in a signed digest; one line each), 2 usage error or unreadable input.
 `
 
 type keyFiles []string
@@ -146,7 +147,12 @@ func runArchive(dir string, keys *keyChain, out, errOut io.Writer) int {
 	}
 	rep, b := verifyArchive(dir, keys)
 	if b != nil {
-		fmt.Fprintf(out, "BROKEN: %s\n  kind: %s; checked before the break: %d digests, %d files\n", b.msg, b.kind, rep.digests, rep.files)
+		seq := "-"
+		if b.seq > 0 {
+			seq = fmt.Sprint(b.seq)
+		}
+		fmt.Fprintf(out, "BROKEN: %s\n  kind: %s; tenant/chain: %s; sequence: %s; period: %s; checked before the break: %d digests, %d files\n",
+			b.msg, b.kind, orDash(b.who), seq, orDash(b.period), rep.digests, rep.files)
 		return 1
 	}
 	var ids []string
@@ -158,7 +164,31 @@ func runArchive(dir string, keys *keyChain, out, errOut io.Writer) int {
 	if rep.exported == 0 {
 		events = "events not checked (no JSON export beside the Parquet files)"
 	}
-	fmt.Fprintf(out, "OK: %d digests (signatures by trusted keys %s, digest chain, heads), %d files (SHA-256, size), %s\n",
+	summary := fmt.Sprintf("%d digests (signatures by trusted keys %s, digest chain, heads), %d files (SHA-256, size), %s",
 		rep.digests, strings.Join(ids, ", "), rep.files, events)
-	return 0
+	if len(rep.quarantined) == 0 {
+		fmt.Fprintf(out, "OK: %s\n", summary)
+		return 0
+	}
+	// nothing else is wrong: the signed holes are the finding, one line each, as auditflow verify prints them
+	fmt.Fprintf(out, "QUARANTINED: %d record(s) the sealer held back (listed in the signed digests, kept under quarantine/); the rest verifies: %s\n",
+		len(rep.quarantined), summary)
+	for _, q := range rep.quarantined {
+		seq, record := "-", "no record"
+		if q.hasSeq {
+			seq = fmt.Sprint(q.seq)
+		}
+		if q.key != "" {
+			record = q.key
+		}
+		fmt.Fprintf(out, "  period %s: kind %s; chain %s; sequence %s; %s: %s\n", q.period, q.kind, orDash(q.chainID), seq, record, q.reason)
+	}
+	return 1
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

@@ -15,8 +15,11 @@ from pathlib import Path
 from typing import Any
 
 SEVERITIES = {"informational": 1, "low": 2, "medium": 3, "high": 4, "critical": 5}
+# Rules imported from Sigma (udfs/detect/sigma) also carry the Sigma rule's metadata and source.
+SIGMA_KEYS = ("sigma_id", "sigma_author", "sigma_references", "sigma_level", "sigma_status",
+              "sigma_tags", "sigma_source")
 HEADER_KEYS = ("id", "title", "description", "severity", "mitre", "compliance", "dedup_window",
-               "dedup_key", "owner", "input")
+               "dedup_key", "owner", "input", *SIGMA_KEYS)
 REQUIRED_KEYS = ("id", "title", "description", "severity", "mitre", "compliance", "dedup_window", "owner")
 LIST_KEYS = ("mitre", "compliance", "dedup_key")
 # Columns every rule must produce (sql/detections/README.md "Output contract").
@@ -28,7 +31,11 @@ DEFAULT_DEDUP_KEY = ("tenant_id", "entity_value")
 MATCH_COLUMNS = ("rule_id", "severity", "tenant_id", "entity_type", "entity_value", "window_start",
                  "window_end", "event_count", "evidence", "first_seen", "last_seen")
 EVIDENCE_TYPE = "ARRAY<ROW<event_id STRING, chain_id STRING, `sequence` BIGINT, event_hash STRING>>"
-RE_FILE = re.compile(r"^(?P<id>[A-Z][A-Z0-9]*-\d{3})_(?P<slug>[a-z0-9_]+)\.sql$")
+# AUTH-001; imported Sigma rules: SIGMA- and the first 12 hex digits of the Sigma id (8 collide)
+RE_FILE = re.compile(r"^(?P<id>[A-Z][A-Z0-9]*-(?:\d{3}|[0-9A-F]{12}))_(?P<slug>[a-z0-9_]+)\.sql$")
+# subfolders of the rules folder holding imported rules (`auditflow rules import-sigma` writes sigma/;
+# sigma/correlations/ holds this project's own Sigma correlation rules and their import)
+IMPORTED_DIRS = ("sigma", "sigma/correlations")
 RE_HEADER = re.compile(r"^--\s*(?P<key>[a-z_]+):\s*(?P<value>.*?)\s*$")
 RE_CONTINUATION = re.compile(r"^--\s{2,}(?P<value>\S.*?)\s*$")
 RE_DURATION = re.compile(r"^(?P<n>\d+)\s*(?P<unit>ms|s|m|h|d)$")
@@ -54,6 +61,7 @@ class Rule:
     owner: str
     input: str | None
     sql: str
+    sigma_id: str | None = None  # set for a rule imported from Sigma
 
     @property
     def severity_id(self) -> int:
@@ -157,7 +165,8 @@ def load_rule(path: Path) -> Rule:
     return Rule(id=head["id"], slug=m["slug"], path=path, title=head["title"],
                 description=head["description"], severity=severity, mitre=lists["mitre"],
                 compliance=lists["compliance"], dedup_window_ms=dedup_ms, dedup_key=key,
-                owner=head["owner"], input=head.get("input") or None, sql=body)
+                owner=head["owner"], input=head.get("input") or None, sql=body,
+                sigma_id=head.get("sigma_id") or None)
 
 
 def _strip_comments(sql: str) -> str:
@@ -165,8 +174,12 @@ def _strip_comments(sql: str) -> str:
 
 
 def discover(directory: Path) -> list[Rule]:
-    """Every rule under `directory`, sorted by id; duplicate ids are an error."""
-    rules = [load_rule(p) for p in sorted(directory.glob("*.sql"))]
+    """Every rule in `directory` and its imported-rule folders (sigma/), sorted by id; duplicate
+    ids are an error."""
+    files = sorted(directory.glob("*.sql"))
+    for sub in IMPORTED_DIRS:
+        files += sorted((directory / sub).glob("*.sql"))
+    rules = sorted((load_rule(p) for p in files), key=lambda r: r.id)
     seen: dict[str, Path] = {}
     for r in rules:
         if r.id in seen:
