@@ -116,6 +116,7 @@ def make_alert(rid: str, n: int, rule: str, severity: str, tenant: str, entity: 
                       "event_hash": f"{n:02d}{i:02d}" * 16} for i in range(3)],
         "first_seen": start + 1_000, "last_seen": start + 59_000, "mitre": ["T1110.001"],
         "compliance": ["PCI-DSS-10.2.4"], "dedup_key": f"{rule}|{tenant}|{entity}", "created_at": now,
+        "late_ms": None,  # raised on time (`auditflow rules late` sets it for late-evaluated alerts)
     }
 
 
