@@ -251,6 +251,26 @@ def job_late_metrics(rest_url: str, job_id: str, attempts: int = 4) -> dict[str,
     return {}
 
 
+def late_watermark(rest_url: str, job_id: str) -> int | None:
+    """The watermark the late statements' filters have reached (the lowest input watermark of
+    the Calc operators in the vertices that write `late_rule_*` sinks), in epoch ms; None before
+    any was reported. The late statements read events through a source of their own, whose
+    watermark moves on its own time: an event is counted late only once this has passed it."""
+    job = requests.get(f"{rest_url}/jobs/{job_id}", timeout=5).json()
+    marks: list[int] = []
+    for vertex in job.get("vertices", []):
+        if "late_rule_" not in vertex["name"]:
+            continue
+        base = f"{rest_url}/jobs/{job_id}/vertices/{vertex['id']}/metrics"
+        names = [i for i in (m["id"] for m in requests.get(base, timeout=5).json())
+                 if i.split(".", 1)[-1].startswith("Calc[") and i.endswith(".currentInputWatermark")]
+        if not names:
+            return None
+        marks += [int(float(m["value"])) for m in requests.get(base, params={"get": ",".join(names)},
+                                                                 timeout=5).json()]
+    return min(marks) if marks else None
+
+
 RULE_METRICS = ("matches", "alerts", "suppressed", "eval_lag_ms")
 
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_detect import drain, reader
+from test_detect import drain, reader, wait_late_watermark
 
 from auditflow import flink, kafka, registry
 from udfs.detect import fixtures
@@ -79,7 +79,9 @@ def test_late_events_are_evaluated_once_and_marked_late(cfg, topics, flink_jobs)
     on_time = drain(alerts_reader, lambda m: decode(m.value()), lambda items: len(items) >= 1, timeout_s=300)
     assert [(a["entity_value"], a["late_ms"]) for a in on_time] == [("alice", None)]
 
-    # behind the watermark (t0 + 20 min): carol 15 min, alice 20 min, dave 2 h 20 min
+    # behind the watermark (t0 + 20 min): carol 15 min, alice 20 min, dave 2 h 20 min; sent once
+    # the late statements' own source has that watermark (else carol's would be on time)
+    wait_late_watermark(cfg, job_id, t0 + 5 * MINUTE + 4 * 5_000)
     for i in range(5):
         fail(f"carol{i}", t0 + 5 * MINUTE + i * 5_000, "carol")
     fail("alice-late", t0 + 12_000, "alice")
