@@ -32,7 +32,7 @@ from datetime import UTC, datetime
 
 import pytest
 from confluent_kafka import KafkaException
-from test_detect import drain, reader
+from test_detect import drain, reader, wait_late_watermark
 from test_detect_late import MINUTE, REPO, cli
 from test_normalize_job import JOB as NORMALIZE_JOB
 from test_normalize_job import Run
@@ -124,7 +124,7 @@ def test_late_lines_of_a_file_are_alerted_once_and_marked_late(cfg, leftovers, t
     try:
         flink_jobs.track_named(flink.pipeline_job_name("normalize", run.out["events"]))
         flink_jobs.track(flink.start(cfg, NORMALIZE_JOB, run.job_args(), say=lambda _m: None))
-        start_detect(cfg, flink_jobs, run.id, run.out["events"], alerts_topic, late_topic)
+        detect_job = start_detect(cfg, flink_jobs, run.id, run.out["events"], alerts_topic, late_topic)
 
         decode = registry.Decoder(cfg, "alert")
         alerts_reader = reader(cfg, alerts_topic)
@@ -134,7 +134,9 @@ def test_late_lines_of_a_file_are_alerted_once_and_marked_late(cfg, leftovers, t
         assert [(a["entity_value"], a["late_ms"]) for a in first] == [("alice", None)]
 
         # the job's watermark is past alice's window, so at last_on_time less the tolerance:
-        # carol's burst, further down the same file, is 15 minutes behind it
+        # carol's burst, further down the same file, is 15 minutes behind it. Appended once the
+        # late statements' own source has that watermark too (alice's alert shows the rules' did)
+        wait_late_watermark(cfg, detect_job, t0 + 5 * MINUTE + 4 * 5_000)
         with log.open("a") as fh:
             fh.write("".join(burst))
         late_reader = reader(cfg, late_topic)
