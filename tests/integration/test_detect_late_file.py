@@ -33,7 +33,7 @@ from datetime import UTC, datetime
 import pytest
 from confluent_kafka import KafkaException
 from test_detect import drain, reader, wait_late_watermark
-from test_detect_late import MINUTE, REPO, cli
+from test_detect_late_job import MINUTE, REPO, cli
 from test_normalize_job import JOB as NORMALIZE_JOB
 from test_normalize_job import Run
 
@@ -77,7 +77,7 @@ def line(at_ms: int, pid: int, text: str) -> str:
 
 
 def start_detect(cfg, flink_jobs, run: str, events: str, alerts: str, late: str) -> str:
-    """jobs/detect.py with AUTH-001 only, on the per-run topics (as test_detect_late starts it)."""
+    """jobs/detect.py with AUTH-001 only, on the per-run topics (as test_detect_late_job starts it)."""
     args = ["--events-topic", events, "--alerts-topic", alerts, "--late-topic", late,
             "--group-id", f"auditflow-detect-latefile-it-{run}-job", "--startup-mode", "earliest-offset",
             "--rules", "AUTH-001"]

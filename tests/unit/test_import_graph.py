@@ -308,3 +308,11 @@ def test_checker_finds_a_loop_between_top_level_packages(tmp_path):
     assert cycles(graph) == []  # no module cycle, but a loop of the packages
     assert cycles(tops) == [["auditflow", "connectors", "auditflow"]]
     assert tops["connectors"]["auditflow"] == "connectors/ingest/producer.py:1 imports auditflow.kafka"
+
+
+def test_test_modules_have_unique_names_across_unit_and_integration():
+    # pytest imports test files by basename (no packages under tests/): two of one name make the
+    # whole run stop at collection, which `pytest tests/unit` alone never shows
+    root = Path(__file__).resolve().parents[1]
+    names = [p.name for p in root.glob("*/test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []

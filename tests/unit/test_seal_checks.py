@@ -1,6 +1,6 @@
 """The sealer checks what it seals (quarantine), verify follows only signed quarantine entries,
 the Merkle root under --tenant, archive.retention and the legal-hold selection: pure logic on
-local directories (the real S3 is in tests/integration/test_seal_checks.py)."""
+local directories (the real S3 is in tests/integration/test_seal_checks_s3.py)."""
 
 from __future__ import annotations
 
