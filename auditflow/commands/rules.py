@@ -74,7 +74,11 @@ def list_rules(obj, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return
-    table = Table("id", "severity", "title", "dedup", "mitre", "enabled")
+    table = Table()
+    # the id whole at any terminal width (SIGMA-<12 hex> ids were cut to "SIGMA-0AC1…")
+    table.add_column("id", no_wrap=True, min_width=max((len(r.id) for r in rules), default=2))
+    for name in ("severity", "title", "dedup", "mitre", "enabled"):
+        table.add_column(name)
     for r, row in zip(rules, rows, strict=True):
         table.add_row(r.id, r.severity, r.title, f"{r.dedup_window_ms // 60000}m",
                       ", ".join(r.mitre), "yes" if row["enabled"] else
