@@ -159,6 +159,15 @@ def reached_end(consumer: Consumer, topic: str, partitions: set[int], reset: str
     return done
 
 
+def reader(cfg: Config, group_id: str | None = None) -> Consumer:
+    """A read_committed consumer that commits nothing by itself, in a throwaway group unless
+    `group_id` names one (whose committed offsets the caller commits)."""
+    return Consumer(client_conf(cfg, **{
+        "group.id": group_id or f"auditflow-reader-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
+        "isolation.level": "read_committed", "auto.offset.reset": "earliest",
+        "enable.partition.eof": False}))
+
+
 def read_topic(cfg: Config, topic: str, idle_s: float = 5.0, say=None, last: int | None = None, *,
                strict: bool = False, follow: bool = False, on_end: Callable[[], None] | None = None,
                stop: Callable[[], bool] = lambda: False, timeout_s: float | None = None,
@@ -172,10 +181,7 @@ def read_topic(cfg: Config, topic: str, idle_s: float = 5.0, say=None, last: int
     consumer's position reaches it, which also steps over transaction markers. A partition that
     makes no progress towards its end for `idle_s` is reported through `say` and not waited on,
     or, `strict`, raises: a caller that must have every record (the router's delivered log)."""
-    consumer = Consumer(client_conf(cfg, **{
-        "group.id": f"auditflow-reader-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
-        "isolation.level": "read_committed", "enable.partition.eof": False,
-    }))
+    consumer = reader(cfg)
     try:
         spans = read_spans(consumer, topic, last)
         ends = {p: high for p, (start, high) in spans.items() if high > start}

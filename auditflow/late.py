@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import time
-import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,12 +46,6 @@ class Summary:
     dropped: int = 0
     waiting: int = 0
     alerts: list[dict[str, Any]] = field(default_factory=list)
-
-
-def _consumer(cfg: Config, group_id: str | None = None) -> Consumer:
-    return Consumer(kafka.client_conf(cfg, **{
-        "group.id": group_id or f"auditflow-reader-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
-        "isolation.level": "read_committed", "auto.offset.reset": "earliest", "enable.partition.eof": False}))
 
 
 def read_from(consumer: Consumer, topic: str, starts: dict[int, int], idle_s: float = 5.0) -> list[Message]:
@@ -109,8 +102,8 @@ class LateEvaluator:
         self.results_topic = cfg.get("detect.late_results_topic")
         self.max_evidence = int(cfg.get("detect.max_evidence"))
         group = cfg.get("detect.late_group_id")
-        self.consumer = _consumer(cfg, group)
-        self.reader = _consumer(cfg)
+        self.consumer = kafka.reader(cfg, group)
+        self.reader = kafka.reader(cfg)
         if self.results_topic not in kafka.admin(cfg).list_topics(timeout=10).topics:
             kafka.apply_topics(cfg, [kafka.TopicSpec(self.results_topic, 3, 1,
                                                      {"retention.ms": "2592000000"})])

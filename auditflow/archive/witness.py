@@ -22,7 +22,6 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -32,11 +31,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey,
 
 from auditflow.archive import digest as dg
 from auditflow.archive import trust
+from auditflow.archive.proof import is_hash
 from auditflow.archive.store import Store
 
 FORMAT = "auditflow-cosignature/1"
 STATE_KEY = "state.json"
-_HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
 class WitnessError(RuntimeError):
@@ -229,7 +228,7 @@ def dg_retain(doc: dict, now: dt.datetime | None = None) -> dt.datetime | None:
 def parse_start(value: str) -> tuple[str, str]:
     """`digests/<period>.json=<sha256>` -> (key, sha256)."""
     key, _, sha = value.partition("=")
-    if not key.startswith("digests/") or not _HEX64.fullmatch(sha):
+    if not key.startswith("digests/") or not is_hash(sha):
         raise WitnessError(f"--start {value!r}: give DIGEST_KEY=SHA256, e.g. "
                            "digests/20261128T100000Z.json=<64 lower-case hex>")
     return key, sha
