@@ -92,15 +92,19 @@ def pipeline(stack, cfg, module_topics, module_flink_jobs, tmp_path_factory):
         flags = [*SEAL, "--set", f"archive.staging_prefix={names.staging_prefix}",
                  "--set", f"archive.worm_prefix={names.worm_prefix}"]
         events = sum(ln["events"] for ln in report["lines"])
-        sql = f"SELECT count(*) AS n FROM events WHERE tenant_id = '{tenant}'"
-        deadline, archived = time.monotonic() + 420, -1
-        while archived != events and time.monotonic() < deadline:
+        # the alerts seal in the period of their own emission, which may close after the last
+        # event's: wait for both, or alert_evidence misses an alert's evidence
+        sql = (f"SELECT (SELECT count(*) FROM events WHERE tenant_id = '{tenant}') AS n, "
+               f"(SELECT count(*) FROM alerts WHERE tenant_id = '{tenant}') AS alerts")
+        deadline, archived, sealed_alerts = time.monotonic() + 420, -1, -1
+        while (archived, sealed_alerts) != (events, len(alerts)) and time.monotonic() < deadline:
             time.sleep(20)
             run_cli(flags, "seal", "--once", "--trino-schema", schema)
             counted = demo.cli([], "query", "--engine", "trino", "--schema", schema, "--format", "json", sql)
             # the schema appears with the first sealed period
             assert counted.returncode == 0 or "does not exist" in counted.stderr, counted.stderr
-            archived = rows(counted.stdout)[0]["n"] if counted.returncode == 0 else -1
+            if counted.returncode == 0:
+                archived, sealed_alerts = rows(counted.stdout)[0]["n"], rows(counted.stdout)[0]["alerts"]
         yield {"names": names, "tenant": tenant, "schema": schema, "alerts": alerts, "report": report,
                "events": events, "archived": archived, "flags": flags, "received": list(Receiver.received),
                "tmp": tmp}
