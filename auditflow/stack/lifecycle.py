@@ -6,8 +6,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from auditflow import credentials
 from auditflow.config import Config
-from auditflow.stack import artifacts
+from auditflow.stack import artifacts, tls
 from auditflow.stack.process import (
     StackError,
     port_holder,
@@ -44,6 +45,10 @@ def fetch(ctx: Context) -> None:
 def up(ctx: Context, only: list[str] | None = None) -> dict[str, float]:
     """Start every service that is not running; returns seconds spent per service."""
     fetch(ctx)
+    # the CA and every role's secret exist before any service is configured with them
+    tls.local_pki(ctx.cfg)
+    for role in credentials.all_roles():
+        credentials.identity(ctx.cfg, role)
     timings: dict[str, float] = {}
     timeout = float(ctx.cfg.get("stack.start_timeout_s"))
     for svc in all_services(ctx.cfg):

@@ -21,9 +21,9 @@ from urllib.parse import urlparse
 import requests
 import yaml
 
-from auditflow import flink, kafka, s3
+from auditflow import credentials, flink, kafka, s3
 from auditflow.config import Config
-from auditflow.stack import artifacts
+from auditflow.stack import artifacts, tls
 from auditflow.stack.process import StackError, port_open
 
 PYFLINK_HOME = flink.PYFLINK_HOME
@@ -40,6 +40,14 @@ class Context:
     @property
     def host(self) -> str:
         return self.cfg.get("stack.host")
+
+    @property
+    def pki(self) -> tls.Pki:
+        """The local CA's files (made by `stack up` before any service is prepared)."""
+        return tls.local_pki(self.cfg)
+
+    def identity(self, role: str) -> credentials.Identity:
+        return credentials.identity(self.cfg, role)
 
     def service_dir(self, name: str) -> Path:
         d = self.data_dir / name
