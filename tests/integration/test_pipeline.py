@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+import secrets_support as ss
 
 from auditflow import demo, demo_corpus, flink, kafka
 from auditflow.archive import query
@@ -66,6 +67,8 @@ def pipeline(stack, cfg, module_topics, module_flink_jobs, tmp_path_factory):
 
     for job in demo.job_args(names):  # also a job whose start failed half-way, or a later one's
         module_flink_jobs.track_named(flink.pipeline_job_name(job, names.events))
+    # every command line on the machine, sampled while the whole pipeline runs (issue #14)
+    watch = ss.CommandLineWatch(ss.stack_secrets(cfg)).__enter__()
     jobs = demo.start_jobs(cfg, names, say=print)
     for job_id in jobs.values():
         module_flink_jobs.track(job_id)
@@ -107,8 +110,9 @@ def pipeline(stack, cfg, module_topics, module_flink_jobs, tmp_path_factory):
                 archived, sealed_alerts = rows(counted.stdout)[0]["n"], rows(counted.stdout)[0]["alerts"]
         yield {"names": names, "tenant": tenant, "schema": schema, "alerts": alerts, "report": report,
                "events": events, "archived": archived, "flags": flags, "received": list(Receiver.received),
-               "tmp": tmp}
+               "tmp": tmp, "watch": watch}
     finally:  # the jobs are cancelled, their topics and checkpoints deleted by the module fixtures
+        watch.__exit__(None, None, None)
         for kind in ("events", "alerts"):
             query.run_trino(cfg, f"DROP TABLE IF EXISTS {kind}", schema)
         for view, _sql in query.view_sql("trino"):
@@ -121,6 +125,13 @@ def test_exactly_the_expected_alerts(pipeline):
     assert got == sorted((e.rule_id, e.entity_value) for e in demo_corpus.EXPECTED)
     brute = next(a for a in pipeline["alerts"] if a["rule_id"] == "AUTH-001")
     assert brute["event_count"] >= 5 and len(brute["evidence"]) == brute["event_count"]
+
+
+def test_no_command_line_showed_a_secret_while_the_pipeline_ran(pipeline):
+    watch = pipeline["watch"]
+    watch.__exit__(None, None, None)
+    assert watch.samples >= 10 and len(watch.secrets) >= 10, (watch.samples, len(watch.secrets))
+    assert watch.leaks == []
 
 
 def test_counts_reconcile(pipeline):
