@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import json
 import os
+import secrets
 import shutil
 import sys
 import uuid
@@ -187,6 +188,39 @@ class Kafka(Service):
             ctx.say("kafka topics: " + ", ".join(created))
 
 
+def _seaweedfs_security(ctx: Context) -> Path:
+    """security.toml (read by `weed server` from its working directory): the ports behind the S3
+    gateway take no anonymous request. Master, volume and filer speak HTTPS and gRPC with mutual
+    TLS (the stack's certificate, which has clientAuth too, is each one's client and server
+    identity), volume writes and filer reads/writes need a JWT signed with a key only the servers
+    hold, the UIs and directory listings are off. Without this the filer's HTTP API on 8888 would
+    read, write and delete any object, Object Lock and S3 identities notwithstanding. Also the
+    SSE-S3 key. 0600: it holds the signing keys."""
+    d = ctx.service_dir(SeaweedFS.name)
+    path = d / "security.toml"
+    keys_file = d / "security-keys.json"
+    if not keys_file.exists():
+        names = ("volume_write", "filer_write", "filer_read", "sse")
+        tls.write_private(keys_file, json.dumps({n: secrets.token_hex(32) for n in names}).encode())
+    keys = json.loads(keys_file.read_text())
+    pki = ctx.pki
+    cert, key, ca = pki.server_cert, pki.server_key, pki.ca_cert
+    pair = f'cert = "{cert}"\nkey = "{key}"\n'
+    lines = [
+        f'[jwt.signing]\nkey = "{keys["volume_write"]}"\nexpires_after_seconds = 10\n',
+        f'[jwt.filer_signing]\nkey = "{keys["filer_write"]}"\nexpires_after_seconds = 10\n',
+        f'[jwt.filer_signing.read]\nkey = "{keys["filer_read"]}"\nexpires_after_seconds = 10\n',
+        "[access]\nui = false\n", "[filer.expose_directory_metadata]\nenabled = false\n",
+        f'[grpc]\nca = "{ca}"\n',
+        *(f"[grpc.{c}]\n{pair}" for c in ("master", "volume", "filer", "s3", "client")),
+        f'[https.client]\nenabled = true\n{pair}ca = "{ca}"\n',
+        *(f'[https.{c}]\n{pair}ca = "{ca}"\n' for c in ("master", "volume", "filer")),
+        f'[s3.sse]\nkey = "{keys["sse"]}"\n',
+    ]
+    tls.write_private(path, "\n".join(lines).encode())
+    return path
+
+
 class SeaweedFS(Service):
     name = "s3"
     description = "SeaweedFS S3 gateway with Object Lock (master, volume, filer, s3 in one process)"
@@ -205,6 +239,7 @@ class SeaweedFS(Service):
             "actions": ["Admin", "Read", "List", "Tagging", "Write"],
         }]}
         (d / "identities.json").write_text(json.dumps(identities, indent=2))
+        _seaweedfs_security(ctx)
 
     def command(self, ctx: Context) -> tuple[list[str], dict[str, str]]:
         d = ctx.service_dir(self.name)
