@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow.dataset as ds
 import pyarrow.fs as pafs
-import trino
 from botocore.exceptions import ClientError
 from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic
@@ -24,6 +23,7 @@ from confluent_kafka.schema_registry.avro import AvroSerializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from auditflow import flink, kafka, paths, registry, s3
+from auditflow.archive import query
 from auditflow.config import Config, retention
 from auditflow.stack.process import StackError
 
@@ -149,9 +149,8 @@ def duckdb_count(cfg: Config, prefix: str) -> int:
 
 def trino_count(cfg: Config, prefix: str, run_id: str) -> int:
     t = cfg.section("trino")
-    conn = trino.dbapi.connect(host=t["host"], port=int(t["port"]), user=t["user"],
-                               catalog=t["catalog"], schema="default")
-    cur = conn.cursor()
+    # the stack's own check, as its admin: it makes a schema of its own outside the archive's
+    cur = query.trino_conn(cfg, "default", role="admin").cursor()
     table = f"{t['catalog']}.smoke.run_{run_id.replace('-', '_')}"
     cur.execute(f"CREATE SCHEMA IF NOT EXISTS {t['catalog']}.smoke")
     cur.fetchall()

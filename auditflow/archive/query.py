@@ -10,6 +10,7 @@ import datetime as dt
 import decimal
 import io
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -37,12 +38,25 @@ def view_sql(engine: str) -> list[tuple[str, str]]:
 
 
 # ------------------------------------------------------------------ Trino
-def trino_conn(cfg: Config, schema: str | None = None) -> Any:
+AUDITOR, SEALER = "auditor", "sealer"
+
+
+def trino_conn(cfg: Config, schema: str | None = None, role: str = AUDITOR) -> Any:
+    """A connection as `role` (auditor, tenant-auditor:<tenant>, sealer, admin): HTTPS trusting
+    tls.ca_file, logged in with the role's Trino password; Trino's access rules decide the rest."""
     import trino
 
+    from auditflow import credentials
+    from auditflow.stack import tls, trino_access
+
     t = cfg.section("trino")
-    return trino.dbapi.connect(host=t["host"], port=int(t["port"]), user=t["user"], catalog=t["catalog"],
-                               schema=schema or t["schema"], request_timeout=300)
+    if role.startswith(f"{trino_access.TENANT_AUDITOR}:"):
+        trino_access.ensure_tenant_auditor(cfg, role)
+    user, secret = credentials.identity(cfg, role).at("trino")
+    return trino.dbapi.connect(
+        host=t["host"], port=int(t["port"]), user=user, http_scheme=t["http_scheme"],
+        auth=trino.auth.BasicAuthentication(user, secret), verify=str(tls.ca_file(cfg)),
+        catalog=t["catalog"], schema=schema or t["schema"], request_timeout=300)
 
 
 def _exec(cur: Any, sql: str) -> list[tuple]:
@@ -54,7 +68,7 @@ def ensure_tables(cfg: Config, bucket: str, prefix: str, schema: str | None = No
     """External, partitioned tables over the WORM files (Trino never writes there), and the views."""
     schema = schema or cfg.get("trino.schema")
     cat = cfg.get("trino.catalog")
-    cur = trino_conn(cfg, schema).cursor()
+    cur = trino_conn(cfg, schema, SEALER).cursor()
     _exec(cur, f'CREATE SCHEMA IF NOT EXISTS {cat}."{schema}"')
     for kind in layout.KINDS:
         _exec(cur, f"""CREATE TABLE IF NOT EXISTS {cat}."{schema}".{kind} (
@@ -63,13 +77,13 @@ def ensure_tables(cfg: Config, bucket: str, prefix: str, schema: str | None = No
 ) WITH (external_location = 's3://{bucket}/{prefix}{kind}', format = 'PARQUET',
         partitioned_by = ARRAY['tenant', 'dt', 'hour'])""")
     for _name, sql in view_sql("trino"):
-        _exec(cur, sql)
+        _exec(cur, invoker(sql))
 
 
 def register_partitions(cfg: Config, files: Iterable[dict], schema: str | None = None) -> int:
     """Add the partitions of newly sealed files (from a digest) to the metastore."""
     schema = schema or cfg.get("trino.schema")
-    cur = trino_conn(cfg, schema).cursor()
+    cur = trino_conn(cfg, schema, SEALER).cursor()
     added = 0
     for kind, tenant, day, hour in sorted({(f["kind"], f["tenant"], f["dt"], f["hour"]) for f in files}):
         vals = ", ".join("'" + v.replace("'", "''") + "'" for v in (tenant, day, hour))
@@ -83,8 +97,19 @@ def register_partitions(cfg: Config, files: Iterable[dict], schema: str | None =
     return added
 
 
-def run_trino(cfg: Config, sql: str, schema: str | None = None) -> Result:
-    cur = trino_conn(cfg, schema).cursor()
+def invoker(view_ddl: str) -> str:
+    """A view's DDL run with the querying user's rights (SECURITY INVOKER): Trino's default,
+    DEFINER, reads the tables as the view's owner (the sealer), which has no row filter, so a
+    tenant auditor would see every tenant's rows through the views."""
+    out, n = re.subn(r"^(CREATE OR REPLACE VIEW\s+\S+)\s+AS\b", r"\1 SECURITY INVOKER AS", view_ddl,
+                     count=1, flags=re.MULTILINE | re.IGNORECASE)
+    if n != 1:
+        raise ValueError(f"not a CREATE OR REPLACE VIEW <name> AS statement: {view_ddl[:80]!r}")
+    return out
+
+
+def run_trino(cfg: Config, sql: str, schema: str | None = None, role: str = AUDITOR) -> Result:
+    cur = trino_conn(cfg, schema, role).cursor()
     rows = _exec(cur, sql)
     return Result([d[0] for d in cur.description or []], [tuple(r) for r in rows], "trino")
 

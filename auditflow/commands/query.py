@@ -19,8 +19,12 @@ from auditflow.archive.wiring import WORM_HELP
               show_default=True)
 @click.option("--worm", help="DuckDB only. " + WORM_HELP)
 @click.option("--schema", help="Trino schema (default trino.schema).")
+@click.option("--as", "role", default="auditor", show_default=True, metavar="ROLE",
+              help="The Trino role to query as: auditor (every tenant), or tenant-auditor:<tenant> "
+                   "(Trino's row filter shows only that tenant's rows, also through the views; "
+                   "Trino only). Logs in with that role's secret (auditflow/credentials.py).")
 @click.pass_obj
-def command(obj, sql: str, engine: str, fmt: str, worm: str | None, schema: str | None) -> None:
+def command(obj, sql: str, engine: str, fmt: str, worm: str | None, schema: str | None, role: str) -> None:
     """Run SQL over tables `events` and `alerts` (partitions tenant, dt, hour) and the views
     user_activity, privileged_changes, failed_logins_per_day, record_access, alert_evidence.
 
@@ -29,14 +33,21 @@ def command(obj, sql: str, engine: str, fmt: str, worm: str | None, schema: str 
       auditflow query "SELECT * FROM failed_logins_per_day ORDER BY day"
       auditflow query --engine duckdb --format csv \\
         "SELECT * FROM user_activity WHERE user_name = 'alice' AND \\"time\\" > now() - INTERVAL '30' DAY"
+      auditflow query --as tenant-auditor:acme "SELECT count(*) FROM events"   # acme's rows only
     """
     cfg = obj.cfg
+    if role != "auditor" and not role.startswith("tenant-auditor:"):
+        raise click.BadParameter("auditor or tenant-auditor:<tenant>", param_hint="--as")
+    if role != "auditor":  # only Trino enforces a tenant's row filter; DuckDB reads every file
+        if engine == "duckdb" or worm is not None:
+            raise click.UsageError(f"--as {role} queries Trino only (it enforces the row filter)")
+        engine = "trino"
     if engine == "auto":
         use_trino = cfg.get("stack.trino") and worm is None and _trino_ready(cfg, schema)
         engine = "trino" if use_trino else "duckdb"
     if engine == "trino":
         try:
-            res = query.run_trino(cfg, sql, schema)
+            res = query.run_trino(cfg, sql, schema, role)
         except trino.exceptions.TrinoUserError as exc:  # the auditor's SQL, or a schema not sealed yet
             raise click.ClickException(f"Trino: {exc.message}") from None
         except (trino.exceptions.Error, requests.RequestException) as exc:

@@ -24,7 +24,7 @@ import yaml
 
 from auditflow import credentials, flink, kafka, s3
 from auditflow.config import Config
-from auditflow.stack import artifacts, tls
+from auditflow.stack import artifacts, tls, trino_access
 from auditflow.stack.process import StackError, port_open
 
 PYFLINK_HOME = flink.PYFLINK_HOME
@@ -464,15 +464,35 @@ class Trino(Service):
         (etc / "catalog").mkdir(parents=True, exist_ok=True)
         metastore.mkdir(exist_ok=True)
         h, port = ctx.host, self.ports(ctx)[0]
+        refresh = f"{int(ctx.cfg.get('trino.refresh_s'))}s"
         (etc / "node.properties").write_text(
             f"node.environment=auditflow\nnode.id=auditflow-local-1\nnode.data-dir={d / 'data'}\n"
             f"node.bind-ip={h}\nnode.internal-address={h}\n"
         )
-        (etc / "config.properties").write_text(
-            "coordinator=true\nnode-scheduler.include-coordinator=true\n"
-            f"http-server.http.port={port}\ndiscovery.uri=http://{h}:{port}\n"
-            "query.max-memory=1GB\nquery.max-memory-per-node=512MB\n"
+        # HTTPS only (plain http is not served at all), with the stack's certificate; password
+        # logins; the shared secret (required once clients authenticate) signs the node's own
+        # internal requests, which go to discovery.uri and trust the local CA
+        tls.write_private(etc / "config.properties", "\n".join([
+            "coordinator=true", "node-scheduler.include-coordinator=true",
+            "http-server.http.enabled=false",
+            "http-server.https.enabled=true", f"http-server.https.port={port}",
+            f"http-server.https.keystore.path={ctx.pki.server_bundle()}",
+            "http-server.authentication.type=PASSWORD",
+            f"internal-communication.shared-secret={self._shared_secret(d)}",
+            f"internal-communication.https.truststore.path={ctx.pki.ca_cert}",
+            f"discovery.uri=https://{h}:{port}",
+            "query.max-memory=1GB", "query.max-memory-per-node=512MB", "",
+        ]).encode())
+        (etc / "password-authenticator.properties").write_text(
+            f"password-authenticator.name=file\nfile.password-file={etc / trino_access.PASSWORD_FILE}\n"
+            f"file.refresh-period={refresh}\n"
         )
+        (etc / "access-control.properties").write_text(
+            f"access-control.name=file\nsecurity.config-file={etc / trino_access.RULES_FILE}\n"
+            f"security.refresh-period={refresh}\n"
+        )
+        users = trino_access.write(ctx.cfg, etc)
+        ctx.say(f"trino: users {', '.join(users)} (password file, file-based access control)")
         (etc / "jvm.config").write_text("\n".join([
             "-server", "-Xmx1G", "-XX:+UseG1GC", "-XX:G1HeapRegionSize=32M",
             "-XX:+ExplicitGCInvokesConcurrent", "-XX:+ExitOnOutOfMemoryError",
@@ -503,6 +523,13 @@ class Trino(Service):
             "",
         ]))
 
+    @staticmethod
+    def _shared_secret(d: Path) -> str:
+        path = d / "shared-secret"
+        if not path.exists():
+            tls.write_private(path, secrets.token_urlsafe(48).encode())
+        return path.read_text().strip()
+
     def command(self, ctx: Context) -> tuple[list[str], dict[str, str]]:
         d = ctx.service_dir(self.name)
         java_home = _java25(ctx)
@@ -514,7 +541,9 @@ class Trino(Service):
 
     def healthy(self, ctx: Context) -> bool:
         try:
-            r = requests.get(f"http://{ctx.host}:{self.ports(ctx)[0]}/v1/info", timeout=2)
+            # /v1/info answers without a login
+            r = requests.get(f"https://{ctx.host}:{self.ports(ctx)[0]}/v1/info", timeout=2,
+                             verify=str(ctx.pki.ca_cert))
             return r.ok and r.json().get("starting") is False
         except (requests.RequestException, ValueError):
             return False
