@@ -183,7 +183,8 @@ def main(argv: list[str]) -> None:
 
     t0 = time.monotonic()
     query.ensure_tables(cfg, bucket, prefix, schema)
-    query.run_trino(cfg, f"CALL system.sync_partition_metadata('{schema}', 'events', 'ADD')", schema)
+    query.run_trino(cfg, f"CALL system.sync_partition_metadata('{schema}', 'events', 'ADD')", schema,
+                    role="admin")
     print(f"trino: tables and {len(files):,} partitions registered in {time.monotonic() - t0:.1f}s")
     t0 = time.monotonic()
     con = query.duckdb_conn(cfg, bucket, prefix)
@@ -201,7 +202,7 @@ def main(argv: list[str]) -> None:
     for name, sql in (("all activity of one user over 30 days", q_user),
                       ("failed logins per day per tenant", q_failed)):
         results = {}
-        for engine, fn in (("trino", lambda s=sql: query.run_trino(cfg, s, schema).rows),
+        for engine, fn in (("trino", lambda s=sql: query.run_trino(cfg, s, schema, role="admin").rows),
                            ("duckdb", lambda s=sql: query.run_duckdb(con, s).rows)):
             first, med, out = timed(fn, args.repeat)
             results[engine] = out
@@ -220,10 +221,10 @@ def main(argv: list[str]) -> None:
         for o in store.list():
             client.delete_object(Bucket=bucket, Key=prefix + o.key)
         for kind in layout.KINDS:
-            query.run_trino(cfg, f"DROP TABLE IF EXISTS {kind}", schema)
+            query.run_trino(cfg, f"DROP TABLE IF EXISTS {kind}", schema, role="admin")
         for view, _sql in query.view_sql("trino"):
-            query.run_trino(cfg, f"DROP VIEW IF EXISTS {view}", schema)
-        query.run_trino(cfg, f'DROP SCHEMA IF EXISTS "{schema}"', schema)
+            query.run_trino(cfg, f"DROP VIEW IF EXISTS {view}", schema, role="admin")
+        query.run_trino(cfg, f'DROP SCHEMA IF EXISTS "{schema}"', schema, role="admin")
         print(f"removed s3://{bucket}/{prefix} and Trino schema {schema} (sealed bench data in worm "
               "expires with its retention)")
     else:

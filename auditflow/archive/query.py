@@ -44,6 +44,7 @@ AUDITOR, SEALER = "auditor", "sealer"
 def trino_conn(cfg: Config, schema: str | None = None, role: str = AUDITOR) -> Any:
     """A connection as `role` (auditor, tenant-auditor:<tenant>, sealer, admin): HTTPS trusting
     tls.ca_file, logged in with the role's Trino password; Trino's access rules decide the rest."""
+    import requests
     import trino
 
     from auditflow import credentials
@@ -53,9 +54,14 @@ def trino_conn(cfg: Config, schema: str | None = None, role: str = AUDITOR) -> A
     if role.startswith(f"{trino_access.TENANT_AUDITOR}:"):
         trino_access.ensure_tenant_auditor(cfg, role)
     user, secret = credentials.identity(cfg, role).at("trino")
+    session = requests.Session()
+    session.verify = str(tls.ca_file(cfg))
+    # requests would let REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE in the environment replace the
+    # session's CA (its verify is only a default): trust tls.ca_file and nothing else
+    session.trust_env = False
     return trino.dbapi.connect(
         host=t["host"], port=int(t["port"]), user=user, http_scheme=t["http_scheme"],
-        auth=trino.auth.BasicAuthentication(user, secret), verify=str(tls.ca_file(cfg)),
+        auth=trino.auth.BasicAuthentication(user, secret), http_session=session,
         catalog=t["catalog"], schema=schema or t["schema"], request_timeout=300)
 
 

@@ -479,6 +479,9 @@ class Trino(Service):
             f"http-server.https.keystore.path={ctx.pki.server_bundle()}",
             "http-server.authentication.type=PASSWORD",
             f"internal-communication.shared-secret={self._shared_secret(d)}",
+            # the node finds itself by its https URI (there is no http one); with a truststore
+            # given, Trino uses it instead of certificates made from the shared secret
+            "internal-communication.https.required=true",
             f"internal-communication.https.truststore.path={ctx.pki.ca_cert}",
             f"discovery.uri=https://{h}:{port}",
             "query.max-memory=1GB", "query.max-memory-per-node=512MB", "",

@@ -94,10 +94,10 @@ def archived(stack, module_topics, module_flink_jobs, tmp_path_factory):
 def drop_trino_schema(cfg, schema: str) -> None:
     """The tables are external: dropping them leaves the (locked) files in place."""
     for kind in layout.KINDS:
-        query.run_trino(cfg, f"DROP TABLE IF EXISTS {kind}", schema)
+        query.run_trino(cfg, f"DROP TABLE IF EXISTS {kind}", schema, role="admin")
     for view, _sql in query.view_sql("trino"):
-        query.run_trino(cfg, f"DROP VIEW IF EXISTS {view}", schema)
-    query.run_trino(cfg, f'DROP SCHEMA IF EXISTS "{schema}"', schema)
+        query.run_trino(cfg, f"DROP VIEW IF EXISTS {view}", schema, role="admin")
+    query.run_trino(cfg, f'DROP SCHEMA IF EXISTS "{schema}"', schema, role="admin")
 
 
 def produce(cfg, topic: str, schema_name: str, tenant: str, records: list[dict]) -> None:

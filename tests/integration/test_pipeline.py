@@ -114,10 +114,10 @@ def pipeline(stack, cfg, module_topics, module_flink_jobs, tmp_path_factory):
     finally:  # the jobs are cancelled, their topics and checkpoints deleted by the module fixtures
         watch.__exit__(None, None, None)
         for kind in ("events", "alerts"):
-            query.run_trino(cfg, f"DROP TABLE IF EXISTS {kind}", schema)
+            query.run_trino(cfg, f"DROP TABLE IF EXISTS {kind}", schema, role="admin")
         for view, _sql in query.view_sql("trino"):
-            query.run_trino(cfg, f"DROP VIEW IF EXISTS {view}", schema)
-        query.run_trino(cfg, f'DROP SCHEMA IF EXISTS "{schema}"', schema)
+            query.run_trino(cfg, f"DROP VIEW IF EXISTS {view}", schema, role="admin")
+        query.run_trino(cfg, f'DROP SCHEMA IF EXISTS "{schema}"', schema, role="admin")
 
 
 def test_exactly_the_expected_alerts(pipeline):

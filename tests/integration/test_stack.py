@@ -10,10 +10,10 @@ from urllib.parse import urlparse
 
 import pytest
 import requests
-import trino
 from botocore.exceptions import ClientError
 
 from auditflow import config, flink, s3
+from auditflow.archive import query
 from auditflow.stack import lifecycle
 from auditflow.stack.process import StackError
 
@@ -90,8 +90,7 @@ def test_flink_list_answers(stack, cfg):
 
 
 def test_trino_runs_select_1(stack, cfg):
-    t = cfg.section("trino")
-    cur = trino.dbapi.connect(host=t["host"], port=int(t["port"]), user=t["user"]).cursor()
+    cur = query.trino_conn(cfg).cursor()  # the auditor, over HTTPS with its password
     cur.execute("SELECT 1")
     assert cur.fetchall() == [[1]]
     cur.execute("SHOW CATALOGS")
