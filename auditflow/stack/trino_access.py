@@ -81,7 +81,7 @@ def rules(cfg: Config, users: dict[str, str]) -> dict[str, Any]:
         out["catalogs"].append({**who, "catalog": re.escape(catalog), "allow": spec.get("catalog", "none")})
         if spec.get("owner"):
             out["schemas"].append({**who, **where, "owner": True})
-        privileges = (["SELECT"] if spec.get("select") else []) + (["OWNERSHIP"] if spec.get("owner") else [])
+        privileges = [p.upper() for p in spec.get("tables", [])]
         table: dict[str, Any] = {**who, **where, "privileges": privileges}
         if spec.get("row_filter"):
             # on every table and view of the archive schemas: a view sees the filtered rows
