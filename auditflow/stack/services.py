@@ -486,10 +486,10 @@ class Trino(Service):
             f"discovery.uri=https://{h}:{port}",
             "query.max-memory=1GB", "query.max-memory-per-node=512MB", "",
         ]).encode())
-        (etc / "password-authenticator.properties").write_text(
+        tls.write_private(etc / "password-authenticator.properties", (
             f"password-authenticator.name=file\nfile.password-file={etc / trino_access.PASSWORD_FILE}\n"
             f"file.refresh-period={refresh}\n"
-        )
+        ).encode())
         (etc / "access-control.properties").write_text(
             f"access-control.name=file\nsecurity.config-file={etc / trino_access.RULES_FILE}\n"
             f"security.refresh-period={refresh}\n"
