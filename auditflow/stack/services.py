@@ -509,7 +509,8 @@ class Trino(Service):
         s3conf = ctx.cfg.section("s3")
         # The file metastore lives on local disk: the worm bucket cannot hold mutable metadata
         # (every version is locked), and tables there are external, read-only to Trino.
-        (etc / "catalog" / f"{ctx.cfg.get('trino.catalog')}.properties").write_text("\n".join([
+        # 0600: the catalog holds the S3 identity Trino reads the archive with
+        tls.write_private(etc / "catalog" / f"{ctx.cfg.get('trino.catalog')}.properties", "\n".join([
             "connector.name=hive",
             "hive.metastore=file",
             "hive.metastore.catalog.dir=local:///",
@@ -524,7 +525,7 @@ class Trino(Service):
             "hive.allow-register-partition-procedure=true",
             "hive.non-managed-table-writes-enabled=false",
             "",
-        ]))
+        ]).encode())
 
     @staticmethod
     def _shared_secret(d: Path) -> str:
