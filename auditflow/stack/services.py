@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import shutil
+import subprocess
 import sys
 import uuid
 from abc import ABC, abstractmethod
@@ -286,15 +287,84 @@ def _link_all(src_files: list[Path], dest: Path) -> None:
         (dest / f.name).symlink_to(f)
 
 
+def _leaf_truststore(pki: tls.Pki, name: str, cert: Path) -> Path:
+    """A PKCS#12 truststore (keytool's, see Pki.truststore) holding only the first certificate of
+    `cert`: a peer is accepted with exactly that certificate, not with anything the CA signed."""
+    path = pki.dir / f"{name}.p12"
+    if not path.exists():
+        leaf = pki.dir / f"{name}-leaf.pem"
+        first = cert.read_text().split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n"
+        leaf.write_text(first)
+        tmp = path.with_suffix(".tmp")
+        tmp.unlink(missing_ok=True)
+        proc = subprocess.run(
+            [shutil.which("keytool") or "keytool", "-importcert", "-noprompt", "-alias", name,
+             "-file", str(leaf), "-keystore", str(tmp), "-storetype", "PKCS12",
+             "-storepass:env", "AUDITFLOW_STORE_PASSWORD"],  # never the password in argv
+            env={**os.environ, "AUDITFLOW_STORE_PASSWORD": pki.store_password()},
+            capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise StackError(f"keytool could not write {path}: {proc.stdout}{proc.stderr}")
+        os.chmod(tmp, 0o600)
+        tmp.rename(path)
+    return path
+
+
+# the local CA's keys are EC (P-256): Flink's default suites (ECDHE_RSA) would find no common cipher
+FLINK_SSL_CIPHERS = "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"
+
+
+def _flink_ssl(ctx: Context) -> tuple[dict, dict]:
+    """Flink's TLS settings: (the cluster's, the `flink run` CLI's).
+
+    Internal (Pekko RPC, blob server, netty shuffle): every node has the server certificate and
+    trusts exactly it. REST: TLS with mutual authentication; the server accepts exactly the
+    operator's client certificate, the CLI presents it and trusts the CA. The store password is
+    in the 0600 config.yaml (Flink reads it from nowhere else)."""
+    pki = ctx.pki
+    password = pki.store_password()
+    server = pki.pkcs12("flink-server", pki.server_cert, pki.server_key)
+    op_cert, op_key = pki.client("operator")
+    internal_trust = _leaf_truststore(pki, "flink-internal-trust", pki.server_cert)
+    common = {"security.ssl.algorithms": FLINK_SSL_CIPHERS, "security.ssl.protocol": "TLSv1.2",
+              "security.ssl.rest.enabled": True, "security.ssl.rest.authentication-enabled": True}
+    cluster = {
+        **common,
+        "security.ssl.internal.enabled": True,
+        "security.ssl.internal.keystore": str(server),
+        "security.ssl.internal.keystore-password": password,
+        "security.ssl.internal.key-password": password,
+        "security.ssl.internal.truststore": str(internal_trust),
+        "security.ssl.internal.truststore-password": password,
+        "security.ssl.rest.keystore": str(server),
+        "security.ssl.rest.keystore-password": password,
+        "security.ssl.rest.key-password": password,
+        "security.ssl.rest.truststore": str(_leaf_truststore(pki, "flink-rest-clients", op_cert)),
+        "security.ssl.rest.truststore-password": password,
+    }
+    client = {
+        **common,
+        "security.ssl.rest.keystore": str(pki.pkcs12("flink-operator", op_cert, op_key)),
+        "security.ssl.rest.keystore-password": password,
+        "security.ssl.rest.key-password": password,
+        "security.ssl.rest.truststore": str(pki.truststore()),
+        "security.ssl.rest.truststore-password": password,
+    }
+    return cluster, client
+
+
 def _write_flink_conf(ctx: Context) -> None:
-    """conf/ for the JobManager, the TaskManager and `flink run`, from the auditflow config;
-    written by each so a restarted TaskManager picks up changed settings."""
+    """conf/ for the JobManager and the TaskManager, client-conf/ for `flink run`, from the auditflow
+    config; written by each so a restarted TaskManager picks up changed settings. Both hold store
+    passwords (conf/ also the S3 keys): 0600 files in 0700 directories."""
     home = ctx.service_dir("flink")
-    conf = home / "conf"
-    conf.mkdir(exist_ok=True)
-    for f in (PYFLINK_HOME / "conf").iterdir():
-        if f.name != "config.yaml" and f.is_file():
-            shutil.copy(f, conf / f.name)
+    conf, client_conf = flink.conf_dirs(ctx.data_dir)
+    for d in (conf, client_conf):
+        d.mkdir(exist_ok=True)
+        os.chmod(d, 0o700)
+        for f in (PYFLINK_HOME / "conf").iterdir():
+            if f.name != "config.yaml" and f.is_file():
+                shutil.copy(f, d / f.name)
     s3conf = ctx.cfg.section("s3")
     fl = ctx.cfg.section("flink")
     h = ctx.host
@@ -329,10 +399,15 @@ def _write_flink_conf(ctx: Context) -> None:
     (home / "tmp").mkdir(exist_ok=True)
     # the distribution's defaults (JVM --add-opens among them) overlaid with ours
     defaults = _flatten(yaml.safe_load((PYFLINK_HOME / "conf" / "config.yaml").read_text()))
-    (conf / "config.yaml").write_text(
-        "# written by `auditflow stack up` from the auditflow config; edit that instead\n"
-        + yaml.safe_dump({**defaults, **settings}, sort_keys=True, width=10_000)
-    )
+    cluster_ssl, client_ssl = _flink_ssl(ctx)
+    cluster = {**defaults, **settings, **cluster_ssl}
+    # the CLI reads no S3 (the JobManager restores checkpoints): none of the cluster's S3 keys
+    client = {k: v for k, v in {**defaults, **settings}.items()
+              if not k.endswith(("access-key", "secret-key", "access.key", "secret.key"))}
+    head = "# written by `auditflow stack up` from the auditflow config; edit that instead\n"
+    for path, values in ((conf, cluster), (client_conf, {**client, **client_ssl})):
+        tls.write_private(path / "config.yaml",
+                          (head + yaml.safe_dump(values, sort_keys=True, width=10_000)).encode())
 
 
 class FlinkJobManager(Service):
@@ -356,7 +431,10 @@ class FlinkJobManager(Service):
         return ["bash", str(flink_bin("jobmanager.sh")), "start-foreground"], flink.install_env(ctx.data_dir)
 
     def healthy(self, ctx: Context) -> bool:
-        return _http_ok(ctx.cfg.get("flink.rest_url") + "/config")
+        try:  # over mutual TLS, as every client
+            return flink.rest(ctx.cfg).get("/config", timeout=2).status_code < 500
+        except requests.RequestException:
+            return False
 
 
 class FlinkTaskManager(Service):
@@ -374,7 +452,7 @@ class FlinkTaskManager(Service):
 
     def healthy(self, ctx: Context) -> bool:
         try:
-            r = requests.get(ctx.cfg.get("flink.rest_url") + "/overview", timeout=2)
+            r = flink.rest(ctx.cfg).get("/overview", timeout=2)
             return r.ok and r.json().get("taskmanagers", 0) >= 1
         except (requests.RequestException, ValueError):
             return False
