@@ -64,6 +64,8 @@ class RestSession(requests.Session):
         self.verify = str(tls.ca_file(cfg))
 
     def request(self, method, url, *args, **kwargs):  # type: ignore[override]
+        # per request: requests lets REQUESTS_CA_BUNDLE override a Session's verify (psf/requests#3829)
+        kwargs.setdefault("verify", self.verify)
         return super().request(method, self.base + url if url.startswith("/") else url, *args, **kwargs)
 
 

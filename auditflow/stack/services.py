@@ -12,7 +12,6 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 import uuid
 from abc import ABC, abstractmethod
@@ -22,6 +21,8 @@ from urllib.parse import urlparse
 
 import requests
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from auditflow import credentials, flink, kafka, s3
 from auditflow.config import Config
@@ -287,27 +288,9 @@ def _link_all(src_files: list[Path], dest: Path) -> None:
         (dest / f.name).symlink_to(f)
 
 
-def _leaf_truststore(pki: tls.Pki, name: str, cert: Path) -> Path:
-    """A PKCS#12 truststore (keytool's, see Pki.truststore) holding only the first certificate of
-    `cert`: a peer is accepted with exactly that certificate, not with anything the CA signed."""
-    path = pki.dir / f"{name}.p12"
-    if not path.exists():
-        leaf = pki.dir / f"{name}-leaf.pem"
-        first = cert.read_text().split("-----END CERTIFICATE-----")[0] + "-----END CERTIFICATE-----\n"
-        leaf.write_text(first)
-        tmp = path.with_suffix(".tmp")
-        tmp.unlink(missing_ok=True)
-        proc = subprocess.run(
-            [shutil.which("keytool") or "keytool", "-importcert", "-noprompt", "-alias", name,
-             "-file", str(leaf), "-keystore", str(tmp), "-storetype", "PKCS12",
-             "-storepass:env", "AUDITFLOW_STORE_PASSWORD"],  # never the password in argv
-            env={**os.environ, "AUDITFLOW_STORE_PASSWORD": pki.store_password()},
-            capture_output=True, text=True)
-        if proc.returncode != 0:
-            raise StackError(f"keytool could not write {path}: {proc.stdout}{proc.stderr}")
-        os.chmod(tmp, 0o600)
-        tmp.rename(path)
-    return path
+def _sha1(cert: Path) -> str:
+    """The SHA-1 fingerprint of the first certificate in a PEM file (Flink's cert.fingerprint)."""
+    return x509.load_pem_x509_certificates(cert.read_bytes())[0].fingerprint(hashes.SHA1()).hex(":")
 
 
 # the local CA's keys are EC (P-256): Flink's default suites (ECDHE_RSA) would find no common cipher
@@ -318,38 +301,31 @@ def _flink_ssl(ctx: Context) -> tuple[dict, dict]:
     """Flink's TLS settings: (the cluster's, the `flink run` CLI's).
 
     Internal (Pekko RPC, blob server, netty shuffle): every node has the server certificate and
-    trusts exactly it. REST: TLS with mutual authentication; the server accepts exactly the
-    operator's client certificate, the CLI presents it and trusts the CA. The store password is
-    in the 0600 config.yaml (Flink reads it from nowhere else)."""
+    accepts a peer only with exactly it (pinned by fingerprint). REST: TLS with mutual
+    authentication; the server accepts exactly the operator's client certificate (pinned), the CLI
+    presents it and trusts the CA. A pin, not a truststore of one leaf: Java clients send their
+    certificate only to a server that names its issuer, and a pin names none. The store password
+    is in the 0600 config.yaml (Flink reads it from nowhere else)."""
     pki = ctx.pki
     password = pki.store_password()
     server = pki.pkcs12("flink-server", pki.server_cert, pki.server_key)
     op_cert, op_key = pki.client("operator")
-    internal_trust = _leaf_truststore(pki, "flink-internal-trust", pki.server_cert)
+    # Flink requires a truststore even where a fingerprint decides
+    trust = {"truststore": str(pki.truststore()), "truststore-password": password}
     common = {"security.ssl.algorithms": FLINK_SSL_CIPHERS, "security.ssl.protocol": "TLSv1.2",
               "security.ssl.rest.enabled": True, "security.ssl.rest.authentication-enabled": True}
+    keystore = {"keystore": str(server), "keystore-password": password, "key-password": password}
     cluster = {
         **common,
         "security.ssl.internal.enabled": True,
-        "security.ssl.internal.keystore": str(server),
-        "security.ssl.internal.keystore-password": password,
-        "security.ssl.internal.key-password": password,
-        "security.ssl.internal.truststore": str(internal_trust),
-        "security.ssl.internal.truststore-password": password,
-        "security.ssl.rest.keystore": str(server),
-        "security.ssl.rest.keystore-password": password,
-        "security.ssl.rest.key-password": password,
-        "security.ssl.rest.truststore": str(_leaf_truststore(pki, "flink-rest-clients", op_cert)),
-        "security.ssl.rest.truststore-password": password,
+        **{f"security.ssl.internal.{k}": v for k, v in {**keystore, **trust}.items()},
+        "security.ssl.internal.cert.fingerprint": _sha1(pki.server_cert),
+        **{f"security.ssl.rest.{k}": v for k, v in {**keystore, **trust}.items()},
+        "security.ssl.rest.cert.fingerprint": _sha1(op_cert),
     }
-    client = {
-        **common,
-        "security.ssl.rest.keystore": str(pki.pkcs12("flink-operator", op_cert, op_key)),
-        "security.ssl.rest.keystore-password": password,
-        "security.ssl.rest.key-password": password,
-        "security.ssl.rest.truststore": str(pki.truststore()),
-        "security.ssl.rest.truststore-password": password,
-    }
+    operator = {"keystore": str(pki.pkcs12("flink-operator", op_cert, op_key)),
+                "keystore-password": password, "key-password": password}
+    client = {**common, **{f"security.ssl.rest.{k}": v for k, v in {**operator, **trust}.items()}}
     return cluster, client
 
 
