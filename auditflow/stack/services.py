@@ -409,7 +409,7 @@ class FlinkJobManager(Service):
     def healthy(self, ctx: Context) -> bool:
         try:  # over mutual TLS, as every client
             return flink.rest(ctx.cfg).get("/config", timeout=2).status_code < 500
-        except requests.RequestException:
+        except OSError:  # requests' errors, and no CA file yet (before the first `stack up`)
             return False
 
 
@@ -430,7 +430,7 @@ class FlinkTaskManager(Service):
         try:
             r = flink.rest(ctx.cfg).get("/overview", timeout=2)
             return r.ok and r.json().get("taskmanagers", 0) >= 1
-        except (requests.RequestException, ValueError):
+        except (OSError, ValueError):  # as the JobManager's
             return False
 
 
