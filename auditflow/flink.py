@@ -18,19 +18,27 @@ import requests
 
 from auditflow import paths
 from auditflow.config import Config
+from auditflow.stack import tls
 from auditflow.stack.process import StackError
 
 PYFLINK_HOME = Path(__import__("pyflink").__file__).parent
 
 
-def install_env(data_dir: Path) -> dict[str, str]:
-    """Points PyFlink's own bin/ scripts at the stack's assembled lib, plugins and conf."""
+def conf_dirs(data_dir: Path) -> tuple[Path, Path]:
+    """(the cluster's conf, the `flink run` CLI's): each holds its own key store and its password."""
+    home = data_dir / "flink"
+    return home / "conf", home / "client-conf"
+
+
+def install_env(data_dir: Path, client: bool = False) -> dict[str, str]:
+    """Points PyFlink's own bin/ scripts at the stack's assembled lib, plugins and conf (`client`:
+    the CLI's, which presents the operator's certificate to the REST endpoint)."""
     home = data_dir / "flink"
     return {
         "FLINK_HOME": str(PYFLINK_HOME),
         "FLINK_LIB_DIR": str(home / "lib"),
         "FLINK_PLUGINS_DIR": str(home / "plugins"),
-        "FLINK_CONF_DIR": str(home / "conf"),
+        "FLINK_CONF_DIR": str(conf_dirs(data_dir)[client]),
         "FLINK_LOG_DIR": str(home / "log"),
         "PYFLINK_PYTHON": sys.executable,
     }
@@ -42,7 +50,38 @@ def cli_env(cfg: Config) -> dict[str, str]:
     if not (data_dir / "flink" / "lib").is_dir():
         raise StackError(f"{data_dir / 'flink' / 'lib'} is missing: run `auditflow stack up` first")
     # jobs load exactly the configuration this command runs with
-    return {**os.environ, **install_env(data_dir), **cfg.as_environment()}
+    return {**os.environ, **install_env(data_dir, client=True), **cfg.as_environment()}
+
+
+class RestSession(requests.Session):
+    """requests against the Flink REST API: TLS verified against tls.ca_file, the operator's client
+    certificate presented (the endpoint requires it); a path ("/jobs") is relative to flink.rest_url."""
+
+    def __init__(self, cfg: Config) -> None:
+        super().__init__()
+        self.base = cfg.get("flink.rest_url").rstrip("/")
+        self.cert = client_cert(cfg)
+        self.verify = str(tls.ca_file(cfg))
+
+    def request(self, method, url, *args, **kwargs):  # type: ignore[override]
+        # per request: requests lets REQUESTS_CA_BUNDLE override a Session's verify (psf/requests#3829)
+        kwargs.setdefault("verify", self.verify)
+        return super().request(method, self.base + url if url.startswith("/") else url, *args, **kwargs)
+
+
+def client_cert(cfg: Config) -> tuple[str, str]:
+    """(certificate, key) PEM files the REST clients present: flink.client_cert/client_key, else the
+    local stack's operator certificate (made by `stack up`)."""
+    cert, key = cfg.get("flink.client_cert"), cfg.get("flink.client_key")
+    if cert:
+        return os.path.expanduser(cert), os.path.expanduser(key or cert)
+    local = cfg.path("stack.data_dir") / "tls"
+    return str(local / "client-operator.pem"), str(local / "client-operator-key.pem")
+
+
+def rest(cfg: Config) -> RestSession:
+    """The one way auditflow talks to Flink REST (mutual TLS)."""
+    return RestSession(cfg)
 
 
 def s3_options(cfg: Config) -> dict[str, str]:
@@ -74,10 +113,10 @@ def run_command(cfg: Config, job: Path, job_args: list[str], detached: bool = Fa
                 restore_from: str | None = None, options: Mapping[str, str] | None = None) -> list[str]:
     """The `flink run -py` command line; `restore_from` is a checkpoint or savepoint path,
     `options` Flink configuration for this job (-D), e.g. auditflow.pipeline.submission's."""
-    rest = urlparse(cfg.get("flink.rest_url"))
+    url = urlparse(cfg.get("flink.rest_url"))
     cmd = [
         str(PYFLINK_HOME / "bin" / "flink"), "run",
-        f"-Drest.address={rest.hostname}", f"-Drest.port={rest.port}",
+        f"-Drest.address={url.hostname}", f"-Drest.port={url.port}",
         *(f"-D{key}={value}" for key, value in (options or {}).items()),
         "-py", str(job), "-pyexec", sys.executable, "-pyclientexec", sys.executable,
         "-pyfs", str(job_files(cfg)),
@@ -117,7 +156,7 @@ def start(cfg: Config, job: Path, job_args: list[str], restore_from: str | None 
 
 
 def job_status(cfg: Config, job_id: str) -> str:
-    r = requests.get(f"{cfg.get('flink.rest_url')}/jobs/{job_id}", timeout=5)
+    r = rest(cfg).get(f"/jobs/{job_id}", timeout=5)
     r.raise_for_status()
     return r.json()["state"]
 
@@ -139,20 +178,20 @@ def wait_for_status(cfg: Config, job_id: str, wanted: set[str], timeout_s: float
 
 
 def job_exception(cfg: Config, job_id: str) -> str:
-    r = requests.get(f"{cfg.get('flink.rest_url')}/jobs/{job_id}/exceptions", timeout=5)
+    r = rest(cfg).get(f"/jobs/{job_id}/exceptions", timeout=5)
     root = (r.json().get("exceptionHistory", {}).get("entries") or [{}])[0] if r.ok else {}
     return (root.get("stacktrace") or "no exception recorded").splitlines()[0]
 
 
 def cancel(cfg: Config, job_id: str) -> None:
-    r = requests.patch(f"{cfg.get('flink.rest_url')}/jobs/{job_id}?mode=cancel", timeout=10)
+    r = rest(cfg).patch(f"/jobs/{job_id}?mode=cancel", timeout=10)
     if r.status_code not in (200, 202):
         raise StackError(f"cancelling Flink job {job_id} failed: HTTP {r.status_code} {r.text[:200]}")
 
 
 def latest_checkpoint(cfg: Config, job_id: str) -> tuple[int, str] | None:
     """(checkpoint id, path) of the job's newest completed checkpoint, or None."""
-    r = requests.get(f"{cfg.get('flink.rest_url')}/jobs/{job_id}/checkpoints", timeout=5)
+    r = rest(cfg).get(f"/jobs/{job_id}/checkpoints", timeout=5)
     r.raise_for_status()
     done = (r.json().get("latest") or {}).get("completed")
     return (done["id"], done["external_path"]) if done else None
@@ -164,7 +203,7 @@ def submit(cfg: Config, job: Path, job_args: list[str], say=print, timeout_s: fl
 
 
 def list_jobs(cfg: Config) -> list[dict]:
-    r = requests.get(cfg.get("flink.rest_url") + "/jobs/overview", timeout=5)
+    r = rest(cfg).get("/jobs/overview", timeout=5)
     r.raise_for_status()
     return r.json()["jobs"]
 
@@ -214,33 +253,33 @@ def subtask_counts(cfg: Config, job_id: str, vertex_name: str, key: str, total: 
     """Per subtask of the job vertex whose name contains `vertex_name`, its `key` count
     (`read-records`, `write-records`), once they add up to `total` or `wait_s` has passed: the
     JobManager fetches metrics every few seconds, so they lag the output."""
-    rest = cfg.get("flink.rest_url")
-    deadline = time.monotonic() + wait_s
+    session, deadline = rest(cfg), time.monotonic() + wait_s
     while True:
-        vertices = requests.get(f"{rest}/jobs/{job_id}", timeout=10).json()["vertices"]
+        vertices = session.get(f"/jobs/{job_id}", timeout=10).json()["vertices"]
         vertex = next(v for v in vertices if vertex_name in v["name"])
-        detail = requests.get(f"{rest}/jobs/{job_id}/vertices/{vertex['id']}", timeout=10).json()
+        detail = session.get(f"/jobs/{job_id}/vertices/{vertex['id']}", timeout=10).json()
         counts = [s["metrics"][key] for s in sorted(detail["subtasks"], key=lambda s: s["subtask"])]
         if sum(counts) >= total or time.monotonic() > deadline:
             return counts
         time.sleep(2)
 
 
-def job_late_metrics(rest_url: str, job_id: str, attempts: int = 4) -> dict[str, int]:
+def job_late_metrics(cfg: Config, job_id: str, attempts: int = 4) -> dict[str, int]:
     """numRecordsIn of each `late_rule_*` sink writer in the running job (Flink REST metrics).
 
     The JobManager fetches metrics lazily (every 10 s by default): the first request after a
     quiet spell may list none yet, so retry a few times before answering."""
+    session = rest(cfg)
     for attempt in range(attempts):
         out: dict[str, int] = {}
-        job = requests.get(f"{rest_url}/jobs/{job_id}", timeout=5).json()
+        job = session.get(f"/jobs/{job_id}", timeout=5).json()
         for vertex in job.get("vertices", []):
-            base = f"{rest_url}/jobs/{job_id}/vertices/{vertex['id']}/metrics"
-            names = [m["id"] for m in requests.get(base, timeout=5).json()
+            base = f"/jobs/{job_id}/vertices/{vertex['id']}/metrics"
+            names = [m["id"] for m in session.get(base, timeout=5).json()
                      if "late_rule_" in m["id"] and m["id"].endswith("Writer.numRecordsIn")]
             if not names:
                 continue
-            for m in requests.get(base, params={"get": ",".join(names)}, timeout=5).json():
+            for m in session.get(base, params={"get": ",".join(names)}, timeout=5).json():
                 # e.g. 0.late_rule_auth_001[20]__Writer.numRecordsIn (subtask 0)
                 rule = m["id"].split("late_rule_", 1)[1].split("[", 1)[0].split(":", 1)[0]
                 rule = rule.upper().replace("_", "-", 1)
@@ -251,22 +290,23 @@ def job_late_metrics(rest_url: str, job_id: str, attempts: int = 4) -> dict[str,
     return {}
 
 
-def late_watermark(rest_url: str, job_id: str) -> int | None:
+def late_watermark(cfg: Config, job_id: str) -> int | None:
     """The watermark the late statements' filters have reached (the lowest input watermark of
     the Calc operators in the vertices that write `late_rule_*` sinks), in epoch ms; None before
     any was reported. The late statements read events through a source of their own, whose
     watermark moves on its own time: an event is counted late only once this has passed it."""
-    job = requests.get(f"{rest_url}/jobs/{job_id}", timeout=5).json()
+    session = rest(cfg)
+    job = session.get(f"/jobs/{job_id}", timeout=5).json()
     marks: list[int] = []
     for vertex in job.get("vertices", []):
         if "late_rule_" not in vertex["name"]:
             continue
-        base = f"{rest_url}/jobs/{job_id}/vertices/{vertex['id']}/metrics"
-        names = [i for i in (m["id"] for m in requests.get(base, timeout=5).json())
+        base = f"/jobs/{job_id}/vertices/{vertex['id']}/metrics"
+        names = [i for i in (m["id"] for m in session.get(base, timeout=5).json())
                  if i.split(".", 1)[-1].startswith("Calc[") and i.endswith(".currentInputWatermark")]
         if not names:
             return None
-        marks += [int(float(m["value"])) for m in requests.get(base, params={"get": ",".join(names)},
+        marks += [int(float(m["value"])) for m in session.get(base, params={"get": ",".join(names)},
                                                                  timeout=5).json()]
     return min(marks) if marks else None
 
@@ -274,25 +314,26 @@ def late_watermark(rest_url: str, job_id: str) -> int | None:
 RULE_METRICS = ("matches", "alerts", "suppressed", "eval_lag_ms")
 
 
-def job_rule_metrics(rest_url: str, job_id: str, attempts: int = 4) -> dict[str, dict[str, int]]:
+def job_rule_metrics(cfg: Config, job_id: str, attempts: int = 4) -> dict[str, dict[str, int]]:
     """Per rule, the detect job's metrics summed over subtasks (eval_lag_ms: the largest):
     `matches`, `alerts`, `suppressed` and `eval_lag_ms` of the dedup operator (jobs/detect.py
     Suppress: `<subtask>.dedup-suppress-encode.detect.rule.<ID>.<name>`) and `late`, the
     numRecordsIn of the rule's `late_rule_*` sink. A counter not yet incremented is not listed
     by Flink: it reads as absent. Retried like job_late_metrics (the metric store lags)."""
+    session = rest(cfg)
     for attempt in range(attempts):
         out: dict[str, dict[str, int]] = {}
-        job = requests.get(f"{rest_url}/jobs/{job_id}", timeout=5).json()
+        job = session.get(f"/jobs/{job_id}", timeout=5).json()
         for vertex in job.get("vertices", []):
-            base = f"{rest_url}/jobs/{job_id}/vertices/{vertex['id']}/metrics"
-            names = [m["id"] for m in requests.get(base, timeout=5).json()
+            base = f"/jobs/{job_id}/vertices/{vertex['id']}/metrics"
+            names = [m["id"] for m in session.get(base, timeout=5).json()
                      if ".detect.rule." in m["id"] or
                      ("late_rule_" in m["id"] and m["id"].endswith("Writer.numRecordsIn"))]
             if not names:
                 continue
             # a few dozen ids per request: all rules' at once make a URL the server refuses
             values = [m for i in range(0, len(names), 40) for m in
-                      requests.get(base, params={"get": ",".join(names[i:i + 40])}, timeout=5).json()]
+                      session.get(base, params={"get": ",".join(names[i:i + 40])}, timeout=5).json()]
             for m in values:
                 value = int(float(m["value"]))
                 if ".detect.rule." in m["id"]:

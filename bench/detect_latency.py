@@ -35,7 +35,6 @@ import time
 import uuid
 from pathlib import Path
 
-import requests
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.schema_registry import Schema
 
@@ -158,7 +157,7 @@ def wait_running(cfg: config.Config, job_id: str, timeout_s: float = 600) -> Non
     """Until every task of the job runs (Python workers take a while to start)."""
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        job = requests.get(f"{cfg.get('flink.rest_url')}/jobs/{job_id}", timeout=5).json()
+        job = flink.rest(cfg).get(f"/jobs/{job_id}", timeout=5).json()
         if job["state"] in ("FAILED", "CANCELED"):
             sys.exit(f"job {job_id} {job['state']}")
         if all(v["status"] in ("RUNNING", "FINISHED") for v in job["vertices"]):
@@ -216,7 +215,7 @@ def measure(cfg: config.Config, name: str, rules_dir: Path, rate: int, seconds: 
         consumer.close()
         produced = load.sent
     finally:
-        requests.patch(f"{cfg.get('flink.rest_url')}/jobs/{job_id}", params={"mode": "cancel"}, timeout=10)
+        flink.rest(cfg).patch(f"/jobs/{job_id}", params={"mode": "cancel"}, timeout=10)
         time.sleep(5)  # let the cancelled job release the topics before they go
         admin = kafka.admin(cfg)  # keep the client alive until the deletion is answered
         for fut in admin.delete_topics([topic, alerts, late], operation_timeout=30).values():

@@ -32,7 +32,6 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
-import requests
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
@@ -96,7 +95,7 @@ def high_watermark(consumer: Consumer, topic: str) -> int:
 
 def checkpoint(cfg: config.Config, job_id: str) -> tuple[float, float]:
     """(full state size in MiB, duration in s) of the latest completed checkpoint."""
-    stats = requests.get(f"{cfg.get('flink.rest_url')}/jobs/{job_id}/checkpoints", timeout=10).json()
+    stats = flink.rest(cfg).get(f"/jobs/{job_id}/checkpoints", timeout=10).json()
     latest = (stats.get("latest") or {}).get("completed") or {}
     return latest.get("state_size", 0) / 2**20, latest.get("end_to_end_duration", 0) / 1000
 

@@ -256,7 +256,7 @@ def status(obj, as_json: bool, job_id: str | None) -> None:
             raise click.ClickException(f"no running detect job {job_id}; see `auditflow jobs list`")
         metrics: dict[str, dict[str, int]] = {}
         for job in jobs:  # one per events topic; a rule in two of them shows the last one's
-            metrics.update(flink.job_rule_metrics(rest, job["jid"]))
+            metrics.update(flink.job_rule_metrics(cfg, job["jid"]))
     except requests.RequestException as exc:
         raise click.ClickException(f"Flink REST at {rest} is not reachable ({exc})") from None
     totals = kafka.key_counts(cfg, cfg.get("detect.late_topic"))

@@ -21,6 +21,8 @@ from urllib.parse import urlparse
 
 import requests
 import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from auditflow import credentials, flink, kafka, s3
 from auditflow.config import Config
@@ -286,15 +288,59 @@ def _link_all(src_files: list[Path], dest: Path) -> None:
         (dest / f.name).symlink_to(f)
 
 
+def _sha1(cert: Path) -> str:
+    """The SHA-1 fingerprint of the first certificate in a PEM file (Flink's cert.fingerprint)."""
+    return x509.load_pem_x509_certificates(cert.read_bytes())[0].fingerprint(hashes.SHA1()).hex(":")
+
+
+# the local CA's keys are EC (P-256): Flink's default suites (ECDHE_RSA) would find no common cipher
+FLINK_SSL_CIPHERS = "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"
+
+
+def _flink_ssl(ctx: Context) -> tuple[dict, dict]:
+    """Flink's TLS settings: (the cluster's, the `flink run` CLI's).
+
+    Internal (Pekko RPC, blob server, netty shuffle): every node has the server certificate and
+    accepts a peer only with exactly it (pinned by fingerprint). REST: TLS with mutual
+    authentication; the server accepts exactly the operator's client certificate (pinned), the CLI
+    presents it and trusts the CA. A pin, not a truststore of one leaf: Java clients send their
+    certificate only to a server that names its issuer, and a pin names none. The store password
+    is in the 0600 config.yaml (Flink reads it from nowhere else)."""
+    pki = ctx.pki
+    password = pki.store_password()
+    server = pki.pkcs12("flink-server", pki.server_cert, pki.server_key)
+    op_cert, op_key = pki.client("operator")
+    # Flink requires a truststore even where a fingerprint decides
+    trust = {"truststore": str(pki.truststore()), "truststore-password": password}
+    common = {"security.ssl.algorithms": FLINK_SSL_CIPHERS, "security.ssl.protocol": "TLSv1.2",
+              "security.ssl.rest.enabled": True, "security.ssl.rest.authentication-enabled": True}
+    keystore = {"keystore": str(server), "keystore-password": password, "key-password": password}
+    cluster = {
+        **common,
+        "security.ssl.internal.enabled": True,
+        **{f"security.ssl.internal.{k}": v for k, v in {**keystore, **trust}.items()},
+        "security.ssl.internal.cert.fingerprint": _sha1(pki.server_cert),
+        **{f"security.ssl.rest.{k}": v for k, v in {**keystore, **trust}.items()},
+        "security.ssl.rest.cert.fingerprint": _sha1(op_cert),
+    }
+    operator = {"keystore": str(pki.pkcs12("flink-operator", op_cert, op_key)),
+                "keystore-password": password, "key-password": password}
+    client = {**common, **{f"security.ssl.rest.{k}": v for k, v in {**operator, **trust}.items()}}
+    return cluster, client
+
+
 def _write_flink_conf(ctx: Context) -> None:
-    """conf/ for the JobManager, the TaskManager and `flink run`, from the auditflow config;
-    written by each so a restarted TaskManager picks up changed settings."""
+    """conf/ for the JobManager and the TaskManager, client-conf/ for `flink run`, from the auditflow
+    config; written by each so a restarted TaskManager picks up changed settings. Both hold store
+    passwords (conf/ also the S3 keys): 0600 files in 0700 directories."""
     home = ctx.service_dir("flink")
-    conf = home / "conf"
-    conf.mkdir(exist_ok=True)
-    for f in (PYFLINK_HOME / "conf").iterdir():
-        if f.name != "config.yaml" and f.is_file():
-            shutil.copy(f, conf / f.name)
+    conf, client_conf = flink.conf_dirs(ctx.data_dir)
+    for d in (conf, client_conf):
+        d.mkdir(exist_ok=True)
+        os.chmod(d, 0o700)
+        for f in (PYFLINK_HOME / "conf").iterdir():
+            if f.name != "config.yaml" and f.is_file():
+                shutil.copy(f, d / f.name)
     s3conf = ctx.cfg.section("s3")
     fl = ctx.cfg.section("flink")
     h = ctx.host
@@ -329,10 +375,15 @@ def _write_flink_conf(ctx: Context) -> None:
     (home / "tmp").mkdir(exist_ok=True)
     # the distribution's defaults (JVM --add-opens among them) overlaid with ours
     defaults = _flatten(yaml.safe_load((PYFLINK_HOME / "conf" / "config.yaml").read_text()))
-    (conf / "config.yaml").write_text(
-        "# written by `auditflow stack up` from the auditflow config; edit that instead\n"
-        + yaml.safe_dump({**defaults, **settings}, sort_keys=True, width=10_000)
-    )
+    cluster_ssl, client_ssl = _flink_ssl(ctx)
+    cluster = {**defaults, **settings, **cluster_ssl}
+    # the CLI reads no S3 (the JobManager restores checkpoints): none of the cluster's S3 keys
+    client = {k: v for k, v in {**defaults, **settings}.items()
+              if not k.endswith(("access-key", "secret-key", "access.key", "secret.key"))}
+    head = "# written by `auditflow stack up` from the auditflow config; edit that instead\n"
+    for path, values in ((conf, cluster), (client_conf, {**client, **client_ssl})):
+        tls.write_private(path / "config.yaml",
+                          (head + yaml.safe_dump(values, sort_keys=True, width=10_000)).encode())
 
 
 class FlinkJobManager(Service):
@@ -356,7 +407,10 @@ class FlinkJobManager(Service):
         return ["bash", str(flink_bin("jobmanager.sh")), "start-foreground"], flink.install_env(ctx.data_dir)
 
     def healthy(self, ctx: Context) -> bool:
-        return _http_ok(ctx.cfg.get("flink.rest_url") + "/config")
+        try:  # over mutual TLS, as every client
+            return flink.rest(ctx.cfg).get("/config", timeout=2).status_code < 500
+        except OSError:  # requests' errors, and no CA file yet (before the first `stack up`)
+            return False
 
 
 class FlinkTaskManager(Service):
@@ -374,9 +428,9 @@ class FlinkTaskManager(Service):
 
     def healthy(self, ctx: Context) -> bool:
         try:
-            r = requests.get(ctx.cfg.get("flink.rest_url") + "/overview", timeout=2)
+            r = flink.rest(ctx.cfg).get("/overview", timeout=2)
             return r.ok and r.json().get("taskmanagers", 0) >= 1
-        except (requests.RequestException, ValueError):
+        except (OSError, ValueError):  # as the JobManager's
             return False
 
 

@@ -167,7 +167,7 @@ def stack(cfg):
 def free_slots_or_fail(cfg) -> None:
     """Jobs left running (a demo, an aborted test) hold the session cluster's slots, and a test's
     job would wait for one until it times out; say so at once, with the way out."""
-    overview = requests.get(cfg.get("flink.rest_url") + "/overview", timeout=10).json()
+    overview = flink.rest(cfg).get("/overview", timeout=10).json()
     if overview["slots-available"] >= SLOTS_NEEDED:
         return
     running = [f"{j['jid']} {j['name']}" for j in flink.list_jobs(cfg) if j["state"] == "RUNNING"]
@@ -397,7 +397,7 @@ def service_log_tails(cfg: config.Config) -> list[tuple[str, str]]:
 
 def flink_failures(cfg: config.Config, tracked: list[FlinkJobs], limit: int = 3) -> str:
     """The root exception of the jobs this test started and of jobs that failed this session."""
-    rest = cfg.get("flink.rest_url")
+    session = flink.rest(cfg)
     try:
         listed = flink.list_jobs(cfg)
     except (requests.RequestException, ValueError, KeyError):
@@ -409,7 +409,7 @@ def flink_failures(cfg: config.Config, tracked: list[FlinkJobs], limit: int = 3)
     parts = []
     for jid in [*sorted(mine), *sorted(failed - mine)][:limit]:
         try:
-            r = requests.get(f"{rest}/jobs/{jid}/exceptions", timeout=5)
+            r = session.get(f"/jobs/{jid}/exceptions", timeout=5)
             entries = ((r.json().get("exceptionHistory") or {}).get("entries") or []) if r.ok else []
         except (requests.RequestException, ValueError):
             entries = []

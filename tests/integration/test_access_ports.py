@@ -6,15 +6,19 @@ what once connected; this one checks that nobody gets in without TLS."""
 
 from __future__ import annotations
 
+import re
 import socket
 
 import pytest
 
 from auditflow.stack import services
 
-# what a TLS-only server may answer to plaintext: Go's servers (SeaweedFS) say so in a 400,
-# others close the connection or send a TLS alert (bytes that are not HTTP)
+# what a TLS-only server may answer to plaintext: Go's servers (SeaweedFS) say so in a 400, Flink's
+# REST endpoint sends an empty redirect to its https:// address (Netty's RedirectingSslHandler,
+# not configurable), others close the connection or send a TLS alert (bytes that are not HTTP)
 GO_REFUSAL = b"Client sent an HTTP request to an HTTPS server"
+HTTPS_REDIRECT = re.compile(
+    rb"HTTP/1\.1 30[1278] .*\r\nlocation: https://[^\r]*\r\ncontent-length: 0\r\n\r\n$", re.I | re.S)
 
 
 def plaintext_answer(port: int) -> bytes:
@@ -50,7 +54,7 @@ def test_no_port_answers_plaintext(stack):
             answer = plaintext_answer(port)
         except ConnectionRefusedError:
             continue  # nothing listens (e.g. a gRPC port SeaweedFS opens only when needed)
-        if answer.startswith(b"HTTP/") and GO_REFUSAL not in answer:
+        if answer.startswith(b"HTTP/") and GO_REFUSAL not in answer and not HTTPS_REDIRECT.match(answer):
             answers[f"{name}:{port}"] = answer.split(b"\r\n", 1)[0].decode("latin-1")
     assert answers == {}
 

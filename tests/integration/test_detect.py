@@ -56,8 +56,8 @@ def drain(consumer: Consumer, keep, until, timeout_s: float) -> list:
 
 def wait_late_watermark(cfg, job_id: str, past_ms: int, timeout_s: float = 120) -> int:
     """Block until the job's late statements have a watermark beyond `past_ms` (Flink REST)."""
-    rest, deadline = cfg.get("flink.rest_url"), time.monotonic() + timeout_s
-    while (wm := flink.late_watermark(rest, job_id)) is None or wm <= past_ms:
+    deadline = time.monotonic() + timeout_s
+    while (wm := flink.late_watermark(cfg, job_id)) is None or wm <= past_ms:
         assert time.monotonic() < deadline, f"the late statements' watermark is {wm}, not past {past_ms}"
         time.sleep(1)
     return wm
@@ -119,7 +119,6 @@ def test_detect_job_raises_exactly_the_expected_alerts(cfg, topics, flink_jobs):
     assert proc.returncode == 0, out[-4000:]
     assert "16 rule(s) valid" in out or "rule(s) valid" in out, out[-2000:]
     job_id = flink_jobs.track(re.search(r"JobID ([0-9a-f]{32})", out).group(1))
-    rest = cfg.get("flink.rest_url")
     decode = registry.Decoder(cfg, "alert")
     # StopLogging also matches the imported Sigma rule aws_cloudtrail_disable_logging, which
     # [detect] disabled leaves out by default: TAMP-001 alerts on it once
@@ -171,6 +170,6 @@ def test_detect_job_raises_exactly_the_expected_alerts(cfg, topics, flink_jobs):
     late_reader.close()
     assert "AUTH-001" in late
     deadline = time.monotonic() + 60  # Flink's metric store refreshes every 10 s
-    while (metrics := flink.job_late_metrics(rest, job_id)).get("AUTH-001", 0) < 1:
+    while (metrics := flink.job_late_metrics(cfg, job_id)).get("AUTH-001", 0) < 1:
         assert time.monotonic() < deadline, f"late_rule_auth_001 metrics: {metrics}"
         time.sleep(5)

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-import requests
 from confluent_kafka import Producer
 from test_normalize_job import Run, stop
 
@@ -94,7 +93,7 @@ def assert_chains_as_uninterrupted(cfg, run: Run) -> None:
 
 
 def restarts(cfg, job: str) -> int:
-    r = requests.get(f"{cfg.get('flink.rest_url')}/jobs/{job}/metrics?get=numRestarts", timeout=10)
+    r = flink.rest(cfg).get(f"/jobs/{job}/metrics?get=numRestarts", timeout=10)
     r.raise_for_status()
     return int(float(r.json()[0]["value"]))
 
