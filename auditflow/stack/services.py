@@ -240,7 +240,8 @@ class SeaweedFS(Service):
             "credentials": [{"accessKey": conf["access_key"], "secretKey": conf["secret_key"]}],
             "actions": ["Admin", "Read", "List", "Tagging", "Write"],
         }]}
-        (d / "identities.json").write_text(json.dumps(identities, indent=2))
+        # 0600: it holds the S3 secret keys
+        tls.write_private(d / "identities.json", json.dumps(identities, indent=2).encode())
         _seaweedfs_security(ctx)
 
     def command(self, ctx: Context) -> tuple[list[str], dict[str, str]]:
