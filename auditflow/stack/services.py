@@ -156,7 +156,9 @@ class Kafka(Service):
             "logger.state.name=state.change.logger\nlogger.state.level=WARN\n"
         )
         if not (d / "data" / "meta.properties").exists():
-            cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+            cluster_id = "-"
+            while cluster_id.startswith("-"):  # StorageTool would read a leading '-' as an option
+                cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
             ctx.say(f"formatting Kafka storage (cluster id {cluster_id})")
             import subprocess
 
