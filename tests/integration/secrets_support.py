@@ -25,18 +25,21 @@ def _values(tree: dict) -> set[str]:
 
 
 def stack_secrets(cfg: config.Config) -> set[str]:
-    """Every role's secret, the Java stores' password and every other secret file the stack made
-    (a file named *secret* or *password* under the data dir), as strings."""
+    """Every role's secret, and every secret file the stack itself made: a file named *secret* or
+    *password* under the data dir that is mode 0600 (the Java stores' password, Trino's shared
+    secret). Files that only carry the word (a detection rule shipped to Flink) are not secrets.
+    The S3 key pair of the built-in local profile is a published default, not a secret."""
     found: set[str] = set()
     for f in credentials.directory(cfg).glob("*.toml"):
         found |= _values(tomllib.loads(f.read_text()))
     data_dir = cfg.path("stack.data_dir")
     for pattern in ("**/*password*", "**/*secret*"):
         for f in data_dir.glob(pattern):
-            if f.is_file() and f.stat().st_size < 4096 and f.parent.name != "secrets":
+            if (f.is_file() and f.parent.name != "secrets" and f.stat().st_size < 4096
+                    and stat.S_IMODE(f.stat().st_mode) == 0o600):
                 found.add(f.read_text().strip())
     secret_key = cfg.get("s3.secret_key")
-    if secret_key:
+    if secret_key and secret_key != config.load("local", environ={}, cwd_file=False).get("s3.secret_key"):
         found.add(secret_key)
     return {s for s in found if len(s) >= MIN_LEN}
 
