@@ -535,7 +535,7 @@ class Trino(Service):
             "http-server.https.enabled=true", f"http-server.https.port={port}",
             f"http-server.https.keystore.path={ctx.pki.server_bundle()}",
             "http-server.authentication.type=PASSWORD",
-            f"internal-communication.shared-secret={self._shared_secret(d)}",
+            f"internal-communication.shared-secret={tls.generated_secret(d / 'shared-secret', 48)}",
             # the node finds itself by its https URI (there is no http one); with a truststore
             # given, Trino uses it instead of certificates made from the shared secret
             "internal-communication.https.required=true",
@@ -583,13 +583,6 @@ class Trino(Service):
             "hive.non-managed-table-writes-enabled=false",
             "",
         ]).encode())
-
-    @staticmethod
-    def _shared_secret(d: Path) -> str:
-        path = d / "shared-secret"
-        if not path.exists():
-            tls.write_private(path, secrets.token_urlsafe(48).encode())
-        return path.read_text().strip()
 
     def command(self, ctx: Context) -> tuple[list[str], dict[str, str]]:
         d = ctx.service_dir(self.name)

@@ -37,6 +37,13 @@ def write_private(path: Path, data: bytes) -> None:
     os.chmod(path, 0o600)
 
 
+def generated_secret(path: Path, nbytes: int = 32) -> str:
+    """A random secret kept in a 0600 file: made on the first call, read back on every later one."""
+    if not path.exists():
+        write_private(path, secrets.token_urlsafe(nbytes).encode())
+    return path.read_text().strip()
+
+
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
     return key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
                              serialization.NoEncryption())
@@ -127,10 +134,7 @@ class Pki:
 
     def store_password(self) -> str:
         """The password of the Java stores below (they must have one), in a 0600 file."""
-        path = self.dir / "store-password"
-        if not path.exists():
-            write_private(path, secrets.token_urlsafe(24).encode())
-        return path.read_text().strip()
+        return generated_secret(self.dir / "store-password", 24)
 
     def pkcs12(self, name: str, cert: Path, key: Path) -> Path:
         """A PKCS#12 keystore (alias ``name``) of a certificate chain and its key, 0600."""
