@@ -3,26 +3,34 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import boto3
 from botocore.config import Config as BotoConfig
 from botocore.exceptions import BotoCoreError, ClientError
 
+from auditflow import credentials
 from auditflow.config import Config, ConfigError, retention
 
 DAY = dt.timedelta(days=1)
 YEAR = dt.timedelta(days=365)
 
 
-def client(cfg: Config, timeout_s: float = 10) -> Any:
+def client(cfg: Config, role: str, timeout_s: float = 10) -> Any:
+    """A client acting as `role` (auditflow/roles.toml), trusting tls.ca_file."""
+    from auditflow.stack import tls
+
     s3 = cfg.section("s3")
+    user, secret = keys(cfg, role)
+    endpoint = s3["endpoint"] or None
     return boto3.client(
         "s3",
-        endpoint_url=s3["endpoint"] or None,
+        endpoint_url=endpoint,
         region_name=s3["region"],
-        aws_access_key_id=s3["access_key"] or None,
-        aws_secret_access_key=s3["secret_key"] or None,
+        aws_access_key_id=user or None,
+        aws_secret_access_key=secret or None,
+        verify=tls.ca_file(cfg) if endpoint and endpoint.startswith("https") else None,
         config=BotoConfig(
             s3={"addressing_style": "path"},
             connect_timeout=timeout_s, read_timeout=timeout_s * 3,
@@ -33,9 +41,100 @@ def client(cfg: Config, timeout_s: float = 10) -> Any:
     )
 
 
+def keys(cfg: Config, role: str) -> tuple[str | None, str | None]:
+    """The role's S3 access key and secret (credentials: its [s3] table, else principal and
+    secret); where none is configured for it (a pod with a workload identity), (None, None):
+    boto3's own credential chain."""
+    try:
+        return credentials.identity(cfg, role).at("s3")
+    except ConfigError as exc:
+        if str(exc).startswith("no credentials"):
+            return None, None
+        raise
+
+
+def arrow_fs(cfg: Config, role: str) -> Any:
+    """pyarrow's S3FileSystem as `role`, trusting tls.ca_file (DuckDB reads through it)."""
+    import pyarrow.fs as pafs
+
+    from auditflow.stack import tls
+
+    conf = cfg.section("s3")
+    user, secret = keys(cfg, role)
+    https = conf["endpoint"].startswith("https") or not conf["endpoint"]
+    return pafs.S3FileSystem(
+        endpoint_override=conf["endpoint"] or None, access_key=user or None, secret_key=secret or None,
+        region=conf["region"], scheme="https" if https else "http",
+        tls_ca_file_path=str(tls.ca_file(cfg)) if conf["endpoint"] and https else None)
+
+
+# what each grant in a role's [roles.<role>.s3] table allows (IAM action names, as SeaweedFS
+# resolves every request to one); object-level and bucket-level actions apart for the ARNs
+GRANTS: dict[str, tuple[list[str], list[str]]] = {
+    "read": (["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:GetObjectLegalHold",
+              "s3:GetObjectAttributes", "s3:GetObjectTagging", "s3:GetObjectVersionTagging"],
+             ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetBucketLocation", "s3:GetBucketVersioning",
+              "s3:GetBucketObjectLockConfiguration"]),
+    "write": (["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+              ["s3:ListBucketMultipartUploads"]),
+    "delete": (["s3:DeleteObject", "s3:DeleteObjectVersion"], []),
+    "lock": (["s3:PutObjectRetention", "s3:PutObjectLegalHold"], []),
+    "create": ([], ["s3:CreateBucket", "s3:PutBucketVersioning"]),
+}
+NEVER_IN_WORM = ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention",
+                 "s3:PutBucketObjectLockConfiguration", "s3:PutBucketVersioning", "s3:DeleteBucket",
+                 "s3:PutBucketPolicy", "s3:DeleteBucketPolicy", "s3:PutLifecycleConfiguration"]
+
+
+def bucket_names(cfg: Config) -> dict[str, str]:
+    return {"staging": cfg.get("s3.staging_bucket"), "worm": cfg.get("s3.worm_bucket"),
+            "witness": cfg.get("witness.bucket")}
+
+
+def policy(cfg: Config, grants: dict[str, Any]) -> dict[str, Any]:
+    """One role's IAM policy from its [roles.<role>.s3] grants: allow what is listed, and deny
+    in worm every delete and every change of its lock or versioning (deny wins over any allow)."""
+    names = bucket_names(cfg)
+    statements: list[dict[str, Any]] = []
+    for grant, (obj_actions, bucket_actions) in GRANTS.items():
+        buckets = [names[b] for b in grants.get(grant, [])]
+        if buckets and obj_actions:
+            statements.append({"Effect": "Allow", "Action": obj_actions,
+                               "Resource": [f"arn:aws:s3:::{b}/*" for b in buckets]})
+        if buckets and bucket_actions:
+            statements.append({"Effect": "Allow", "Action": bucket_actions,
+                               "Resource": [f"arn:aws:s3:::{b}" for b in buckets]})
+    worm = names["worm"]
+    statements.append({"Effect": "Deny", "Action": NEVER_IN_WORM,
+                       "Resource": [f"arn:aws:s3:::{worm}", f"arn:aws:s3:::{worm}/*"]})
+    return {"Version": "2012-10-17", "Statement": statements}
+
+
+def identities_config(cfg: Config) -> dict[str, Any]:
+    """SeaweedFS's -s3.config: one identity per role that has a [roles.<role>.s3] table, with
+    that role's keys; Admin for the admin role, an attached policy for every other. A role
+    without the table has no identity: S3 refuses its keys (InvalidAccessKeyId)."""
+    identities, policies = [], []
+    for name, spec in credentials.roles().items():
+        grants = spec.get("s3")
+        if grants is None or spec.get("per_tenant"):
+            continue
+        user, secret = credentials.identity(cfg, name).at("s3")
+        ident: dict[str, Any] = {"name": credentials.principal(name),
+                                 "credentials": [{"accessKey": user, "secretKey": secret}]}
+        if grants.get("admin"):
+            ident["actions"] = ["Admin", "Read", "List", "Tagging", "Write"]
+        else:
+            name = f"auditflow-{ident['name']}"
+            policies.append({"name": name, "content": json.dumps(policy(cfg, grants))})
+            ident["policyNames"] = [name]
+        identities.append(ident)
+    return {"identities": identities, "policies": policies}
+
+
 def reachable(cfg: Config) -> bool:
     try:
-        client(cfg, timeout_s=2).list_buckets()
+        client(cfg, "admin", timeout_s=2).list_buckets()
         return True
     except (BotoCoreError, ClientError):
         return False
@@ -57,7 +156,7 @@ bucket_exists = _exists  # public: the witness creates its own bucket on first u
 def ensure_buckets(cfg: Config) -> list[str]:
     """`staging` versioned; `worm` with Object Lock and a default retention. Idempotent."""
     conf = cfg.section("s3")
-    s3 = client(cfg)
+    s3 = client(cfg, "admin")
     changes = []
     staging, worm = conf["staging_bucket"], conf["worm_bucket"]
     if not _exists(s3, staging):
