@@ -93,7 +93,8 @@ def bucket_names(cfg: Config) -> dict[str, str]:
 
 def policy(cfg: Config, grants: dict[str, Any]) -> dict[str, Any]:
     """One role's IAM policy from its [roles.<role>.s3] grants: allow what is listed, and deny
-    in worm every delete and every change of its lock or versioning (deny wins over any allow)."""
+    in worm every delete (a delete marker too) and, but for admin, every change of its lock or
+    versioning. Deny wins over any allow and over admin's built-in Admin action."""
     names = bucket_names(cfg)
     statements: list[dict[str, Any]] = []
     for grant, (obj_actions, bucket_actions) in GRANTS.items():
@@ -105,15 +106,19 @@ def policy(cfg: Config, grants: dict[str, Any]) -> dict[str, Any]:
             statements.append({"Effect": "Allow", "Action": bucket_actions,
                                "Resource": [f"arn:aws:s3:::{b}" for b in buckets]})
     worm = names["worm"]
-    statements.append({"Effect": "Deny", "Action": NEVER_IN_WORM,
+    # admin sets the worm bucket's versioning and Object Lock rule at `stack up`
+    never = NEVER_IN_WORM[:3] if grants.get("admin") else NEVER_IN_WORM
+    statements.append({"Effect": "Deny", "Action": never,
                        "Resource": [f"arn:aws:s3:::{worm}", f"arn:aws:s3:::{worm}/*"]})
     return {"Version": "2012-10-17", "Statement": statements}
 
 
 def identities_config(cfg: Config) -> dict[str, Any]:
     """SeaweedFS's -s3.config: one identity per role that has a [roles.<role>.s3] table, with
-    that role's keys; Admin for the admin role, an attached policy for every other. A role
-    without the table has no identity: S3 refuses its keys (InvalidAccessKeyId)."""
+    that role's keys and an attached policy (authoritative: SeaweedFS then ignores the legacy
+    actions, which cannot tell PutObject from DeleteObject); admin also has the Admin action,
+    which applies where its policy (a deny of deletes in worm) says nothing. A role without the
+    table has no identity: S3 refuses its keys (InvalidAccessKeyId)."""
     identities, policies = [], []
     for name, spec in credentials.roles().items():
         grants = spec.get("s3")
@@ -123,11 +128,10 @@ def identities_config(cfg: Config) -> dict[str, Any]:
         ident: dict[str, Any] = {"name": credentials.principal(name),
                                  "credentials": [{"accessKey": user, "secretKey": secret}]}
         if grants.get("admin"):
-            ident["actions"] = ["Admin", "Read", "List", "Tagging", "Write"]
-        else:
-            name = f"auditflow-{ident['name']}"
-            policies.append({"name": name, "content": json.dumps(policy(cfg, grants))})
-            ident["policyNames"] = [name]
+            ident["actions"] = ["Admin"]
+        name = f"auditflow-{ident['name']}"
+        policies.append({"name": name, "content": json.dumps(policy(cfg, grants))})
+        ident["policyNames"] = [name]
         identities.append(ident)
     return {"identities": identities, "policies": policies}
 
