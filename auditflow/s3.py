@@ -93,8 +93,11 @@ def bucket_names(cfg: Config) -> dict[str, str]:
 
 def policy(cfg: Config, grants: dict[str, Any]) -> dict[str, Any]:
     """One role's IAM policy from its [roles.<role>.s3] grants: allow what is listed, and deny
-    in worm every delete (a delete marker too) and, but for admin, every change of its lock or
-    versioning. Deny wins over any allow and over admin's built-in Admin action."""
+    in worm every delete and every change of its lock or versioning. Admin (`stack up`) sets
+    that lock and versioning, and may delete a version Object Lock no longer protects (past its
+    retention, no legal hold: what a purge of expired records does), but writes no delete marker
+    either: DELETE without a version id hides an object, and Object Lock does not refuse it.
+    Deny wins over any allow and over admin's built-in Admin action."""
     names = bucket_names(cfg)
     statements: list[dict[str, Any]] = []
     for grant, (obj_actions, bucket_actions) in GRANTS.items():
@@ -106,8 +109,7 @@ def policy(cfg: Config, grants: dict[str, Any]) -> dict[str, Any]:
             statements.append({"Effect": "Allow", "Action": bucket_actions,
                                "Resource": [f"arn:aws:s3:::{b}" for b in buckets]})
     worm = names["worm"]
-    # admin sets the worm bucket's versioning and Object Lock rule at `stack up`
-    never = NEVER_IN_WORM[:3] if grants.get("admin") else NEVER_IN_WORM
+    never = ["s3:DeleteObject", "s3:BypassGovernanceRetention"] if grants.get("admin") else NEVER_IN_WORM
     statements.append({"Effect": "Deny", "Action": never,
                        "Resource": [f"arn:aws:s3:::{worm}", f"arn:aws:s3:::{worm}/*"]})
     return {"Version": "2012-10-17", "Statement": statements}

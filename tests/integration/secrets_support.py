@@ -35,9 +35,6 @@ def stack_secrets(cfg: config.Config) -> set[str]:
         for f in data_dir.glob(pattern):
             if f.is_file() and f.stat().st_size < 4096 and f.parent.name != "secrets":
                 found.add(f.read_text().strip())
-    secret_key = cfg.get("s3.secret_key")
-    if secret_key:
-        found.add(secret_key)
     return {s for s in found if len(s) >= MIN_LEN}
 
 
