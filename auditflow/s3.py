@@ -97,9 +97,11 @@ def policy(cfg: Config, grants: dict[str, Any]) -> dict[str, Any]:
     that lock and versioning, and may delete a version Object Lock no longer protects (past its
     retention, no legal hold: what a purge of expired records does), but writes no delete marker
     either: DELETE without a version id hides an object, and Object Lock does not refuse it.
-    Deny wins over any allow and over admin's built-in Admin action."""
+    Deny wins over any allow."""
     names = bucket_names(cfg)
     statements: list[dict[str, Any]] = []
+    if grants.get("admin"):
+        statements.append({"Effect": "Allow", "Action": ["s3:*"], "Resource": ["arn:aws:s3:::*"]})
     for grant, (obj_actions, bucket_actions) in GRANTS.items():
         buckets = [names[b] for b in grants.get(grant, [])]
         if buckets and obj_actions:
@@ -117,10 +119,10 @@ def policy(cfg: Config, grants: dict[str, Any]) -> dict[str, Any]:
 
 def identities_config(cfg: Config) -> dict[str, Any]:
     """SeaweedFS's -s3.config: one identity per role that has a [roles.<role>.s3] table, with
-    that role's keys and an attached policy (authoritative: SeaweedFS then ignores the legacy
-    actions, which cannot tell PutObject from DeleteObject); admin also has the Admin action,
-    which applies where its policy (a deny of deletes in worm) says nothing. A role without the
-    table has no identity: S3 refuses its keys (InvalidAccessKeyId)."""
+    that role's keys and an attached policy, no legacy actions: those cannot tell PutObject from
+    DeleteObject, and SeaweedFS's built-in Admin action skips the policy in a batch
+    DeleteObjects, so admin gets "s3:*" in a policy instead. A role without the table has no
+    identity: S3 refuses its keys (InvalidAccessKeyId)."""
     identities, policies = [], []
     for name, spec in credentials.roles().items():
         grants = spec.get("s3")
@@ -129,8 +131,6 @@ def identities_config(cfg: Config) -> dict[str, Any]:
         user, secret = credentials.identity(cfg, name).at("s3")
         ident: dict[str, Any] = {"name": credentials.principal(name),
                                  "credentials": [{"accessKey": user, "secretKey": secret}]}
-        if grants.get("admin"):
-            ident["actions"] = ["Admin"]
         name = f"auditflow-{ident['name']}"
         policies.append({"name": name, "content": json.dumps(policy(cfg, grants))})
         ident["policyNames"] = [name]
