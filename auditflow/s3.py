@@ -62,10 +62,103 @@ def arrow_fs(cfg: Config, role: str) -> Any:
     conf = cfg.section("s3")
     user, secret = keys(cfg, role)
     https = conf["endpoint"].startswith("https") or not conf["endpoint"]
-    return pafs.S3FileSystem(
-        endpoint_override=conf["endpoint"] or None, access_key=user or None, secret_key=secret or None,
-        region=conf["region"], scheme="https" if https else "http",
-        tls_ca_file_path=str(tls.ca_file(cfg)) if conf["endpoint"] and https else None)
+    opts: dict[str, Any] = {"endpoint_override": conf["endpoint"] or None, "access_key": user,
+                            "secret_key": secret, "region": conf["region"],
+                            "scheme": "https" if https else "http"}
+    if not (conf["endpoint"] and https):
+        return pafs.S3FileSystem(**opts)
+    try:
+        return pafs.S3FileSystem(**opts, tls_ca_file_path=str(tls.ca_file(cfg)))
+    except TypeError:
+        # pyarrow before 19 has no tls_ca_file_path (it fixes its CA at import, from
+        # SSL_CERT_FILE): read through boto3, which trusts tls.ca_file, instead
+        return pafs.PyFileSystem(_BotoHandler(client(cfg, role)))
+
+
+def _boto_handler() -> type:
+    import io
+
+    import pyarrow as pa
+    import pyarrow.fs as pafs
+
+    class Handler(pafs.FileSystemHandler):
+        """Read-only pyarrow filesystem over a boto3 client (paths are bucket/key)."""
+
+        def __init__(self, s3: Any) -> None:
+            self.s3 = s3
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Handler) and other.s3 is self.s3
+
+        def __ne__(self, other: object) -> bool:
+            return not self == other
+
+        def get_type_name(self) -> str:
+            return "auditflow-boto3"
+
+        def normalize_path(self, path: str) -> str:
+            return path.strip("/")
+
+        def _info(self, path: str) -> Any:
+            bucket, _, key = path.strip("/").partition("/")
+            if not key:
+                return pafs.FileInfo(path, pafs.FileType.Directory)
+            try:
+                head = self.s3.head_object(Bucket=bucket, Key=key)
+                return pafs.FileInfo(path, pafs.FileType.File, size=head["ContentLength"],
+                                     mtime=head["LastModified"])
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] not in ("404", "NoSuchKey", "NotFound"):
+                    raise
+            listed = self.s3.list_objects_v2(Bucket=bucket, Prefix=key.rstrip("/") + "/", MaxKeys=1)
+            kind = pafs.FileType.Directory if listed.get("KeyCount") else pafs.FileType.NotFound
+            return pafs.FileInfo(path, kind)
+
+        def get_file_info(self, paths: list[str]) -> list[Any]:
+            return [self._info(p) for p in paths]
+
+        def get_file_info_selector(self, selector: Any) -> list[Any]:
+            bucket, _, key = selector.base_dir.strip("/").partition("/")
+            prefix = key.rstrip("/") + "/" if key else ""
+            out, dirs = [], set()
+            pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+            for page in pages:
+                for o in page.get("Contents", []):
+                    rest = o["Key"][len(prefix):]
+                    parts = rest.split("/")
+                    if not selector.recursive and len(parts) > 1:
+                        dirs.add(parts[0])
+                        continue
+                    for i in range(1, len(parts)):
+                        dirs.add("/".join(parts[:i]))
+                    out.append(pafs.FileInfo(f"{bucket}/{o['Key']}", pafs.FileType.File, size=o["Size"],
+                                             mtime=o["LastModified"]))
+            if not out and not dirs and not selector.allow_not_found and prefix:
+                raise FileNotFoundError(selector.base_dir)
+            return out + [pafs.FileInfo(f"{bucket}/{prefix}{d}", pafs.FileType.Directory)
+                          for d in sorted(dirs)]
+
+        def open_input_stream(self, path: str) -> Any:
+            bucket, _, key = path.strip("/").partition("/")
+            try:
+                body = self.s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            except ClientError as exc:
+                raise OSError(f"{path}: {exc.response['Error']['Code']}") from exc
+            return pa.PythonFile(io.BytesIO(body), mode="r")
+
+        open_input_file = open_input_stream
+
+        def _read_only(self, *args: Any, **kwargs: Any) -> Any:
+            raise OSError("read-only filesystem")
+
+        create_dir = delete_dir = delete_dir_contents = delete_root_dir_contents = _read_only
+        delete_file = move = copy_file = open_output_stream = open_append_stream = _read_only
+
+    return Handler
+
+
+def _BotoHandler(s3: Any) -> Any:  # noqa: N802 (a class made on first use: pyarrow is imported lazily)
+    return _boto_handler()(s3)
 
 
 # what each grant in a role's [roles.<role>.s3] table allows (IAM action names, as SeaweedFS

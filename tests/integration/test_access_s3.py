@@ -139,10 +139,11 @@ def test_only_admin_makes_buckets_and_changes_their_lock(cfg, run):
         "ObjectLockEnabled"] == "Enabled"
 
 
-def _raw(cfg, **kw):
+def _raw(cfg, signed: bool = True, **kw):
+    conf = BotoConfig(s3={"addressing_style": "path"}, retries={"max_attempts": 1},
+                      **({} if signed else {"signature_version": UNSIGNED}))
     return boto3.client("s3", endpoint_url=cfg.get("s3.endpoint"), region_name=cfg.get("s3.region"),
-                        verify=str(tls.ca_file(cfg)),
-                        config=BotoConfig(s3={"addressing_style": "path"}, retries={"max_attempts": 1}), **kw)
+                        verify=str(tls.ca_file(cfg)), config=conf, **kw)
 
 
 def test_a_role_without_s3_grants_has_no_identity(cfg, run):
@@ -151,7 +152,7 @@ def test_a_role_without_s3_grants_has_no_identity(cfg, run):
 
 
 def test_anonymous_and_wrong_keys_are_refused(cfg, run):
-    anon = _raw(cfg, config=BotoConfig(signature_version=UNSIGNED, s3={"addressing_style": "path"}))
+    anon = _raw(cfg, signed=False)
     denied(lambda: anon.get_object(Bucket=run["worm"], Key=run["prefix"] + "sealed"))
     denied(lambda: anon.list_objects_v2(Bucket=run["worm"]))
     user, _ = s3.keys(cfg, "auditor")
