@@ -196,10 +196,12 @@ def policy(cfg: Config, grants: dict[str, Any]) -> dict[str, Any]:
     if grants.get("admin"):
         statements.append({"Effect": "Allow", "Action": ["s3:*"], "Resource": ["arn:aws:s3:::*"]})
     for grant, (obj_actions, bucket_actions) in GRANTS.items():
-        buckets = [names[b] for b in grants.get(grant, [])]
-        if buckets and obj_actions:
+        # "worm" is the whole bucket, "worm/<key pattern>" only matching objects
+        entries = [(names[b.partition("/")[0]], b.partition("/")[2]) for b in grants.get(grant, [])]
+        buckets = [b for b, keys in entries if not keys]
+        if entries and obj_actions:
             statements.append({"Effect": "Allow", "Action": obj_actions,
-                               "Resource": [f"arn:aws:s3:::{b}/*" for b in buckets]})
+                               "Resource": [f"arn:aws:s3:::{b}/{keys or '*'}" for b, keys in entries]})
         if buckets and bucket_actions:
             statements.append({"Effect": "Allow", "Action": bucket_actions,
                                "Resource": [f"arn:aws:s3:::{b}" for b in buckets]})

@@ -315,7 +315,7 @@ def _write_flink_conf(ctx: Context) -> None:
         # S3A (AWS SDK) trusts the JVM's default truststore: the stack's CA in a JKS store, which
         # Java reads without a password (no secret in argv; the CA certificate is public)
         "env.java.opts.all": f"-Djavax.net.ssl.trustStore={jks_truststore(ctx)} "
-                             "-Djavax.net.ssl.trustStoreType=JKS",
+                             "-Djavax.net.ssl.trustStoreType=JKS",  # after the defaults', below
         "taskmanager.numberOfTaskSlots": fl["taskmanager_slots"],
         "parallelism.default": fl["parallelism"],
         "execution.checkpointing.dir": f"file://{home / 'checkpoints'}",
@@ -332,6 +332,9 @@ def _write_flink_conf(ctx: Context) -> None:
     (home / "tmp").mkdir(exist_ok=True)
     # the distribution's defaults (JVM --add-opens among them) overlaid with ours
     defaults = _flatten(yaml.safe_load((PYFLINK_HOME / "conf" / "config.yaml").read_text()))
+    # the distribution's JVM options (--add-opens ...) stay, ours after them
+    ours = settings["env.java.opts.all"]
+    settings["env.java.opts.all"] = f"{defaults.get('env.java.opts.all', '')} {ours}".strip()
     # 0600: it holds the archive role's S3 secret
     tls.write_private(conf / "config.yaml", (
         "# written by `auditflow stack up` from the auditflow config; edit that instead\n"
