@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 
 import duckdb
 import pyarrow.dataset as ds
-import pyarrow.fs as pafs
 from botocore.exceptions import ClientError
 from confluent_kafka import Producer
 from confluent_kafka.admin import NewTopic
@@ -83,7 +82,7 @@ def produce(cfg: Config, topic: str, n: int, run_id: str) -> int:
 
 def staged_files(cfg: Config, prefix: str) -> list[str]:
     """Committed files under prefix (Flink leaves in-progress files hidden with a dot)."""
-    client = s3.client(cfg)
+    client = s3.client(cfg, "sealer")
     bucket = cfg.get("s3.staging_bucket")
     keys = []
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
@@ -96,7 +95,7 @@ def staged_files(cfg: Config, prefix: str) -> list[str]:
 
 def copy_to_worm(cfg: Config, keys: list[str], dest_prefix: str) -> list[tuple[str, str]]:
     """Upload each staged file into the WORM bucket with COMPLIANCE retention and Content-MD5."""
-    client = s3.client(cfg)
+    client = s3.client(cfg, "sealer")
     conf = cfg.section("s3")
     until = dt.datetime.now(dt.UTC) + retention(cfg)
     out = []
@@ -113,8 +112,9 @@ def copy_to_worm(cfg: Config, keys: list[str], dest_prefix: str) -> list[tuple[s
 
 
 def worm_refusals(cfg: Config, key: str, version: str) -> list[str]:
-    """Try to delete a locked version and to shorten its retention; return what was allowed."""
-    client = s3.client(cfg)
+    """Try to delete a locked version and to shorten its retention; return what was allowed.
+    As admin: not even the stack's super user may."""
+    client = s3.client(cfg, "admin")
     bucket = cfg.get("s3.worm_bucket")
     allowed = []
     attempts = {
@@ -136,11 +136,7 @@ def worm_refusals(cfg: Config, key: str, version: str) -> list[str]:
 
 def duckdb_count(cfg: Config, prefix: str) -> int:
     conf = cfg.section("s3")
-    fs = pafs.S3FileSystem(
-        endpoint_override=conf["endpoint"], access_key=conf["access_key"],
-        secret_key=conf["secret_key"], region=conf["region"],
-        scheme="https" if conf["endpoint"].startswith("https") else "http",
-    )
+    fs = s3.arrow_fs(cfg, "auditor")
     dataset = ds.dataset(f"{conf['worm_bucket']}/{prefix}", filesystem=fs, format="parquet")
     con = duckdb.connect()
     con.register("events", dataset)

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from auditflow import paths
+from auditflow import paths, s3
 from auditflow.archive import layout
 from auditflow.config import Config
 
@@ -130,11 +130,7 @@ def duckdb_conn(cfg: Config, bucket: str, prefix: str, local_root: str | None = 
     if local_root:
         fs, base = pafs.LocalFileSystem(), local_root.rstrip("/") + "/"
     else:
-        conf = cfg.section("s3")
-        fs = pafs.S3FileSystem(
-            endpoint_override=conf["endpoint"] or None, access_key=conf["access_key"] or None,
-            secret_key=conf["secret_key"] or None, region=conf["region"],
-            scheme="https" if conf["endpoint"].startswith("https") else "http")
+        fs = s3.arrow_fs(cfg, "auditor")
         base = f"{bucket}/{prefix}"
     con = duckdb.connect()
     con.execute("SET TimeZone = 'UTC'")

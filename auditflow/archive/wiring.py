@@ -18,21 +18,23 @@ WORM_HELP = ("Archive location: a prefix in s3.worm_bucket, s3://bucket/prefix/,
              "(e.g. an auditor's copy); default archive.worm_prefix.")
 
 
-def staging_store(cfg: Config, prefix: str | None = None) -> S3Store:
+def staging_store(cfg: Config, prefix: str | None = None, role: str = "sealer") -> S3Store:
     arch = cfg.section("archive")
-    return S3Store(s3.client(cfg), cfg.get("s3.staging_bucket"), _slash(prefix or arch["staging_prefix"]))
+    return S3Store(s3.client(cfg, role), cfg.get("s3.staging_bucket"),
+                   _slash(prefix or arch["staging_prefix"]))
 
 
-def worm_store(cfg: Config, location: str | None = None) -> Store:
+def worm_store(cfg: Config, location: str | None = None, role: str = "auditor") -> Store:
     """The sealed archive: [archive] worm_prefix in s3.worm_bucket, or `location` (a prefix in
-    that bucket, an s3://bucket/prefix/ URL or a local directory, e.g. an auditor's copy)."""
+    that bucket, an s3://bucket/prefix/ URL or a local directory, e.g. an auditor's copy), read
+    (or, by the sealer, written) as `role`."""
     arch, conf = cfg.section("archive"), cfg.section("s3")
     if location and location.startswith("s3://"):
         bucket, _, prefix = location[5:].partition("/")
-        return S3Store(s3.client(cfg), bucket, _slash(prefix), conf["retention_mode"], arch["sse"])
+        return S3Store(s3.client(cfg, role), bucket, _slash(prefix), conf["retention_mode"], arch["sse"])
     if location and location.startswith(("/", ".", "~")):
         return LocalStore(os.path.expanduser(location))
-    return S3Store(s3.client(cfg), conf["worm_bucket"], _slash(location or arch["worm_prefix"]),
+    return S3Store(s3.client(cfg, role), conf["worm_bucket"], _slash(location or arch["worm_prefix"]),
                    conf["retention_mode"], arch["sse"])
 
 
@@ -79,7 +81,7 @@ def witness_store(cfg: Config, location: str | None = None) -> Store:
     bucket, prefix = conf["bucket"], conf["prefix"]
     if location:
         bucket, _, prefix = location.removeprefix("s3://").partition("/")
-    client = s3.client(cfg)
+    client = s3.client(cfg, "witness")
     if not s3.bucket_exists(client, bucket):
         client.create_bucket(Bucket=bucket)
         client.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})

@@ -25,7 +25,7 @@ def _run(obj, on: bool, tenant: str, start: str, end: str, worm: str | None, dig
     t0, t1 = _when(start, "--from"), _when(end, "--to")
     if t1 <= t0:
         raise click.ClickException(f"--to {end} is not after --from {start}")
-    store = wiring.worm_store(obj.cfg, worm)
+    store = wiring.worm_store(obj.cfg, worm, "sealer")
     if not isinstance(store, S3Store):
         raise click.ClickException(f"{store.url} is a directory; legal holds exist only on the S3 archive")
     found = hold.targets(store, tenant, t0, t1, digests=digests)

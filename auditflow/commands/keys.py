@@ -103,7 +103,7 @@ def rotate(obj, new_key: Path, worm: str | None) -> None:
                                    f"${arch.get('signing_key_env')} is empty): the current key signs "
                                    "the rotation")
     new = _public(new_key)
-    store = wiring.worm_store(cfg, worm)
+    store = wiring.worm_store(cfg, worm, "sealer")
     digests = sorted(o.key for o in store.list("digests/") if o.key.endswith(".json"))
     if not digests:
         raise click.ClickException(f"{store.url} has no digest yet: nothing to hand over (the first digest "

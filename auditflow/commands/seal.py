@@ -47,7 +47,7 @@ def command(obj, mode: str, staging_prefix: str | None, worm: str | None, trino_
     """
     cfg = obj.cfg
     staging = wiring.staging_store(cfg, staging_prefix)
-    store = wiring.worm_store(cfg, worm)
+    store = wiring.worm_store(cfg, worm, "sealer")
     sealer = wiring.sealer(cfg, staging, store, _say)
     use_trino = bool(cfg.get("stack.trino")) and isinstance(store, S3Store)
     tables_ready = False

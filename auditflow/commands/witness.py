@@ -73,7 +73,7 @@ def command(obj, mode: str, interval: int | None, worm: str | None, storage: str
         click.echo(dg.public_pem(key.public_key()).decode(), nl=False)
         return
     try:
-        w = wt.Witness(wiring.worm_store(cfg, worm), wiring.witness_store(cfg, storage), key,
+        w = wt.Witness(wiring.worm_store(cfg, worm, "witness"), wiring.witness_store(cfg, storage), key,
                        pinned_archive_keys(cfg, public_keys), wt.parse_start(start) if start else None, _say)
     except wt.WitnessError as exc:
         raise click.ClickException(str(exc)) from exc

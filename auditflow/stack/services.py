@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import shutil
+import subprocess
 import sys
 import uuid
 from abc import ABC, abstractmethod
@@ -236,14 +237,9 @@ class SeaweedFS(Service):
     def prepare(self, ctx: Context) -> None:
         d = ctx.service_dir(self.name)
         (d / "data").mkdir(exist_ok=True)
-        conf = ctx.cfg.section("s3")
-        identities = {"identities": [{
-            "name": "auditflow",
-            "credentials": [{"accessKey": conf["access_key"], "secretKey": conf["secret_key"]}],
-            "actions": ["Admin", "Read", "List", "Tagging", "Write"],
-        }]}
-        # 0600: it holds the S3 secret keys
-        tls.write_private(d / "identities.json", json.dumps(identities, indent=2).encode())
+        # one identity per role with its own keys and an IAM policy (auditflow/roles.toml);
+        # 0600: it holds every role's S3 secret
+        tls.write_private(d / "identities.json", json.dumps(s3.identities_config(ctx.cfg), indent=2).encode())
         _seaweedfs_security(ctx)
 
     def command(self, ctx: Context) -> tuple[list[str], dict[str, str]]:
@@ -257,6 +253,8 @@ class SeaweedFS(Service):
             f"-volume.port={volume}", "-volume.max=0",
             "-filer", f"-filer.port={filer}",
             "-s3", f"-s3.port={s3_port}", f"-s3.config={d / 'identities.json'}",
+            # HTTPS only on the S3 port (no -s3.port.https: the one port is TLS, plain HTTP fails)
+            f"-s3.cert.file={ctx.pki.server_cert}", f"-s3.key.file={ctx.pki.server_key}",
             # no Iceberg/Lance endpoints; a typo in a bucket name must not create a bucket
             "-s3.port.iceberg=0", "-s3.port.lance=0", "-s3.autoCreateBucket=false",
         ], {}
@@ -344,7 +342,7 @@ def _write_flink_conf(ctx: Context) -> None:
         for f in (PYFLINK_HOME / "conf").iterdir():
             if f.name != "config.yaml" and f.is_file():
                 shutil.copy(f, d / f.name)
-    s3conf = ctx.cfg.section("s3")
+    s3_user, s3_secret = ctx.identity("archive").at("s3")
     fl = ctx.cfg.section("flink")
     h = ctx.host
     settings = {
@@ -362,6 +360,10 @@ def _write_flink_conf(ctx: Context) -> None:
         # framework default (OutOfMemoryError: Direct buffer memory)
         "taskmanager.memory.task.off-heap.size": "256m",
         "env.java.opts.taskmanager": "-Djdk.nio.maxCachedBufferSize=1048576",
+        # S3A (AWS SDK) trusts the JVM's default truststore: the stack's CA in a JKS store, which
+        # Java reads without a password (no secret in argv; the CA certificate is public)
+        "env.java.opts.all": f"-Djavax.net.ssl.trustStore={jks_truststore(ctx)} "
+                             "-Djavax.net.ssl.trustStoreType=JKS",  # after the defaults', below
         "taskmanager.numberOfTaskSlots": fl["taskmanager_slots"],
         "parallelism.default": fl["parallelism"],
         "execution.checkpointing.dir": f"file://{home / 'checkpoints'}",
@@ -370,14 +372,17 @@ def _write_flink_conf(ctx: Context) -> None:
         "io.tmp.dirs": str(home / "tmp"),
         "python.executable": sys.executable,
         "python.client.executable": sys.executable,
-        # S3 for FileSink and checkpoints (flink-s3-fs-hadoop plugin)
+        # S3 for FileSink and checkpoints (flink-s3-fs-hadoop plugin), as the archive role
         **flink.s3_options(ctx.cfg),
-        "s3.access-key": s3conf["access_key"],
-        "s3.secret-key": s3conf["secret_key"],
+        "s3.access-key": s3_user,
+        "s3.secret-key": s3_secret,
     }
     (home / "tmp").mkdir(exist_ok=True)
     # the distribution's defaults (JVM --add-opens among them) overlaid with ours
     defaults = _flatten(yaml.safe_load((PYFLINK_HOME / "conf" / "config.yaml").read_text()))
+    # the distribution's JVM options (--add-opens ...) stay, ours after them
+    ours = settings["env.java.opts.all"]
+    settings["env.java.opts.all"] = f"{defaults.get('env.java.opts.all', '')} {ours}".strip()
     cluster_ssl, client_ssl = _flink_ssl(ctx)
     cluster = {**defaults, **settings, **cluster_ssl}
     # the CLI reads no S3 (the JobManager restores checkpoints): none of the cluster's S3 keys
@@ -387,6 +392,30 @@ def _write_flink_conf(ctx: Context) -> None:
     for path, values in ((conf, cluster), (client_conf, {**client, **client_ssl})):
         tls.write_private(path / "config.yaml",
                           (head + yaml.safe_dump(values, sort_keys=True, width=10_000)).encode())
+
+
+def jks_truststore(ctx: Context) -> Path:
+    """The stack's CA in a passwordless-readable JKS store (tls.Pki.truststore)."""
+    if shutil.which("keytool"):
+        return ctx.pki.truststore(storetype="JKS")
+    return ctx.pki.truststore(ctx.cfg.get("stack.java25_home"), storetype="JKS")
+    keytool = shutil.which("keytool")
+    if not keytool:
+        home = Path(ctx.cfg.get("stack.java25_home"))
+        keytool = str(home / "bin" / "keytool") if (home / "bin" / "keytool").exists() else None
+    if not keytool:
+        raise StackError("keytool (the JDK's) is not on PATH: it writes the JVMs' truststore")
+    tmp = path.with_suffix(".tmp")
+    tmp.unlink(missing_ok=True)
+    proc = subprocess.run(
+        [keytool, "-importcert", "-noprompt", "-alias", "auditflow-local-ca", "-file", str(ctx.pki.ca_cert),
+         "-keystore", str(tmp), "-storetype", "JKS", "-storepass:env", "AUDITFLOW_STORE_PASSWORD"],
+        env={**os.environ, "AUDITFLOW_STORE_PASSWORD": ctx.pki.store_password()},
+        capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise StackError(f"keytool could not write {path}: {proc.stdout}{proc.stderr}")
+    tmp.replace(path)
+    return path
 
 
 class FlinkJobManager(Service):
@@ -560,13 +589,16 @@ class Trino(Service):
             "-XX:PerMethodRecompilationCutoff=10000", "-XX:PerBytecodeRecompilationCutoff=10000",
             "-Djdk.attach.allowAttachSelf=true", "-Djdk.nio.maxCachedBufferSize=2000000",
             "-XX:+EnableDynamicAgentLoading", "-XX:+UnlockDiagnosticVMOptions",
-            "-XX:G1NumCollectionsKeepPinned=10000000", "-Dfile.encoding=UTF-8", "",
+            "-XX:G1NumCollectionsKeepPinned=10000000", "-Dfile.encoding=UTF-8",
+            # its S3 client trusts the JVM's default truststore: the stack's CA (no password)
+            f"-Djavax.net.ssl.trustStore={jks_truststore(ctx)}", "-Djavax.net.ssl.trustStoreType=JKS", "",
         ]))
         (etc / "log.properties").write_text("io.trino=INFO\n")
         s3conf = ctx.cfg.section("s3")
+        s3_user, s3_secret = ctx.identity("trino").at("s3")
         # The file metastore lives on local disk: the worm bucket cannot hold mutable metadata
         # (every version is locked), and tables there are external, read-only to Trino.
-        # 0600: the catalog holds the S3 identity Trino reads the archive with
+        # 0600: it holds the trino identity's S3 secret
         tls.write_private(etc / "catalog" / f"{ctx.cfg.get('trino.catalog')}.properties", "\n".join([
             "connector.name=hive",
             "hive.metastore=file",
@@ -577,8 +609,9 @@ class Trino(Service):
             f"s3.endpoint={s3conf['endpoint']}",
             "s3.path-style-access=true",
             f"s3.region={s3conf['region']}",
-            f"s3.aws-access-key={s3conf['access_key']}",
-            f"s3.aws-secret-key={s3conf['secret_key']}",
+            # its own identity (role trino in auditflow/roles.toml): reads the worm bucket only
+            f"s3.aws-access-key={s3_user}",
+            f"s3.aws-secret-key={s3_secret}",
             "hive.allow-register-partition-procedure=true",
             "hive.non-managed-table-writes-enabled=false",
             "",

@@ -148,10 +148,13 @@ class Pki:
             write_private(path, data)
         return path
 
-    def truststore(self, java_home: str | None = None) -> Path:
-        """A PKCS#12 truststore holding the CA, for JVMs; made by keytool, which marks the entry
-        trusted (a store written by other tools is read by Java as empty)."""
-        path = self.dir / "truststore.p12"
+    def truststore(self, java_home: str | None = None, storetype: str = "PKCS12") -> Path:
+        """A truststore holding the CA, for JVMs; made by keytool, which marks the entry trusted (a
+        store written by other tools is read by Java as empty). PKCS12 for a JVM told the password
+        in a 0600 file; JKS for one that must trust the CA by default (S3A in Flink, Trino's S3
+        client): Java loads a JKS with no password (it holds only public certificates; without a
+        password Java skips just the integrity check), so none appears on a command line."""
+        path = self.dir / ("truststore.jks" if storetype == "JKS" else "truststore.p12")
         if not path.exists():
             keytool = str(Path(java_home) / "bin" / "keytool") if java_home else shutil.which("keytool")
             if not keytool:
@@ -161,7 +164,7 @@ class Pki:
             # the password through the environment, never on the command line
             proc = subprocess.run(
                 [keytool, "-importcert", "-noprompt", "-alias", "auditflow-local-ca",
-                 "-file", str(self.ca_cert), "-keystore", str(tmp), "-storetype", "PKCS12",
+                 "-file", str(self.ca_cert), "-keystore", str(tmp), "-storetype", storetype,
                  "-storepass:env", "AUDITFLOW_STORE_PASSWORD"],
                 env={**os.environ, "AUDITFLOW_STORE_PASSWORD": self.store_password()},
                 capture_output=True, text=True)

@@ -38,9 +38,6 @@ def stack_secrets(cfg: config.Config) -> set[str]:
             if (f.is_file() and f.parent.name != "secrets" and f.stat().st_size < 4096
                     and stat.S_IMODE(f.stat().st_mode) == 0o600):
                 found.add(f.read_text().strip())
-    secret_key = cfg.get("s3.secret_key")
-    if secret_key and secret_key != config.load("local", environ={}, cwd_file=False).get("s3.secret_key"):
-        found.add(secret_key)
     return {s for s in found if len(s) >= MIN_LEN}
 
 

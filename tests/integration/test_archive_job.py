@@ -75,10 +75,10 @@ def archived(stack, module_topics, module_flink_jobs, tmp_path_factory):
         deadline = time.monotonic() + 300
         while True:
             code, out = run_cli("seal", "--staging", prefix, "--worm", prefix, "--trino-schema", schema)
-            left = [o for o in s3.client(cfg).list_objects_v2(
+            left = [o for o in s3.client(cfg, "admin").list_objects_v2(
                 Bucket=cfg.get("s3.staging_bucket"), Prefix=prefix).get("Contents", [])
                 if "/." not in o["Key"] and f"tenant={tenant}/" in o["Key"]]
-            digests = s3.client(cfg).list_objects_v2(Bucket=cfg.get("s3.worm_bucket"),
+            digests = s3.client(cfg, "admin").list_objects_v2(Bucket=cfg.get("s3.worm_bucket"),
                                                      Prefix=f"{prefix}digests/").get("KeyCount", 0)
             # three periods at least, so a digest can be removed from the middle of the chain
             if not left and digests >= 3:
@@ -113,7 +113,7 @@ def produce(cfg, topic: str, schema_name: str, tenant: str, records: list[dict])
 
 
 def wait_for_staging(cfg, prefix: str, tenant: str, n: int, timeout_s: float = 180) -> int:
-    client, bucket = s3.client(cfg), cfg.get("s3.staging_bucket")
+    client, bucket = s3.client(cfg, "admin"), cfg.get("s3.staging_bucket")
     deadline = time.monotonic() + timeout_s
     rows = 0
     while time.monotonic() < deadline:
@@ -180,7 +180,7 @@ def test_inclusion_proof_for_evidence_event(archived, tmp_path):
 
 
 def download(cfg, prefix: str, dest: Path) -> Path:
-    client, bucket = s3.client(cfg), cfg.get("s3.worm_bucket")
+    client, bucket = s3.client(cfg, "admin"), cfg.get("s3.worm_bucket")
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
         for o in page.get("Contents", []):
             p = dest / o["Key"][len(prefix):]
@@ -273,7 +273,7 @@ def test_every_tamper_case_is_caught(archived, tmp_path):
 
 def test_worm_bucket_refuses_overwrite_delete_and_shortening(archived):
     cfg = archived["cfg"]
-    client, bucket = s3.client(cfg), cfg.get("s3.worm_bucket")
+    client, bucket = s3.client(cfg, "admin"), cfg.get("s3.worm_bucket")
     key = next(o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix=archived["prefix"] + "events/")
                ["Contents"] if f"tenant={archived['tenant']}/" in o["Key"])
     head = client.head_object(Bucket=bucket, Key=key)

@@ -36,13 +36,13 @@ def seal_command(prefix: str) -> list[str]:
 
 
 def worm_keys(cfg, prefix: str) -> set[str]:
-    client, bucket = s3.client(cfg), cfg.get("s3.worm_bucket")
+    client, bucket = s3.client(cfg, "admin"), cfg.get("s3.worm_bucket")
     pages = client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
     return {o["Key"] for page in pages for o in page.get("Contents", [])}
 
 
 def staged_values(cfg, prefix: str) -> list[bytes]:
-    client, bucket = s3.client(cfg), cfg.get("s3.staging_bucket")
+    client, bucket = s3.client(cfg, "admin"), cfg.get("s3.staging_bucket")
     values = []
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}events/"):
         for o in page.get("Contents", []):

@@ -46,7 +46,7 @@ def test_a_proof_from_s3_is_checked_alike_by_all_three_verifiers(stack, cfg, tmp
     schema_id = registry.client(cfg).register_schema("audit.events-value",
                                                      registry.load_schema("audit_event"))
     parsed = wire.plain_schema(layout.load_avsc("events"))
-    staging, worm = wiring.staging_store(cfg, prefix), wiring.worm_store(cfg, prefix)
+    staging, worm = wiring.staging_store(cfg, prefix, "admin"), wiring.worm_store(cfg, prefix, "admin")
     table = pa.table({"value": pa.array([wire.encode(schema_id, parsed, e) for e in events], pa.binary())})
     hour = now.replace(minute=0, second=0, microsecond=0)
     staging.put(f"events/{layout.partition_path(tenant, hour)}part-0.parquet", layout.parquet_bytes(table))

@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from auditflow import config, registry, s3
 from auditflow.archive import layout, sample, wiring
 from auditflow.archive.seal import Sealer
+from auditflow.archive.store import S3Store
 
 PERIOD = ["archive.period_s=10", "archive.grace_s=1"]
 
@@ -42,14 +43,14 @@ def stage(cfg, prefix: str, tenant: str, values: list[bytes], name: str = "part-
     buf = io.BytesIO()
     pq.write_table(pa.table({"value": pa.array(values, pa.binary())}), buf)
     hour = dt.datetime.now(dt.UTC)
-    s3.client(cfg).put_object(Bucket=cfg.get("s3.staging_bucket"), Body=buf.getvalue(),
+    s3.client(cfg, "admin").put_object(Bucket=cfg.get("s3.staging_bucket"), Body=buf.getvalue(),
                               Key=f"{prefix}events/{layout.partition_path(tenant, hour)}{name}")
 
 
 def seal_now(cfg, prefix: str, key=None, say=print) -> list:
     """The configured sealer over our prefixes, with the clock moved past the staged files' period
     (so no test waits for a period to close)."""
-    staging, worm = wiring.staging_store(cfg, prefix), wiring.worm_store(cfg, prefix)
+    staging, worm = wiring.staging_store(cfg, prefix), wiring.worm_store(cfg, prefix, "sealer")
     sealer = wiring.sealer(cfg, staging, worm, say)
     if key is not None:
         sealer.key = key
@@ -64,7 +65,7 @@ def cli(*args: str, sets: list[str]) -> subprocess.CompletedProcess:
 
 def delete_all(cfg, bucket: str, prefix: str) -> None:
     """Every version under prefix (their retention has passed, holds released)."""
-    client = s3.client(cfg)
+    client = s3.client(cfg, "admin")
     for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket, Prefix=prefix):
         for v in page.get("Versions", []) + page.get("DeleteMarkers", []):
             client.delete_object(Bucket=bucket, Key=v["Key"], VersionId=v["VersionId"])
@@ -79,7 +80,7 @@ def wait_until(iso: str) -> None:
 def wait_past_retention(cfg, bucket: str, key: str, version: str | None) -> None:
     """Sleep until the object's retain-until date (read from S3) has passed."""
     extra = {"VersionId": version} if version else {}
-    got = s3.client(cfg).get_object_retention(Bucket=bucket, Key=key, **extra)
+    got = s3.client(cfg, "admin").get_object_retention(Bucket=bucket, Key=key, **extra)
     until = got["Retention"]["RetainUntilDate"]
     time.sleep(max(0.0, (until - dt.datetime.now(dt.UTC)).total_seconds()) + 2)
 
@@ -110,7 +111,7 @@ def test_a_wrong_hash_and_an_undecodable_record_are_quarantined_the_rest_sealed(
         assert "schema id 4294967295 is unknown to the schema registry" in res.quarantined[0]["reason"]
         assert {c["chain_id"]: c["count"] for c in res.digest["chains"]} == {
             cid[tenants[0]]: 19, cid[tenants[1]]: 20, cid[tenants[2]]: 20}
-        client, worm_bucket = s3.client(cfg), cfg.get("s3.worm_bucket")
+        client, worm_bucket = s3.client(cfg, "admin"), cfg.get("s3.worm_bucket")
         for q in res.quarantined:  # locked like sealed data
             r = client.get_object_retention(Bucket=worm_bucket, Key=prefix + q["key"])["Retention"]
             assert r["Mode"] == "COMPLIANCE"
@@ -145,24 +146,21 @@ def test_a_sealed_object_of_a_seven_year_profile_is_locked_for_seven_years(stack
     run = uuid.uuid4().hex[:8]
     prefix = f"it/sealcheck-7y-{run}/"  # stays locked: a prefix of its own
     file = tmp_path / "prod.toml"
-    local = config.load()
-    # endpoints from the local defaults; a non-local profile gets no S3 key pair of the local
-    # stack, so it names the sealer's keys as a deployment would (here the stack's own)
-    file.touch(mode=0o600)  # it holds a secret
-    keys = f'access_key = "{local.get("s3.access_key")}"\nsecret_key = "{local.get("s3.secret_key")}"\n'
-    file.write_text("[profiles.prod.archive]\nperiod_s = 10\ngrace_s = 1\n[profiles.prod.s3]\n" + keys)
+    # endpoints from the local defaults; a non-local profile generates no credentials: it finds
+    # the sealer's in credentials.dir, as a deployment would (here those `stack up` made)
+    file.write_text("[profiles.prod.archive]\nperiod_s = 10\ngrace_s = 1\n")
     cfg = config.load("prod", file)
     assert config.retention(cfg) == dt.timedelta(days=7 * 365)
     tenant = f"it-7y-{run}"
     stage(cfg, prefix, tenant, serialized(cfg, list(sample.chained(tenant, 3, int(time.time() * 1000)))))
-    staging, worm = wiring.staging_store(cfg, prefix), wiring.worm_store(cfg, prefix)
+    staging, worm = wiring.staging_store(cfg, prefix), wiring.worm_store(cfg, prefix, "sealer")
     # the sealer as wiring builds it, with a key of this test (a non-local profile generates none)
     sealer = Sealer(staging, worm, Ed25519PrivateKey.generate(), wiring.decoder(cfg), period_s=10,
                     grace_s=1, retention_s=int(config.retention(cfg).total_seconds()))
     now = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(seconds=30)
     (res,) = [r for r in sealer.seal_closed(now=now) if r.events]
     assert res.events == 3
-    client, bucket = s3.client(cfg), cfg.get("s3.worm_bucket")
+    client, bucket = s3.client(cfg, "admin"), cfg.get("s3.worm_bucket")
     want = now + dt.timedelta(days=7 * 365)
     for key in [*res.files, res.digest_key]:
         head = client.head_object(Bucket=bucket, Key=prefix + key)
@@ -177,18 +175,22 @@ def test_a_sealed_object_of_a_seven_year_profile_is_locked_for_seven_years(stack
 def test_seal_and_stack_up_refuse_a_lock_shorter_than_the_bucket_default(stack):
     run = uuid.uuid4().hex[:8]
     bucket = f"it-short-lock-{run}"
-    client = s3.client(config.load())
+    client = s3.client(config.load(), "admin")
     client.create_bucket(Bucket=bucket, ObjectLockEnabledForBucket=True)
     try:
         client.put_object_lock_configuration(Bucket=bucket, ObjectLockConfiguration={
             "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "COMPLIANCE", "Days": 2}}})
+        # the sealer as `seal` builds it (on a bucket of its own: the sealer role may not touch it,
+        # so the store is admin's)
         sets = [*PERIOD, "archive.retention=1d", "archive.allow_short_lock=false"]
-        res = cli("seal", "--staging", f"it/{run}s/", "--worm", f"s3://{bucket}/a/", sets=sets)
-        assert res.returncode == 2, res.stdout + res.stderr
-        msg = " ".join(res.stderr.split())
-        assert msg == (f"error: archive.retention (1d) is shorter than the default retention of bucket "
-                       f"{bucket} (2d): sealed objects would be deletable before the bucket's policy "
-                       "allows. Set archive.retention to at least that."), res.stderr
+        seal_cfg = config.load(overrides=sets)
+        with pytest.raises(config.ConfigError) as exc:
+            wiring.sealer(seal_cfg, wiring.staging_store(seal_cfg, f"it/{run}s/"),
+                          S3Store(client, bucket, "a/"), print)
+        assert str(exc.value) == (
+            f"archive.retention (1d) is shorter than the default retention of bucket "
+            f"{bucket} (2d): sealed objects would be deletable before the bucket's policy "
+            "allows. Set archive.retention to at least that.")
         # `stack up`'s bucket set-up refuses to shorten the bucket's policy the same way
         cfg = config.load(overrides=[f"s3.worm_bucket={bucket}", f"s3.staging_bucket={bucket}",
                                      "archive.retention=1d", "archive.allow_short_lock=false"])
@@ -212,7 +214,7 @@ def test_a_legal_hold_blocks_delete_after_retention_until_released(stack):
     stage(cfg, prefix, tenant, serialized(cfg, list(sample.chained(tenant, 5, int(time.time() * 1000)))))
     stage(cfg, prefix, other, serialized(cfg, list(sample.chained(other, 5, int(time.time() * 1000)))))
     worm_bucket = cfg.get("s3.worm_bucket")
-    client = s3.client(cfg)
+    client = s3.client(cfg, "admin")
     res, released = None, False
     try:
         (res,) = [r for r in seal_now(cfg, prefix) if r.events]

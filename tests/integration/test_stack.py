@@ -54,7 +54,7 @@ def test_registry_answers_ccompat_with_backward_or_stricter(stack, cfg):
 
 
 def test_worm_bucket_refuses_delete_and_shortening(stack, cfg):
-    client = s3.client(cfg)
+    client = s3.client(cfg, "admin")
     bucket = cfg.get("s3.worm_bucket")
     lock = client.get_object_lock_configuration(Bucket=bucket)["ObjectLockConfiguration"]
     assert lock["ObjectLockEnabled"] == "Enabled"
@@ -76,7 +76,7 @@ def test_worm_bucket_refuses_delete_and_shortening(stack, cfg):
 
 
 def test_staging_bucket_is_versioned(stack, cfg):
-    client = s3.client(cfg)
+    client = s3.client(cfg, "admin")
     assert client.get_bucket_versioning(Bucket=cfg.get("s3.staging_bucket"))["Status"] == "Enabled"
 
 

@@ -92,8 +92,8 @@ class Archive:
         self.env, self.cfg = env, env["cfg"]
         self.prefix = f"it/{env['run']}-{name}/"
         self.tenant = f"it-trust-{env['run']}-{name}"
-        self.staging = wiring.staging_store(self.cfg, self.prefix)
-        self.worm = wiring.worm_store(self.cfg, self.prefix)
+        self.staging = wiring.staging_store(self.cfg, self.prefix, "admin")
+        self.worm = wiring.worm_store(self.cfg, self.prefix, "admin")
         assert isinstance(self.worm, S3Store) and self.worm.bucket == self.cfg.get("s3.worm_bucket")
         start_ms = int(dt.datetime.now(dt.UTC).timestamp() * 1000)
         self.events = list(sample.chained(self.tenant, 4 * PER_PERIOD, start_ms, step_ms=10, seed=7))

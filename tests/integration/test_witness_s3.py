@@ -65,9 +65,10 @@ class Archive:
         self.wid = dg.key_id(self.wkey.public_key())
         self.env = {**os.environ, "AUDITFLOW_SIGNING_KEY": pem_private(self.key),
                     "AUDITFLOW_WITNESS_KEY": pem_private(self.wkey)}
-        self.client = s3.client(cfg)
+        self.client = s3.client(cfg, "admin")
         self.worm = S3Store(self.client, cfg.get("s3.worm_bucket"), self.prefix)
-        self.witness_bucket = f"it-witness-{self.run}"
+        # the witness role may write only its own bucket: a prefix of this run's in it
+        self.witness_bucket, self.witness_prefix = cfg.get("witness.bucket"), f"it-{self.run}/w/"
         self.subject = f"it.{self.run}.events-value"
         self.subjects = [self.subject]  # registry subjects to delete (producers register them)
 
@@ -98,17 +99,17 @@ class Archive:
 
     def witness(self) -> subprocess.CompletedProcess:
         return run(["witness", "--once", "--worm", self.prefix, "--public-key", str(self.pub),
-                    "--storage", f"s3://{self.witness_bucket}/w/"], self.env)
+                    "--storage", f"s3://{self.witness_bucket}/{self.witness_prefix}"], self.env)
 
     def verify(self, *extra: str) -> subprocess.CompletedProcess:
         return run(["verify", "--worm", self.prefix, "--public-key", str(self.pub), *extra], self.env)
 
     def cleanup(self) -> None:
         if s3.bucket_exists(self.client, self.witness_bucket):
-            versions = self.client.list_object_versions(Bucket=self.witness_bucket)
+            versions = self.client.list_object_versions(Bucket=self.witness_bucket,
+                                                        Prefix=self.witness_prefix)
             for v in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
                 self.client.delete_object(Bucket=self.witness_bucket, Key=v["Key"], VersionId=v["VersionId"])
-            self.client.delete_bucket(Bucket=self.witness_bucket)
         reg = registry.client(self.cfg)
         for subject in set(reg.get_subjects()) & set(self.subjects):
             reg.delete_subject(subject)
@@ -163,7 +164,7 @@ def test_a_history_resigned_with_the_real_key_needs_the_witness_to_be_caught(arc
     assert proc.stderr.count("co-signed digests/") == len(digests), proc.stderr
     periods = [k.removeprefix("digests/").removesuffix(".json") for k in digests]
     assert sorted(o.key for o in a.worm.list("witness/")) == [f"witness/{a.wid}/{p}.json" for p in periods]
-    own = S3Store(a.client, a.witness_bucket, "w/")
+    own = S3Store(a.client, a.witness_bucket, a.witness_prefix)
     assert sorted(o.key for o in own.list("cosignatures/")) == [f"cosignatures/{p}.json" for p in periods]
     assert json.loads(own.get("state.json"))["key"] == digests[-1]
     proc = a.verify("--witness", str(a.wpub))
