@@ -12,7 +12,6 @@ import json
 import os
 import secrets
 import shutil
-import subprocess
 import sys
 import uuid
 from abc import ABC, abstractmethod
@@ -399,23 +398,6 @@ def jks_truststore(ctx: Context) -> Path:
     if shutil.which("keytool"):
         return ctx.pki.truststore(storetype="JKS")
     return ctx.pki.truststore(ctx.cfg.get("stack.java25_home"), storetype="JKS")
-    keytool = shutil.which("keytool")
-    if not keytool:
-        home = Path(ctx.cfg.get("stack.java25_home"))
-        keytool = str(home / "bin" / "keytool") if (home / "bin" / "keytool").exists() else None
-    if not keytool:
-        raise StackError("keytool (the JDK's) is not on PATH: it writes the JVMs' truststore")
-    tmp = path.with_suffix(".tmp")
-    tmp.unlink(missing_ok=True)
-    proc = subprocess.run(
-        [keytool, "-importcert", "-noprompt", "-alias", "auditflow-local-ca", "-file", str(ctx.pki.ca_cert),
-         "-keystore", str(tmp), "-storetype", "JKS", "-storepass:env", "AUDITFLOW_STORE_PASSWORD"],
-        env={**os.environ, "AUDITFLOW_STORE_PASSWORD": ctx.pki.store_password()},
-        capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise StackError(f"keytool could not write {path}: {proc.stdout}{proc.stderr}")
-    tmp.replace(path)
-    return path
 
 
 class FlinkJobManager(Service):
