@@ -88,7 +88,8 @@ def _common(f):
     for opt in reversed([
         click.option("--tenant", "-t", required=True,
                      help="Tenant id: picks the tenant's raw topic (`auditflow tenants add`)."),
-        click.option("--topic", help="Target topic, one of the tenant's (default: audit.raw.<tenant>.<format>)."),
+        click.option("--topic", help="Target topic, one of the tenant's "
+                     "(default: audit.raw.<tenant>.<format>)."),
         click.option("--dlq-topic", default=DLQ_TOPIC, show_default=True,
                      help="Where rejects go, as Avro DeadLetter records."),
         click.option("--no-dlq", is_flag=True, help="Only report rejects; do not dead-letter them."),
