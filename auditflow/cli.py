@@ -28,6 +28,7 @@ from auditflow.commands import (
     rules,
     schemas,
     seal,
+    tenants,
     users,
     verify,
     witness,
@@ -290,7 +291,7 @@ def smoke(obj: Ctx, count: int) -> None:
 TASK_COMMANDS: list[click.Command] = [
     alerts.command, demo.command, hold.command, ingest.command, jobs.command, k8s.command, keys.command,
     query.command,
-    reconcile.command, rules.command, schemas.command, seal.command, users.command,
+    reconcile.command, rules.command, schemas.command, seal.command, tenants.command, users.command,
     witness.command, *verify.commands,
 ]
 for _command in TASK_COMMANDS:

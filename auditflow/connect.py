@@ -26,7 +26,7 @@ PLUGINS = ("debezium-postgres",)
 def worker_properties(bootstrap: str, rest_host: str, rest_port: int, plugin_path: Path,
                       offsets_file: Path, client: dict[str, Any] | None = None) -> str:
     """A standalone worker's properties. Records are plain JSON (schemas.enable=false), the
-    shape the Python ingest path writes to audit.raw.* too."""
+    shape the Python ingest path writes to audit.raw.<tenant>.* too."""
     props = {
         "bootstrap.servers": bootstrap,
         "listeners": f"http://{rest_host}:{rest_port}",

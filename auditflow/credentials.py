@@ -47,8 +47,9 @@ def principal(role: str) -> str:
         raise ConfigError(f"role {base!r} is per tenant: name it {base}:<tenant>")
     if tenant and not spec.get("per_tenant"):
         raise ConfigError(f"role {base!r} is not per tenant: name it {base}")
-    if tenant and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,62}", tenant):
-        raise ConfigError(f"tenant {tenant!r}: letters, digits, '.', '_' and '-' only")
+    if tenant and not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_-]{0,62}", tenant):
+        # no '.': a tenant's raw topics are audit.raw.<tenant>.<source> (udfs/sources.py)
+        raise ConfigError(f"tenant {tenant!r}: letters, digits, '_' and '-' only")
     return f"{base}-{tenant}" if tenant else base
 
 

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -38,10 +38,13 @@ u-mallory,mallory,Mallory Knox,Sales,Account Executive,u-grace,false,2020-01-01
 
 @dataclass
 class Names:
-    """Topics, consumer groups and archive prefixes of one pipeline."""
+    """Topics, consumer groups and archive prefixes of one pipeline.
 
-    # the standing pipeline reads every source family; the corpus uses FORMATS of them
-    raw: dict[str, str] = field(default_factory=lambda: {f.name: f.raw_topic for f in sources.FAMILIES})
+    Raw input is the tenant's own topics (`audit.raw.<tenant>.<source>`, udfs/sources.py); an
+    isolated run's have its id as one more segment, and its normalize job reads only those."""
+
+    tenant: str = "acme"
+    run: str | None = None  # an isolated run's id, the last segment of its raw topics
     events: str = "audit.events"
     dlq: str = "audit.dlq"
     filtered: str = "audit.filtered"
@@ -53,11 +56,26 @@ class Names:
     worm_prefix: str | None = None     # None = archive.worm_prefix
 
     @classmethod
-    def isolated(cls, run: str) -> Names:
-        return cls(raw={f: f"{sources.raw_topic(f)}.{run}" for f in FORMATS}, events=f"{run}.events",
+    def isolated(cls, run: str, tenant: str = "acme") -> Names:
+        return cls(tenant=tenant, run=run, events=f"{run}.events",
                    dlq=f"{run}.dlq", filtered=f"{run}.filtered", users=f"{run}.users",
                    alerts=f"{run}.alerts", late=f"{run}.late", group=run,
                    staging_prefix=f"{run}/", worm_prefix=f"{run}/")
+
+    def raw_topics(self, tenant: str) -> dict[str, str]:
+        """Format -> a tenant's raw topic of this pipeline: every family for the standing one,
+        the corpus's FORMATS for an isolated run."""
+        more = (self.run,) if self.run else ()
+        return {f: sources.raw_topic(tenant, f, *more) for f in (FORMATS if self.run else sources.NAMES)}
+
+    @property
+    def raw(self) -> dict[str, str]:
+        return self.raw_topics(self.tenant)
+
+    @property
+    def raw_pattern(self) -> str:
+        """What the normalize job subscribes to: every tenant's raw topics of this pipeline."""
+        return sources.raw_topic_pattern(*((self.run,) if self.run else ()))
 
     def topic_specs(self) -> list[kafka.TopicSpec]:
         specs = [kafka.TopicSpec(t, 2, 1) for t in
@@ -73,7 +91,7 @@ def cli(cfg_args: list[str], *args: str, timeout: float = 600) -> subprocess.Com
 
 def job_args(names: Names) -> dict[str, list[str]]:
     return {
-        "normalize": ["--raw-topics", ",".join(names.raw.values()), "--events-topic", names.events,
+        "normalize": ["--raw-topic-pattern", names.raw_pattern, "--events-topic", names.events,
                       "--dlq-topic", names.dlq, "--filtered-topic", names.filtered,
                       "--users-topic", names.users, "--group-id", f"{names.group}-normalize"],
         "detect": ["--rules", ",".join(demo_corpus.DEMO_RULES), "--events-topic", names.events,
@@ -104,7 +122,8 @@ def replay(cfg: Config, names: Names, records: list[demo_corpus.Record], tenant:
            say: Callable[[str], None]) -> int:
     """Produce the corpus to the raw topics in event-time order, as `auditflow ingest` does."""
     clients = ingest.clients(cfg)
-    producers = {fmt: RawProducer(clients, fmt, tenant, names.raw[fmt], dlq_topic=names.dlq)
+    raw = names.raw_topics(tenant)
+    producers = {fmt: RawProducer(clients, fmt, tenant, raw[fmt], dlq_topic=names.dlq)
                  for fmt in FORMATS}
     for fmt, p in producers.items():
         p.set_file(f"demo-corpus/{fmt}")
@@ -118,7 +137,7 @@ def replay(cfg: Config, names: Names, records: list[demo_corpus.Record], tenant:
         producers[fmt].send(n, line.encode())
     for p in producers.values():
         p.close()
-    used = sorted({names.raw[fmt] for _t, fmt, _line in records})
+    used = sorted({raw[fmt] for _t, fmt, _line in records})
     say(f"replayed {len(records)} raw records for tenant {tenant} to {', '.join(used)}")
     return len(records)
 

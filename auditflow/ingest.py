@@ -57,5 +57,5 @@ def check_topics(cfg: Config, topics: list[str], timeout_s: float = 10) -> None:
     if missing:
         raise IngestError(
             f"topic(s) {', '.join(missing)} do not exist on {cfg.get('kafka.bootstrap_servers')}; "
-            "create them with `auditflow topics apply` (or pass --topic/--dlq-topic)"
+            "create them with `auditflow tenants add <tenant>` (raw) or `auditflow topics apply`"
         )

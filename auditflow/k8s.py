@@ -18,9 +18,8 @@ from typing import Any
 
 import yaml
 
-from auditflow import config, flink, kafka, pipeline
+from auditflow import config, flink, pipeline, tenants
 from auditflow.config import Config, ConfigError
-from udfs import sources
 
 IMAGE = "registry.example.com/auditflow:0.1.0"
 CONFIG_MAP, SECRET = "auditflow-config", "auditflow-secrets"
@@ -52,17 +51,16 @@ def pod_config(config_map: Path) -> Config:
 def check(cfg: Config) -> None:
     """Refuse settings the pipeline would run badly with, naming the ConfigMap variable."""
     path = cfg.get("kafka.topics_file")
-    partitions = {t.name: t.partitions for t in kafka.load_topics(Path(path) if path else None)}
-    job_args, options = pipeline.submission(cfg, "normalize", [])
-    raw = (pipeline.arg_value(job_args, "--raw-topics") or ",".join(sources.RAW_TOPICS)).split(",")
+    raw_partitions = tenants.raw_template(Path(path) if path else None).partitions
+    _job_args, options = pipeline.submission(cfg, "normalize", [])
     parallelism = int(options["parallelism.default"])
-    counts = {t: partitions[t] for t in raw if t in partitions}
-    # a raw partition is read by one subtask: beyond the partition count, subtasks idle (README)
-    if counts and parallelism > counts[topic := min(counts, key=counts.__getitem__)]:
+    # a raw partition is read by one subtask: beyond a tenant's partition count, its subtasks
+    # idle (README); every tenant's raw topics have the [raw] partitions of the topics file
+    if parallelism > raw_partitions:
         raise ConfigError(
-            f"AUDITFLOW_FLINK__PARALLELISM={parallelism} exceeds the {counts[topic]} partitions "
-            f"of {topic} (schemas/topics.toml), which the normalize job reads: lower it, or add "
-            "partitions first (k8s/README.md)")
+            f"AUDITFLOW_FLINK__PARALLELISM={parallelism} exceeds the {raw_partitions} partitions "
+            "of a tenant's raw topics ([raw] in schemas/topics.toml), which the normalize job "
+            "reads: lower it, or add partitions first (k8s/README.md)")
     grace_s, interval_ms = int(cfg.get("archive.grace_s")), int(cfg.get("flink.checkpoint_interval_ms"))
     if grace_s * 1000 <= interval_ms:
         raise ConfigError(

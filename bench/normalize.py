@@ -68,9 +68,11 @@ def corpus(n: int, seed: int = 7) -> list[tuple[str, str, bytes]]:
 
 
 def produce(cfg: config.Config, records: list[tuple[str, str, bytes]], run: str, partitions: int = 2
-            ) -> dict[str, str]:
-    """The raw topics of this run (family -> topic), filled; keyed by tenant like ingest."""
-    topics = {fam: f"{sources.raw_topic(fam)}.bench-{run}" for fam in FAMILIES}
+            ) -> dict[tuple[str, str], str]:
+    """The raw topics of this run ((tenant, family) -> the tenant's topic), filled; keyed by
+    tenant like ingest."""
+    topics = {(tenant, fam): sources.raw_topic(tenant, fam, f"bench-{run}")
+              for tenant in TENANTS for fam in FAMILIES}
     admin = kafka.admin(cfg)
     for fut in admin.create_topics([NewTopic(t, partitions, 1) for t in topics.values()]).values():
         fut.result()
@@ -82,7 +84,8 @@ def produce(cfg: config.Config, records: list[tuple[str, str, bytes]], run: str,
         sent[(fam, tenant)] += 1
         while True:
             try:
-                producer.produce(topics[fam], value, tenant.encode(), partition=n // CHUNK % partitions)
+                producer.produce(topics[(tenant, fam)], value, tenant.encode(),
+                                 partition=n // CHUNK % partitions)
                 break
             except BufferError:
                 producer.poll(0.1)
@@ -126,7 +129,7 @@ class Output:
         return total
 
 
-def run_job(cfg: config.Config, kind: str, topics: dict[str, str], n: int, parallelism: int,
+def run_job(cfg: config.Config, kind: str, topics: dict[tuple[str, str], str], n: int, parallelism: int,
             say, chains: str = "tenant") -> dict:
     run = uuid.uuid4().hex[:6]
     raw = ",".join(topics.values())
@@ -178,8 +181,9 @@ def profile(cfg: config.Config, records: list[tuple[str, str, bytes]], limit: in
                 "filter": dict(cfg.values.get("filter", {})), "mask": dict(cfg.values.get("mask", {}))}
     norm = normalize.Normalizer(settings)
     sample = records[:limit]
-    raws = [normalize.raw_record(topic=sources.raw_topic(fam), partition=i % 2, offset=i, key=tenant.encode(),
-                                 value=value, timestamp_ms=int(time.time() * 1000), headers={})
+    raws = [normalize.raw_record(topic=sources.raw_topic(tenant, fam), partition=i % 2, offset=i,
+                                 key=tenant.encode(), value=value, timestamp_ms=int(time.time() * 1000),
+                                 headers={})
             for i, (fam, tenant, value) in enumerate(sample)]
     times: dict[str, float] = {}
 

@@ -37,6 +37,7 @@ from confluent_kafka.admin import NewTopic
 
 from auditflow import config, flink, kafka
 from auditflow.stack import process
+from udfs import sources
 
 REPO = Path(__file__).resolve().parents[1]
 JOBS = REPO / "jobs"
@@ -66,7 +67,7 @@ def k8s_secret_read(rng: random.Random, now: datetime) -> tuple[str, bytes]:
 
 
 class Load(threading.Thread):
-    def __init__(self, cfg: config.Config, topics: dict[str, str], rate: int):
+    def __init__(self, cfg: config.Config, topics: dict[tuple[str, str], str], rate: int):
         super().__init__(daemon=True)
         self.producer = Producer(kafka.producer_conf(cfg, **{"linger.ms": 20}))
         self.topics, self.rate, self.sent, self.stop = topics, rate, 0, threading.Event()
@@ -80,7 +81,7 @@ class Load(threading.Thread):
                 family, make = (("k8s-audit", k8s_secret_read) if self.sent % 4 == 3
                                 else ("syslog", syslog_login))
                 tenant, value = make(rng, now)
-                self.producer.produce(self.topics[family], value, key=tenant.encode(),
+                self.producer.produce(self.topics[(tenant, family)], value, key=tenant.encode(),
                                       headers=[("source", b"soak")])
                 self.sent += 1
             self.producer.poll(0)
@@ -121,7 +122,9 @@ def main() -> None:
     os.environ["AUDITFLOW_DETECT__STATE_TTL"] = args.detect_state_ttl  # read by the detect job
     cfg = config.load()
     run = uuid.uuid4().hex[:8]
-    raw = {f: f"audit.raw.{f}.soak{run}" for f in ("syslog", "k8s-audit")}
+    # each tenant's own raw topics (udfs/sources.py), read by pattern as the standing job does
+    raw = {(t, f): sources.raw_topic(t, f, f"soak{run}") for t in (f"t{i}" for i in range(20))
+           for f in ("syslog", "k8s-audit")}
     events, dlq, filtered = (f"audit.{k}.soak{run}" for k in ("events", "dlq", "filtered"))
     alerts, late = f"audit.alerts.soak{run}", f"audit.detect.late.soak{run}"
     topics = [*raw.values(), events, dlq, filtered, alerts, late]
@@ -132,7 +135,8 @@ def main() -> None:
     load: Load | None = None
     try:
         jobs.append(flink.start(cfg, JOBS / "normalize.py", [
-            "--raw-topics", ",".join(raw.values()), "--events-topic", events, "--dlq-topic", dlq,
+            "--raw-topic-pattern", sources.raw_topic_pattern(f"soak{run}"), "--events-topic", events,
+            "--dlq-topic", dlq,
             "--filtered-topic", filtered, "--group-id", f"soak-normalize-{run}"], say=lambda _l: None))
         jobs.append(flink.start(cfg, JOBS / "detect.py", [
             "--events-topic", events, "--alerts-topic", alerts, "--late-topic", late,

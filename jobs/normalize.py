@@ -1,8 +1,10 @@
 """Normalize job: raw audit records -> canonical, masked, enriched, hash-chained events.
 
-    flink run -py jobs/normalize.py [--raw-topics audit.raw.syslog,...] [--chains tenant|partition]
+    flink run -py jobs/normalize.py [--raw-topic-pattern RE | --raw-topics T,...] [--chains tenant|partition]
 
-Reads every `audit.raw.<source>` topic as bytes with its Kafka coordinates, and per record:
+Reads every tenant's raw topic (`audit.raw.<tenant>.<source>`, subscribed to by pattern, so a
+tenant added later is read without a restart) as bytes with its Kafka coordinates; the topic
+names the record's tenant (udfs/sources.py). Per record:
 parse -> validate -> filter policy -> mask PII -> geo enrichment (stateless, parallel), then,
 keyed by chain: user enrichment from the `audit.users` directory (broadcast state, profile
 valid at the event's time) -> lineage -> SHA-256 chain link (checkpointed keyed state).
@@ -277,8 +279,11 @@ def job_id() -> str:
 
 def options(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--raw-topics", default=",".join(sources.RAW_TOPICS),
-                   help="comma-separated raw topics (default: every audit.raw.<source>)")
+    raw = p.add_mutually_exclusive_group()
+    raw.add_argument("--raw-topic-pattern", default=None,
+                     help="regular expression of the raw topics, looked for every "
+                          f"normalize.topic_discovery_s (default: {sources.raw_topic_pattern()})")
+    raw.add_argument("--raw-topics", default=None, help="comma-separated raw topics, instead of a pattern")
     p.add_argument("--events-topic", default="audit.events")
     p.add_argument("--dlq-topic", default="audit.dlq")
     p.add_argument("--filtered-topic", default="audit.filtered")
@@ -290,6 +295,16 @@ def options(argv: list[str]) -> argparse.Namespace:
                         "workers as events arrive (schemas/CHAIN.md version 2)")
     p.add_argument("--profile", default=None, help="auditflow config profile")
     return p.parse_args(argv)
+
+
+def subscription(cfg: config.Config, args: argparse.Namespace) -> str:
+    """The raw source's topic options: the explicit list, else the pattern and how often new
+    matching topics are looked for."""
+    if args.raw_topics:
+        return "'topic' = '{}'".format(args.raw_topics.replace(",", ";"))
+    pattern = args.raw_topic_pattern or sources.raw_topic_pattern()
+    return (f"'topic-pattern' = '{pattern}', 'scan.topic-partition-discovery.interval' = "
+            f"'{cfg.get('normalize.topic_discovery_s')} s'")
 
 
 def main(argv: list[str]) -> None:
@@ -315,7 +330,7 @@ def main(argv: list[str]) -> None:
     idle = f"{cfg.get('normalize.idle_timeout_s')} s"
     common = {"bootstrap_servers": cfg.get("kafka.bootstrap_servers"), "group_id": args.group_id}
     t_env.execute_sql(sql.render(
-        "ddl/normalize_raw_source.sql", topics=args.raw_topics.replace(",", ";"),
+        "ddl/normalize_raw_source.sql", subscription=subscription(cfg, args),
         out_of_orderness_s=cfg.get("normalize.out_of_orderness_s"), idle_timeout=idle, **common,
     ))
     t_env.execute_sql(sql.render(

@@ -23,7 +23,7 @@ from typing import Any
 from udfs import chain, mask, users, validate, wire
 from udfs.geo import GeoIP
 from udfs.parse import ParseError, RawRecord, parse
-from udfs.sources import raw_source, source_system
+from udfs.sources import raw_source, source_system, topic_tenant
 
 JOB_NAME = "auditflow-normalize"
 JOB_VERSION = "0.1.0"
@@ -53,15 +53,33 @@ def directory_entries(key: bytes | None, value: bytes | None) -> dict[str, str |
 
 def raw_record(*, topic: str, partition: int, offset: int, key: bytes | None, value: bytes | None,
                timestamp_ms: int, headers: dict[str, bytes] | None) -> RawRecord:
-    """A RawRecord from Kafka coordinates. The tenant is the `tenant` header when there is one
-    (Kafka Connect sources keep their own key, e.g. Debezium's primary key, and add the tenant
-    with an InsertHeader transform), else the key (`auditflow ingest` keys by tenant)."""
+    """A RawRecord from Kafka coordinates. The tenant is the one the topic is bound to
+    (`audit.raw.<tenant>.<source>`, which only that tenant's principal may write: udfs/sources.py),
+    None on a topic bound to none; neither the key nor a header can choose it (`tenant_claim`)."""
     text = {k: bytes(v).decode("utf-8", "replace") for k, v in (headers or {}).items()}
-    tenant = text.get("tenant") or (bytes(key).decode("utf-8", "replace") if key else None)
     return RawRecord(
-        source=raw_source(topic), value=bytes(value or b""), tenant_id=tenant or None, topic=topic,
+        source=raw_source(topic), value=bytes(value or b""), tenant_id=topic_tenant(topic), topic=topic,
         partition=partition, offset=offset, timestamp_ms=timestamp_ms, headers=text,
     )
+
+
+def tenant_refusal(record: RawRecord) -> ParseError | None:
+    """Why a record cannot be trusted to belong to its tenant, None when it can. Its tenant is
+    its topic's (`raw_record`); a record on a topic bound to no tenant (e.g. the old shared
+    `audit.raw.<source>`) is `tenant.unbound_topic`, and one whose `tenant` header names another
+    tenant than its topic is `tenant.mismatch`: a producer claiming someone else's tenant is
+    recorded for an auditor to see, not silently relabelled. The key is not a claim (Kafka
+    Connect sources keep their own, e.g. Debezium's row key)."""
+    if record.tenant_id is None:
+        return ParseError("tenant.unbound_topic", f"topic {record.topic!r} is bound to no tenant: "
+                           "raw input goes to audit.raw.<tenant>.<source> (`auditflow tenants add`)",
+                           stage="decode", tenant_id=None)
+    claim = record.headers.get("tenant")
+    if claim is not None and claim != record.tenant_id:
+        return ParseError("tenant.mismatch", f"the record's tenant header says {claim[:64]!r} but its "
+                           f"topic {record.topic!r} is tenant {record.tenant_id!r}'s",
+                           stage="decode", tenant_id=record.tenant_id)
+    return None
 
 
 class Normalizer:
@@ -88,6 +106,8 @@ class Normalizer:
 
     # -- stateless half ---------------------------------------------------------------------
     def prepare(self, record: RawRecord) -> tuple[str, str, dict]:
+        if (refused := tenant_refusal(record)) is not None:
+            return "dlq", record.tenant_id or "", self.dead_letter(record, refused)
         try:
             event = parse(record, limits=self.limits, keep_raw=self.keep_raw)
         except ParseError as err:

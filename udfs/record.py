@@ -16,11 +16,11 @@ RULE_KEY = "auditflow.parser"
 
 @dataclass(frozen=True)
 class RawRecord:
-    """One Kafka record of an `audit.raw.<source>` topic, as the normalize job read it."""
+    """One Kafka record of a raw topic (`audit.raw.<tenant>.<source>`), as the normalize job read it."""
 
     source: str  # 'syslog' | 'cloudtrail' | 'k8s-audit' | 'auditd' | 'app' | 'debezium'
     value: bytes  # the Kafka record value exactly as ingested
-    tenant_id: str | None  # from the Kafka key
+    tenant_id: str | None  # the raw topic's tenant (udfs.sources.topic_tenant); None: bound to none
     topic: str
     partition: int
     offset: int

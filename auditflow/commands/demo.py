@@ -7,7 +7,7 @@ import time
 import click
 from rich.console import Console
 
-from auditflow import demo, demo_corpus, kafka
+from auditflow import demo, demo_corpus, kafka, tenants
 from auditflow.stack import lifecycle
 
 console = Console()
@@ -43,7 +43,7 @@ def command(obj, tenant: str, background: int, period_s: int, retention_s: int) 
     Running it again replays the corpus again into the same topics and archive.
     """
     cfg, say = obj.cfg, (lambda m: console.print(f"  {m}", highlight=False))
-    names = demo.Names()
+    names = demo.Names(tenant=tenant)
     flags = [*obj.cli_args, *demo.cfg_flags(names, period_s, 15, retention_s)]
     t0 = time.monotonic()
 
@@ -51,6 +51,7 @@ def command(obj, tenant: str, background: int, period_s: int, retention_s: int) 
     _step(1, f"stack: Kafka, registry, S3 (Object Lock), Flink{trino}")
     lifecycle.up(lifecycle.context(cfg, say))
     kafka.apply_topics(cfg, kafka.load_topics())
+    tenants.add(cfg, tenant)  # its raw topics (and, with the Kafka support, its user and ACL)
     registered = _check(demo.cli(obj.cli_args, "schemas", "register"), "schemas register")
     for line in registered.strip().splitlines():
         say(" ".join(line.split()))

@@ -17,6 +17,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TimeRemainingColu
 from auditflow.ingest import check_topics, clients
 from connectors.ingest import framing
 from connectors.ingest.producer import DLQ_TOPIC, IngestError, RawProducer, format_summary
+from udfs import sources
 
 console = Console(stderr=True, soft_wrap=True, highlight=False)
 MAX_REJECTS_SHOWN = 20
@@ -59,7 +60,14 @@ class _Rejects:
 
 def _open_producer(obj, fmt: str, tenant: str, topic: str | None, dlq_topic: str,
                    no_dlq: bool) -> RawProducer:
-    topic = topic or framing.raw_topic(fmt)
+    # the topic, not the key or a header, is what makes a record the tenant's (udfs/sources.py)
+    try:
+        topic = topic or framing.raw_topic(tenant, fmt)
+    except sources.TenantError as err:
+        raise click.BadParameter(str(err), param_hint="--tenant") from err
+    if sources.topic_tenant(topic) != tenant:
+        raise click.BadParameter(f"{topic} is not one of tenant {tenant}'s raw topics "
+                                 f"({sources.RAW_PREFIX}{tenant}.<source>[.<more>])", param_hint="--topic")
     dlq = None if no_dlq else dlq_topic
     check_topics(obj.cfg, [topic] + ([dlq] if dlq else []))
     return RawProducer(clients(obj.cfg), fmt, tenant, topic, dlq, on_reject=_Rejects())
@@ -78,8 +86,10 @@ def _finish(producer: RawProducer, fail_on_reject: bool) -> None:
 
 def _common(f):
     for opt in reversed([
-        click.option("--tenant", "-t", required=True, help="Tenant id; the Kafka key of every record."),
-        click.option("--topic", help="Target topic (default: audit.raw.<format>)."),
+        click.option("--tenant", "-t", required=True,
+                     help="Tenant id: picks the tenant's raw topic (`auditflow tenants add`)."),
+        click.option("--topic", help="Target topic, one of the tenant's "
+                     "(default: audit.raw.<tenant>.<format>)."),
         click.option("--dlq-topic", default=DLQ_TOPIC, show_default=True,
                      help="Where rejects go, as Avro DeadLetter records."),
         click.option("--no-dlq", is_flag=True, help="Only report rejects; do not dead-letter them."),
@@ -116,7 +126,7 @@ def _format_command(fmt: str) -> click.Command:
         _run_files(obj, fmt, files or ("-",), **opts)
 
     run.__doc__ = (
-        f"Send {fmt} input to audit.raw.{fmt}.\n\n"
+        f"Send {fmt} input to audit.raw.<tenant>.{fmt}.\n\n"
         f"One record is {RECORD_IS[fmt]}. FILE may be gzip; '-' or nothing reads stdin. Rejects "
         "(input that cannot be framed) are reported as file:line and dead-lettered to audit.dlq.\n\n"
         f"\b\nExample:\n  {EXAMPLES[fmt]}"
@@ -128,7 +138,7 @@ def _format_command(fmt: str) -> click.Command:
 
 @click.group("ingest")
 def command() -> None:
-    """Put raw audit input into Kafka (audit.raw.<format>), one record per source record.
+    """Put raw audit input into Kafka (audit.raw.<tenant>.<format>), one record per source record.
 
     \b
     Every record: key = tenant, headers source/file/line, acks=all, idempotence, zstd.

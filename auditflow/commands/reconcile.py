@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from auditflow import kafka, registry
-from udfs import reconcile
+from udfs import reconcile, sources
 
 console = Console(stderr=True)
 out = Console()
@@ -26,10 +26,9 @@ def _raw_topics(cfg, patterns: str) -> list[str]:
     return sorted(t for t in topics if any(fnmatch.fnmatchcase(t, p) for p in wanted))
 
 
-def _tenant(m) -> str:
-    """As the normalize job reads it (udfs.normalize.raw_record): the `tenant` header, else the key."""
-    header = next((v for k, v in (m.headers() or []) if k == "tenant" and v), None)
-    return (header or m.key() or b"").decode("utf-8", "replace")
+def _tenant(m) -> str | None:
+    """As the normalize job reads it (udfs.normalize.raw_record): the tenant its topic names."""
+    return sources.topic_tenant(m.topic())
 
 
 def _collect(cfg, raw_topics: list[str], events_topic: str, dlq_topic: str,

@@ -1,6 +1,8 @@
-"""Produce framed records to ``audit.raw.<format>`` and rejects to ``audit.dlq``.
+"""Produce framed records to the tenant's ``audit.raw.<tenant>.<format>`` and rejects to ``audit.dlq``.
 
-Every record: key = tenant, spread over all partitions of the raw topic in runs of ``SPREAD``
+The topic is what makes a record the tenant's (only its principal may write there, and the
+normalize job takes the tenant from the topic name); the key only keeps a tenant's records
+together. Every record: key = tenant, spread over all partitions of the raw topic in runs of ``SPREAD``
 records (the normalize job chains each (tenant, partition) separately, schemas/CHAIN.md version
 2, so a tenant's volume is linked by as many workers as the topic has partitions), headers
 ``source`` (the format), ``file`` and ``line`` (where the record starts), producer settings from

@@ -1,4 +1,6 @@
 -- Every raw topic as bytes, with the Kafka coordinates each event's lineage records.
+-- ${subscription}: `'topic-pattern' = ...` and its discovery interval (a tenant's topics created
+-- later are read without a restart), or an explicit `'topic' = 'a;b'`.
 -- The watermark follows the Kafka (ingest) timestamp; partitions quiet for ${idle_timeout}
 -- stop holding it back, so a quiet tenant does not stall windows downstream.
 CREATE TABLE raw_records (
@@ -12,7 +14,7 @@ CREATE TABLE raw_records (
     WATERMARK FOR `ts` AS `ts` - INTERVAL '${out_of_orderness_s}' SECOND
 ) WITH (
     'connector' = 'kafka',
-    'topic' = '${topics}',
+    ${subscription},
     'properties.bootstrap.servers' = '${bootstrap_servers}',
     'properties.group.id' = '${group_id}',
     'properties.isolation.level' = 'read_committed',

@@ -89,9 +89,10 @@ def start_detect(cfg, flink_jobs, run: str, events: str, alerts: str, late: str)
 # two late runs (600 s each at worst); typically about five minutes
 @pytest.mark.timeout(2400)
 def test_late_lines_of_a_file_are_alerted_once_and_marked_late(cfg, leftovers, topics, flink_jobs, tmp_path):
-    run = Run(cfg, topics, "lf")  # raw topics of every family, events, dlq, filtered, users
+    run = Run(cfg, topics, "lf", tenants=())  # events, dlq, filtered, users
     leftovers.topics = topics.names  # the same list: the topics made below count too
     tenant = f"latefile-it-{run.id}"
+    run.add_tenant(tenant)  # its raw topics of every family
     alerts_topic, late_topic = topics.unique("alerts", 3), topics.unique("late", 3)
     results_topic = topics.unique("late-results", 3)
     late_group = f"auditflow-detect-latefile-it-{run.id}"
@@ -116,7 +117,7 @@ def test_late_lines_of_a_file_are_alerted_once_and_marked_late(cfg, leftovers, t
 
     follow = subprocess.Popen(
         [sys.executable, "-m", "auditflow.cli", "ingest", "follow", str(log), "--from-start", "--tenant",
-         tenant, "--topic", run.raw["syslog"], "--dlq-topic", run.out["dlq"]],
+         tenant, "--topic", run.raw[(tenant, "syslog")], "--dlq-topic", run.out["dlq"]],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=REPO,
         env={**os.environ, "PYTHONPATH": str(REPO)})
     stopped = False

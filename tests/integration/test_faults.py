@@ -47,7 +47,7 @@ class Feed:
     (key = tenant, headers source/file/line)."""
 
     def __init__(self, cfg, run: Run):
-        self.cfg, self.topic, self.sent = cfg, run.raw["syslog"], 0
+        self.cfg, self.topic, self.sent = cfg, run.raw[("acme", "syslog")], 0
         self.producer = Producer(kafka.producer_conf(cfg, **{"linger.ms": 5}))
         self.failed: list[str] = []
 
@@ -72,7 +72,7 @@ def expected_order(cfg, run: Run) -> dict[str, list[str]]:
     """Each tenant's event ids in the order of its raw records: the chain an uninterrupted run
     links (one partition per tenant, so Kafka time order is offset order)."""
     out: dict[str, list[str]] = defaultdict(list)
-    for m in kafka.read_topic(cfg, run.raw["syslog"]):
+    for m in kafka.read_topic(cfg, run.raw[("acme", "syslog")]):
         rec = RawRecord(source="syslog", value=m.value(), tenant_id=m.key().decode(), topic=m.topic(),
                         partition=m.partition(), offset=m.offset(), timestamp_ms=m.timestamp()[1], headers={})
         out[rec.tenant_id].append((rec.offset, event_id(rec)))
@@ -243,12 +243,12 @@ def test_poison_records_are_dead_letters_and_the_records_behind_them_flow(stack,
                                            ("userIdentity", POISON["userIdentity"]), (None, None)])]
     producer = Producer(kafka.producer_conf(cfg))
     for doc in records:
-        producer.produce(run.raw["cloudtrail"], json.dumps(doc).encode(), key=b"acme", partition=0)
+        producer.produce(run.raw[("acme", "cloudtrail")], json.dumps(doc).encode(), key=b"acme", partition=0)
     # a long line (an event that keeps its text once) and one over limits.max_bytes (a dead letter)
     stamp = time.strftime("%b %e %H:%M:%S")
     for size in (600_000, int(cfg.get("limits.max_bytes")) + 500_000):
         line = f"<14>{stamp} web1 app[1]: {'x' * size}".encode()
-        producer.produce(run.raw["syslog"], line, key=b"acme", partition=0)
+        producer.produce(run.raw[("acme", "syslog")], line, key=b"acme", partition=0)
     assert producer.flush(30) == 0
     job = start_job(cfg, run, flink_jobs)
     try:
@@ -258,9 +258,9 @@ def test_poison_records_are_dead_letters_and_the_records_behind_them_flow(stack,
         decode = registry.Decoder(cfg, "dead_letter")
         letters = [decode(m.value()) for m in kafka.read_topic(cfg, run.out["dlq"])]
         assert all(letter["error_message"] for letter in letters)
-        assert [ltr["error_class"] for ltr in letters if ltr["raw_topic"] == run.raw["syslog"]] \
+        assert [ltr["error_class"] for ltr in letters if ltr["raw_topic"] == run.raw[("acme", "syslog")]] \
             == ["validate.oversize"]
-        [long_event] = [e for e in run.events() if e["lineage"]["raw_topic"] == run.raw["syslog"]]
+        [long_event] = [e for e in run.events() if e["lineage"]["raw_topic"] == run.raw[("acme", "syslog")]]
         assert len(long_event["raw_data"]) > 600_000
         assert len(long_event["message"].encode()) <= int(cfg.get("limits.max_message_bytes")) + 100
         assert flink.job_status(cfg, job) == "RUNNING"

@@ -1,7 +1,8 @@
 """`auditflow ingest` on real-format sample files of every family, against the real Kafka and
-registry: exactly one raw record per input record, key = tenant, headers source/file/line, and
-rejects reported with file:line and dead-lettered as Avro DeadLetter records. `ingest follow`
-streams through a real rotation and stops on Ctrl-C. Each test uses its own topics."""
+registry: exactly one raw record per input record on the tenant's own topic, key = tenant,
+headers source/file/line, no topic of another tenant, and rejects reported with file:line and
+dead-lettered as Avro DeadLetter records. `ingest follow` streams through a real rotation and
+stops on Ctrl-C. Each test uses its own topics."""
 
 from __future__ import annotations
 
@@ -19,15 +20,23 @@ from confluent_kafka.schema_registry.avro import AvroDeserializer
 from confluent_kafka.serialization import MessageField, SerializationContext
 
 from auditflow import kafka, registry
+from udfs import sources
 
 RAW = Path(__file__).resolve().parents[1] / "fixtures" / "raw"
 CLI = [sys.executable, "-m", "auditflow.cli"]
 
 
+def tenant_raw(topics, tenant: str) -> str:
+    """A raw topic of `tenant` of the test's own (audit.raw.<tenant>.ingest.it<run>), deleted after it."""
+    topic = sources.raw_topic(tenant, "ingest", f"it{topics.run}")
+    topics.create(kafka.TopicSpec(topic, 3, 1))
+    return topic
+
+
 @pytest.fixture
 def raw_dlq(topics) -> tuple[str, str]:
-    """A raw and a dead-letter topic of the test's own, deleted after it."""
-    return topics.unique("ingest.raw", 3), topics.unique("ingest.dlq", 1)
+    """A raw topic of tenant acme and a dead-letter topic of the test's own, deleted after it."""
+    return tenant_raw(topics, "acme"), topics.unique("ingest.dlq", 1)
 
 
 def consume_all(cfg, topic: str, expect: int, timeout_s: float = 30) -> list:
@@ -107,8 +116,9 @@ def test_record_bytes_and_lines_are_the_source_records(cfg, raw_dlq):
     assert syscall[-1] == "type=EOE msg=audit(1736663530.221:4391):"
 
 
-def test_rejects_are_reported_with_file_line_and_dead_lettered(cfg, raw_dlq):
-    raw, dlq = raw_dlq
+def test_rejects_are_reported_with_file_line_and_dead_lettered(cfg, raw_dlq, topics):
+    acme_raw, dlq = raw_dlq
+    raw = tenant_raw(topics, "globex")
     bad = RAW / "rejects" / "k8s-audit-with-bad-lines.log"
     out = ingest("k8s-audit", bad, raw=raw, dlq=dlq, tenant="globex")
     assert out.returncode == 0, out.stderr
@@ -128,7 +138,7 @@ def test_rejects_are_reported_with_file_line_and_dead_lettered(cfg, raw_dlq):
     assert letters[1]["raw"] == b'["not","an","event"]' and letters[1]["tenant_id"] == "globex"
     assert [dict(m.headers())["target_topic"] for m in dead] == [raw.encode()] * 2
 
-    strict = ingest("cloudtrail", RAW / "rejects" / "cloudtrail-not-records.json", raw=raw, dlq=dlq,
+    strict = ingest("cloudtrail", RAW / "rejects" / "cloudtrail-not-records.json", raw=acme_raw, dlq=dlq,
                     extra=("--fail-on-reject",))
     assert strict.returncode == 4
     assert "cloudtrail-not-records.json:1: not a CloudTrail file" in strict.stderr
@@ -137,10 +147,23 @@ def test_rejects_are_reported_with_file_line_and_dead_lettered(cfg, raw_dlq):
 
 def test_missing_topic_is_a_clear_error(stack):
     out = subprocess.run([*CLI, "ingest", "syslog", str(RAW / "syslog" / "auth-rfc5424.log"), "--tenant",
-                          "acme", "--topic", f"no.such.topic.{uuid.uuid4().hex[:6]}"],
+                          "acme", "--topic", f"audit.raw.acme.syslog.no{uuid.uuid4().hex[:6]}"],
                          capture_output=True, text=True, timeout=60)
     assert out.returncode == 1
-    assert "do not exist" in out.stderr and "auditflow topics apply" in out.stderr
+    assert "do not exist" in out.stderr and "auditflow tenants add" in out.stderr
+
+
+def test_a_tenant_writes_only_to_its_own_topics(stack, raw_dlq):
+    # the topic, not the key, makes the records a tenant's: no topic of another tenant, nor one
+    # bound to no tenant (the old shared audit.raw.<source>), is accepted
+    raw, dlq = raw_dlq
+    log = str(RAW / "syslog" / "auth-rfc5424.log")
+    for topic in (raw, "audit.raw.syslog", "it.x.raw"):
+        out = ingest("syslog", Path(log), raw=topic, dlq=dlq, tenant="globex")
+        assert out.returncode == 2 and "is not one of tenant globex's raw topics" in out.stderr, out.stderr
+    out = subprocess.run([*CLI, "ingest", "syslog", log, "--tenant", "a.b", "--dlq-topic", dlq],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "no '.'" in out.stderr, out.stderr
 
 
 def test_stdin(cfg, raw_dlq):

@@ -10,6 +10,7 @@ import json
 import pytest
 
 from auditflow import demo, flink, kafka, registry
+from udfs import sources
 
 
 # a job start (submission and RUNNING, typically under a minute), a refused second start, a stop
@@ -56,7 +57,7 @@ def _app_events(path, first: int, n: int) -> None:
 def test_a_restarted_normalize_job_resumes_its_chains_from_the_last_checkpoint(cfg, topics, flink_jobs,
                                                                                 tmp_path):
     run = f"resume{topics.run}"
-    raw = f"audit.raw.app.{run}"
+    raw = sources.raw_topic("acme", "app", run)
     out = {k: f"it.{run}.{k}" for k in ("events", "dlq", "filtered", "users")}
     specs = [kafka.TopicSpec(t, 2, 1) for t in (raw, out["events"], out["dlq"], out["filtered"])]
     topics.create(*specs, kafka.TopicSpec(out["users"], 1, 1, {"cleanup.policy": "compact"}))

@@ -16,8 +16,10 @@ import uuid
 from pathlib import Path
 
 import pytest
+from confluent_kafka import Producer
 
 from auditflow import flink, kafka, registry
+from udfs import sources
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures"
 JOB = Path(__file__).resolve().parents[2] / "jobs" / "normalize.py"
@@ -45,25 +47,34 @@ def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 
 
 class Run:
-    """One isolated pipeline: its own raw topics, outputs, consumer group and users topic, made
-    through the `topics` fixture (deleted after the test)."""
+    """One isolated pipeline: its own raw topics (each tenant's, audit.raw.<tenant>.<fmt>.<id>),
+    outputs, consumer group and users topic, made through the `topics` fixture (deleted after
+    the test). Its job subscribes by pattern, as the standing one does."""
 
-    def __init__(self, cfg, topics, name: str):
-        self.cfg, self.id = cfg, f"{name}{uuid.uuid4().hex[:6]}"
-        self.raw = {fmt: f"audit.raw.{fmt}.{self.id}" for fmt in SAMPLES}
+    def __init__(self, cfg, topics, name: str, tenants: tuple[str, ...] = ("acme",)):
+        self.cfg, self.id, self.topics = cfg, f"{name}{uuid.uuid4().hex[:6]}", topics
+        self.raw: dict[tuple[str, str], str] = {}
         self.out = {k: f"it.{self.id}.{k}" for k in ("events", "dlq", "filtered", "users")}
-        specs = [kafka.TopicSpec(t, 2, 1) for t in [*self.raw.values(), *self.out.values()]]
+        specs = [kafka.TopicSpec(t, 2, 1) for t in self.out.values()]
         specs[-1].config = {"cleanup.policy": "compact"}
         topics.create(*specs)
+        for tenant in tenants:
+            self.add_tenant(tenant)
+
+    def add_tenant(self, tenant: str) -> None:
+        """The tenant's raw topics of this run (what `auditflow tenants add` makes)."""
+        new = {(tenant, fmt): sources.raw_topic(tenant, fmt, self.id) for fmt in SAMPLES}
+        self.topics.create(*(kafka.TopicSpec(t, 2, 1) for t in new.values()))
+        self.raw.update(new)
 
     def job_args(self, group: str | None = None, out: dict | None = None) -> list[str]:
         out = out or self.out
-        return ["--raw-topics", ",".join(self.raw.values()), "--events-topic", out["events"],
+        return ["--raw-topic-pattern", sources.raw_topic_pattern(self.id), "--events-topic", out["events"],
                 "--dlq-topic", out["dlq"], "--filtered-topic", out["filtered"],
                 "--users-topic", self.out["users"], "--group-id", group or f"it-{self.id}"]
 
     def ingest(self, fmt: str, file: Path, tenant: str) -> None:
-        r = cli("ingest", fmt, str(file), "--tenant", tenant, "--topic", self.raw[fmt],
+        r = cli("ingest", fmt, str(file), "--tenant", tenant, "--topic", self.raw[(tenant, fmt)],
                 "--dlq-topic", self.out["dlq"])
         assert r.returncode == 0, r.stdout + r.stderr
 
@@ -82,6 +93,12 @@ class Run:
         return [decode(m.value()) for m in kafka.read_topic(self.cfg, topic or self.out["events"])]
 
 
+def registry_records(cfg, topic: str) -> list[dict]:
+    """The dead letters of a topic, decoded."""
+    decode = registry.Decoder(cfg, "dead_letter")
+    return [decode(m.value()) for m in kafka.read_topic(cfg, topic)]
+
+
 def stop(cfg, job_id: str) -> None:
     flink.cancel(cfg, job_id)
     flink.wait_for_status(cfg, job_id, {"CANCELED"}, timeout_s=60)
@@ -89,7 +106,7 @@ def stop(cfg, job_id: str) -> None:
 
 @pytest.fixture(scope="module")
 def pipeline(stack, cfg, module_topics, module_flink_jobs, tmp_path_factory):
-    run = Run(cfg, module_topics, "nz")
+    run = Run(cfg, module_topics, "nz", tenants=("acme", "globex"))
     r = cli("users", "load", str(FIXTURES / "normalize" / "users.csv"), "--topic", run.out["users"])
     assert r.returncode == 0, r.stdout + r.stderr
     for fmt, (file, tenant) in SAMPLES.items():
@@ -98,11 +115,23 @@ def pipeline(stack, cfg, module_topics, module_flink_jobs, tmp_path_factory):
     garbage = tmp_path_factory.mktemp("raw") / "garbage.log"
     garbage.write_text("this line has no syslog header at all\n")
     run.ingest("syslog", garbage, "acme")
+    # a producer naming another tenant in a header, on acme's topic; and a record on a topic of
+    # the old shared layout (audit.raw.<source>...), which the pattern matches but names no tenant
+    unbound = f"audit.raw.syslog.legacy.{run.id}"
+    module_topics.create(kafka.TopicSpec(unbound, 1, 1))
+    spoof = Producer(kafka.producer_conf(cfg))
+    line = (FIXTURES / "parse" / "syslog.log").read_text().splitlines()[0].encode()
+    spoof.produce(run.raw[("acme", "syslog")], line, b"globex", headers=[("tenant", b"globex")])
+    spoof.produce(unbound, line, b"acme", headers=[("tenant", b"acme")])
+    assert spoof.flush(30) == 0
 
     module_flink_jobs.track_named(flink.pipeline_job_name("normalize", run.out["events"]))
     job_id = module_flink_jobs.track(flink.start(cfg, JOB, run.job_args(), say=lambda _m: None))
     try:
         flink.wait_for_status(cfg, job_id, {"RUNNING"})
+        # a tenant onboarded while the job runs: read without a restart (topic discovery)
+        run.add_tenant("initech")
+        run.ingest("syslog", FIXTURES / "parse" / "syslog.log", "initech")
         report = run.reconcile()
         yield run, job_id, report, run.events()
     finally:
@@ -111,14 +140,35 @@ def pipeline(stack, cfg, module_topics, module_flink_jobs, tmp_path_factory):
 
 def test_every_raw_record_is_accounted_for_per_source(pipeline):
     _run, _job, report, events = pipeline
-    sources = {ln["source"] for ln in report["lines"]}
-    assert sources == set(SAMPLES)
+    assert {ln["source"] for ln in report["lines"]} == set(SAMPLES)
     for ln in report["lines"]:
         assert ln["raw"] == ln["events"] + ln["dead_letters"] + ln["filtered"], ln
-        assert ln["events"] > 0, ln
+        assert ln["events"] > 0 or ln["tenant"] == "(none)", ln
     syslog_acme = next(ln for ln in report["lines"] if ln["source"] == "syslog" and ln["tenant"] == "acme")
     assert syslog_acme["dead_letters"] >= 1  # the garbage line
     assert len(events) == sum(ln["events"] for ln in report["lines"])
+
+
+def test_a_tenant_added_while_the_job_runs_is_read(pipeline):
+    _run, _job, report, events = pipeline
+    [initech] = [ln for ln in report["lines"] if ln["tenant"] == "initech"]
+    assert initech["source"] == "syslog" and initech["events"] > 0
+    assert sum(e["tenant_id"] == "initech" for e in events) == initech["events"]
+
+
+def test_the_tenant_is_the_topics_and_a_claim_of_another_is_a_dead_letter(cfg, pipeline):
+    run, _job, report, events = pipeline
+    letters = [lt for lt in registry_records(cfg, run.out["dlq"]) if lt["error_class"].startswith("tenant.")]
+    by_class = {lt["error_class"]: lt for lt in letters}
+    assert sorted(by_class) == ["tenant.mismatch", "tenant.unbound_topic"], letters
+    assert by_class["tenant.mismatch"]["tenant_id"] == "acme"
+    assert by_class["tenant.mismatch"]["raw_topic"] == run.raw[("acme", "syslog")]
+    assert by_class["tenant.unbound_topic"]["tenant_id"] is None
+    assert by_class["tenant.unbound_topic"]["raw_topic"] == f"audit.raw.syslog.legacy.{run.id}"
+    [none] = [ln for ln in report["lines"] if ln["tenant"] == "(none)"]
+    assert (none["raw"], none["dead_letters"]) == (1, 1)
+    for e in events:  # every event's tenant is the one its raw topic names
+        assert e["tenant_id"] == sources.topic_tenant(e["lineage"]["raw_topic"]), e["lineage"]
 
 
 def test_every_chain_recomputes(pipeline):
@@ -178,7 +228,7 @@ def _produce_half(run: Run, tmp: Path, half: int, lines: list[str]) -> None:
 # checkpoint (180 s), two reconciles (180 s each)
 @pytest.mark.timeout(1800)
 def test_restart_from_checkpoint_loses_and_duplicates_nothing(stack, cfg, topics, flink_jobs, tmp_path):
-    run = Run(cfg, topics, "ft")
+    run = Run(cfg, topics, "ft", tenants=("acme", "globex", "initech"))
     # every copy of the job on these topics (the third one writes to `clean`)
     flink_jobs.track_named(flink.pipeline_job_name("normalize", run.out["events"]))
     lines = [ln for ln in (FIXTURES / "parse" / "syslog.log").read_text().splitlines()

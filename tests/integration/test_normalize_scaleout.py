@@ -16,7 +16,7 @@ import uuid
 import pytest
 
 from auditflow import flink, kafka, paths, registry
-from udfs import shard
+from udfs import shard, sources
 
 CLI = [sys.executable, "-m", "auditflow.cli"]
 LINES = 4_000  # four runs of connectors.ingest.producer.SPREAD records: 2,000 per partition
@@ -30,7 +30,7 @@ def cli(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
 @pytest.mark.timeout(1200)
 def test_one_tenant_is_linked_by_two_subtasks(stack, cfg, topics, flink_jobs, tmp_path):
     run = f"so{uuid.uuid4().hex[:6]}"
-    raw = f"audit.raw.syslog.{run}"
+    raw = sources.raw_topic("heavy", "syslog", run)
     out = {k: f"it.{run}.{k}" for k in ("events", "dlq", "filtered", "users")}
     topics.create(kafka.TopicSpec(raw, 2, 1), *(kafka.TopicSpec(t, 2, 1) for t in list(out.values())[:3]),
                   kafka.TopicSpec(out["users"], 1, 1, {"cleanup.policy": "compact"}))

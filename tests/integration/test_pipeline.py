@@ -57,7 +57,7 @@ def rows(out: str) -> list[dict]:
 @pytest.fixture(scope="module")
 def pipeline(stack, cfg, module_topics, module_flink_jobs, tmp_path_factory):
     run = f"e2e{uuid.uuid4().hex[:6]}"
-    names, tenant, schema = demo.Names.isolated(run), f"tenant-{run}", f"it_{run}"
+    names, tenant, schema = demo.Names.isolated(run, f"tenant-{run}"), f"tenant-{run}", f"it_{run}"
     module_topics.create(*names.topic_specs(), kafka.TopicSpec(f"{run}.delivered", 1, 1,
                          {"cleanup.policy": "compact"}), kafka.TopicSpec(f"{run}.alerts-dlq", 1, 1))
     tmp = tmp_path_factory.mktemp("e2e")

@@ -41,8 +41,9 @@ def test_kcat_lists_the_pipeline_topics(stack, cfg):
         capture_output=True, text=True, timeout=30, check=True,
     ).stdout
     topics = {t["topic"]: t for t in json.loads(out)["topics"]}
-    for name in ("audit.raw.syslog", "audit.events", "audit.dlq", "audit.alerts", "audit.users"):
+    for name in ("audit.events", "audit.dlq", "audit.alerts", "audit.users"):
         assert name in topics
+    assert "audit.raw.syslog" not in topics  # no shared raw topic: each tenant has its own
     assert len(topics["audit.events"]["partitions"]) == 3
 
 

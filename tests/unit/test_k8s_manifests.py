@@ -14,9 +14,8 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from auditflow import cli, config, flink, k8s, kafka, paths, pipeline
+from auditflow import cli, config, flink, k8s, paths, pipeline, tenants
 from auditflow.config import ConfigError
-from udfs import sources
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIG_MAP = REPO / "k8s" / "flink" / "auditflow-config.yaml"
@@ -102,7 +101,7 @@ def test_no_secret_outside_the_secret() -> None:
 
 
 def raw_partitions() -> int:
-    return min(t.partitions for t in kafka.load_topics() if t.name in sources.RAW_TOPICS)
+    return tenants.raw_template().partitions
 
 
 def test_render_refuses_parallelism_above_the_raw_partitions() -> None:

@@ -21,9 +21,11 @@ SETTINGS = {"schema_ids": {"event": 7, "dlq": 8},
 EVENT_SCHEMA = fastavro.parse_schema(load_schema("audit_event"))
 
 
-def record(line: bytes, offset: int, key: bytes | None = b"acme", topic="audit.raw.syslog"):
+def record(line: bytes, offset: int, key: bytes | None = b"acme", topic="audit.raw.acme.syslog",
+           headers: dict[str, bytes] | None = None):
     return normalize.raw_record(topic=topic, partition=0, offset=offset, key=key, value=line,
-                                timestamp_ms=1_795_868_000_000, headers={"file": b"auth.log"})
+                                timestamp_ms=1_795_868_000_000,
+                                headers={"file": b"auth.log", **(headers or {})})
 
 
 def run(records, directory=None):
@@ -80,18 +82,39 @@ def test_user_profile_valid_at_event_time_and_unknown_users_are_flagged():
 
 
 def test_bad_input_becomes_a_dead_letter_with_its_reason_and_raw_bytes():
-    [(kind, tenant, letter, data)] = run([record(b"{not json", 5, topic="audit.raw.cloudtrail")])
+    [(kind, tenant, letter, data)] = run([record(b"{not json", 5, topic="audit.raw.acme.cloudtrail")])
     assert kind == "dlq" and tenant == "acme"
     assert letter["raw"] == b"{not json" and letter["error_class"]
-    assert letter["raw_topic"] == "audit.raw.cloudtrail" and letter["raw_offset"] == 5
+    assert letter["raw_topic"] == "audit.raw.acme.cloudtrail" and letter["raw_offset"] == 5
     assert wire.decode(data, wire.plain_schema(load_schema("dead_letter")))[0] == 8
 
 
-def test_tenant_comes_from_the_tenant_header_before_the_key():
-    # a Kafka Connect source (Debezium) keeps the row's primary key as the Kafka key and adds
-    # the tenant with an InsertHeader transform (connectors/debezium-postgres.json)
-    connect = normalize.raw_record(topic="audit.raw.debezium", partition=0, offset=0, key=b'{"id":1}',
-                                   value=b"{}", timestamp_ms=0, headers={"tenant": b"acme", "source": b"x"})
-    assert connect.tenant_id == "acme"
-    assert record(b"x", 0).tenant_id == "acme"  # auditflow ingest: the key
-    assert record(b"x", 0, key=None).tenant_id is None
+def test_tenant_comes_from_the_topic_not_the_key_or_a_header():
+    # a Kafka Connect source (Debezium) keeps the row's primary key as the Kafka key and writes
+    # to its tenant's topic (connectors/debezium-postgres.json)
+    connect = normalize.raw_record(topic="audit.raw.acme.debezium", partition=0, offset=0, key=b'{"id":1}',
+                                   value=b"{}", timestamp_ms=0, headers={"source": b"x"})
+    assert (connect.tenant_id, connect.source) == ("acme", "debezium")
+    assert record(b"x", 0, key=b"globex").tenant_id == "acme"
+    assert record(b"x", 0, key=None, headers={"tenant": b"globex"}).tenant_id == "acme"
+    assert record(b"x", 0, topic="audit.raw.syslog").tenant_id is None
+
+
+def test_a_spoofed_tenant_header_is_a_dead_letter_of_the_topics_tenant():
+    line = (FIXTURES / "syslog.log").read_bytes().splitlines()[0]
+    [(kind, tenant, letter, _data)] = run([record(line, 3, headers={"tenant": b"globex"})])
+    assert (kind, tenant) == ("dlq", "acme")
+    assert letter["error_class"] == "tenant.mismatch" and letter["tenant_id"] == "acme"
+    assert "globex" in letter["error_message"] and letter["raw"] == line and letter["raw_offset"] == 3
+    # the key is no claim (a Connect source's row key), and a header naming the topic's tenant agrees
+    [(kind, tenant, event, _)] = run([record(line, 4, key=b"globex", headers={"tenant": b"acme"})])
+    assert (kind, tenant, event["tenant_id"]) == ("event", "acme", "acme")
+
+
+def test_a_record_on_a_topic_bound_to_no_tenant_is_a_dead_letter():
+    line = (FIXTURES / "syslog.log").read_bytes().splitlines()[0]
+    for topic in ("audit.raw.syslog", "audit.raw.syslog.eu-west"):  # the old shared topics
+        [(kind, tenant, letter, _)] = run([record(line, 0, topic=topic, headers={"tenant": b"acme"})])
+        assert (kind, tenant, letter["error_class"], letter["tenant_id"]) == \
+            ("dlq", "", "tenant.unbound_topic", None)
+        assert letter["source"] == "syslog" and letter["raw_topic"] == topic

@@ -29,7 +29,8 @@ def test_an_event_the_schema_rejects_is_a_dead_letter_and_the_chain_skips_it():
     schema_id, letter = wire.decode(letter_bytes, wire.plain_schema(load_schema("dead_letter")))
     assert schema_id == 8
     assert letter["error_class"].startswith("internal.")
-    assert (letter["raw_topic"], letter["raw_partition"], letter["raw_offset"]) == ("audit.raw.syslog", 0, 2)
+    assert (letter["raw_topic"], letter["raw_partition"], letter["raw_offset"]) == \
+        ("audit.raw.acme.syslog", 0, 2)
     assert letter["tenant_id"] == "acme" and letter["stage"] == "serialize"
     kind, third, state3 = finish(norm, prepared(norm, 3), state)
     assert kind == "event" and state3["sequence"] == 2

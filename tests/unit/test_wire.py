@@ -47,7 +47,7 @@ def test_encoder_writes_the_bytes_fastavro_writes_for_every_family_and_dead_lett
     seen = {"event": 0, "dlq": 0}
     for family, name in files.items():
         for offset, line in enumerate((fixtures / name).read_bytes().splitlines()):
-            rec = normalize.raw_record(topic=sources.raw_topic(family), partition=1, offset=offset,
+            rec = normalize.raw_record(topic=sources.raw_topic("acme", family), partition=1, offset=offset,
                                        key=b"acme", value=line, timestamp_ms=1_795_868_000_000, headers={})
             kind, _tenant, payload = norm.prepare(rec)
             if kind == "event":

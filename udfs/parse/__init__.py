@@ -3,7 +3,7 @@
     from udfs.parse import RawRecord, ParseError, parse
 
     event = parse(RawRecord(source="syslog", value=b"<38>Nov 28 12:09:01 web1 sshd[42]: ...",
-                            tenant_id="acme", topic="audit.raw.syslog", partition=0, offset=7,
+                            tenant_id="acme", topic="audit.raw.acme.syslog", partition=0, offset=7,
                             timestamp_ms=1732795741000, headers={}))
 
 `parse` returns a dict that validates against schemas/audit_event.avsc (`enrichment`, `chain`
