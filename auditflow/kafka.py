@@ -48,27 +48,41 @@ def client_conf(cfg: Config, role: str, **extra: Any) -> dict[str, Any]:
             "ssl.ca.location": str(tls.ca_file(cfg)), **kafka.get("client", {}), **extra}
 
 
-def flink_options(cfg: Config, role: str) -> dict[str, str]:
-    """The same settings as Flink Kafka connector options (``properties.*``) for a table acting
-    as `role`: the JAAS line holds the secret, so these go only into DDL executed in the job's
-    client process, never onto a command line."""
+SCRAM_MODULE = "org.apache.kafka.common.security.scram.ScramLoginModule"
+# flink-sql-connector-kafka shades the Kafka client, and with it the login module's class name
+FLINK_SCRAM_MODULE = "org.apache.flink.kafka.shaded." + SCRAM_MODULE
+
+
+def _jaas(cfg: Config, role: str, module: str) -> str:
     user, secret = credentials.identity(cfg, role).at("kafka")
-    jaas = (f'org.apache.kafka.common.security.scram.ScramLoginModule required '
-            f'username="{user}" password="{secret}";')
-    return {"properties.bootstrap.servers": cfg.get("kafka.bootstrap_servers"),
-            "properties.security.protocol": "SASL_SSL", "properties.sasl.mechanism": "SCRAM-SHA-512",
-            "properties.sasl.jaas.config": jaas, "properties.ssl.truststore.type": "PEM",
+    return f'{module} required username="{user}" password="{secret}";'
+
+
+def flink_options(cfg: Config, role: str) -> dict[str, str]:
+    """The security settings as Flink Kafka connector options (``properties.*``) of a table
+    acting as `role` (the bootstrap servers are set beside them). The JAAS line holds the
+    secret, so these go only into DDL executed in the job's client process, never argv."""
+    return {"properties.security.protocol": "SASL_SSL", "properties.sasl.mechanism": "SCRAM-SHA-512",
+            "properties.sasl.jaas.config": _jaas(cfg, role, FLINK_SCRAM_MODULE),
+            "properties.ssl.truststore.type": "PEM",
             "properties.ssl.truststore.location": str(tls.ca_file(cfg))}
 
 
 def java_properties(cfg: Config, role: str) -> dict[str, str]:
-    """The same settings as a Java client's properties (Kafka Connect, a DataStream sink)."""
-    return {k.removeprefix("properties."): v for k, v in flink_options(cfg, role).items()}
+    """The same settings for a plain Java client (Kafka Connect's worker, producer, consumer)."""
+    return {"bootstrap.servers": cfg.get("kafka.bootstrap_servers"), "security.protocol": "SASL_SSL",
+            "sasl.mechanism": "SCRAM-SHA-512", "sasl.jaas.config": _jaas(cfg, role, SCRAM_MODULE),
+            "ssl.truststore.type": "PEM", "ssl.truststore.location": str(tls.ca_file(cfg))}
 
 
 def sql_options(options: dict[str, str]) -> str:
-    """Connector options as the body lines of a CREATE TABLE ... WITH (...)."""
+    """Connector options as lines of a CREATE TABLE ... WITH (...), quotes escaped."""
     return ",\n    ".join(f"'{k}' = '{v.replace(chr(39), chr(39) * 2)}'" for k, v in options.items())
+
+
+def flink_sql(cfg: Config, role: str) -> str:
+    """`flink_options` for the ``${kafka_security}`` placeholder of the sql/ddl templates."""
+    return sql_options(flink_options(cfg, role))
 
 
 def producer_conf(cfg: Config, role: str, **extra: Any) -> dict[str, Any]:
@@ -117,9 +131,11 @@ def load_topics(path: Path | None = None) -> list[TopicSpec]:
     return specs
 
 
-def apply_topics(cfg: Config, specs: list[TopicSpec], timeout_s: float = 30) -> list[str]:
-    """Create missing topics, grow partitions, set configs. Returns what changed, in words."""
-    client = admin(cfg)
+def apply_topics(cfg: Config, specs: list[TopicSpec], timeout_s: float = 30,
+                 role: str = "admin") -> list[str]:
+    """Create missing topics, grow partitions, set configs (as `role`: the admin, or the
+    operator). Returns what changed, in words."""
+    client = admin(cfg, role)
     existing = client.list_topics(timeout=timeout_s).topics
     # one record size limit for every topic unless a topic sets its own
     limit = {"max.message.bytes": str(cfg.get("kafka.max_record_bytes"))}

@@ -51,6 +51,7 @@ def command(obj, tenant: str, background: int, period_s: int, retention_s: int) 
     _step(1, f"stack: Kafka, registry, S3 (Object Lock), Flink{trino}")
     lifecycle.up(lifecycle.context(cfg, say))
     kafka.apply_topics(cfg, kafka.load_topics())
+    demo.grant_kafka(cfg, names, tenant)
     registered = _check(demo.cli(obj.cli_args, "schemas", "register"), "schemas register")
     for line in registered.strip().splitlines():
         say(" ".join(line.split()))

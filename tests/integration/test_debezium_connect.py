@@ -127,7 +127,7 @@ def connect_worker(stack, cfg, tmp_path) -> Iterator[str]:
 
 
 def end_offsets(cfg) -> list[TopicPartition]:
-    c = Consumer(kafka.client_conf(cfg, **{"group.id": "it-offsets"}))
+    c = Consumer(kafka.client_conf(cfg, "admin", **{"group.id": "it-offsets"}))
     try:
         parts = c.list_topics(TOPIC, timeout=10).topics[TOPIC].partitions
         return [TopicPartition(TOPIC, p, c.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=10)[1])
@@ -170,7 +170,8 @@ def test_debezium_postgres_insert_update_delete_arrive_as_three_change_events(
     postgres.sql("UPDATE public.users SET role = 'admin' WHERE id = 1")
     postgres.sql("DELETE FROM public.users WHERE id = 1")
 
-    consumer = Consumer(kafka.client_conf(cfg, **{"group.id": f"it-{run}", "enable.auto.commit": False}))
+    consumer = Consumer(kafka.client_conf(cfg,
+                                          "admin", **{"group.id": f"it-{run}", "enable.auto.commit": False}))
     consumer.assign(start)
     events, headers, keys = [], [], []
     try:

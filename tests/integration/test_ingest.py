@@ -32,7 +32,7 @@ def raw_dlq(topics) -> tuple[str, str]:
 
 def consume_all(cfg, topic: str, expect: int, timeout_s: float = 30) -> list:
     """Every record of a topic; waits for `expect`, then 2 s more to catch any extra."""
-    c = Consumer(kafka.client_conf(cfg, **{"group.id": f"it-{uuid.uuid4().hex}",
+    c = Consumer(kafka.client_conf(cfg, "admin", **{"group.id": f"it-{uuid.uuid4().hex}",
                                            "auto.offset.reset": "earliest"}))
     c.subscribe([topic])
     out, deadline, settle = [], time.monotonic() + timeout_s, None

@@ -79,7 +79,8 @@ class Run:
 
     def events(self, topic: str | None = None) -> list[dict]:
         decode = registry.Decoder(self.cfg, "audit_event")
-        return [decode(m.value()) for m in kafka.read_topic(self.cfg, topic or self.out["events"])]
+        return [decode(m.value()) for m in kafka.read_topic(self.cfg, topic or self.out["events"],
+                                                            role="admin")]
 
 
 def stop(cfg, job_id: str) -> None:
@@ -189,7 +190,7 @@ def test_restart_from_checkpoint_loses_and_duplicates_nothing(stack, cfg, topics
     try:
         flink.wait_for_status(cfg, job_id, {"RUNNING"})
         deadline = time.monotonic() + 180
-        while not any(True for _ in kafka.read_topic(cfg, run.out["events"], idle_s=1)):
+        while not any(True for _ in kafka.read_topic(cfg, run.out["events"], idle_s=1, role="admin")):
             assert time.monotonic() < deadline, "no committed event within 180 s"
             time.sleep(2)
         first = flink.latest_checkpoint(cfg, job_id)
