@@ -407,7 +407,24 @@ def apply_users(cfg: Config, roles: list[str] | None = None) -> list[str]:
             user, ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 8192), secret.encode()))
     for _user, fut in client.alter_user_scram_credentials(upserts).items():
         fut.result()
+    _settle(lambda: all(f.result() for f in client.describe_user_scram_credentials(
+        [u.user for u in upserts]).values()) if upserts else True)
     return [u.user for u in upserts]
+
+
+def _settle(done: Callable[[], bool], timeout_s: float = 15) -> None:
+    """Wait until the broker applies a metadata change (users, ACLs go through the metadata
+    log first), so the next client of the change is not refused by a broker yet to see it."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            if done():
+                return
+        except KafkaException:
+            pass
+        if time.monotonic() > deadline:
+            raise KafkaException(f"the broker did not apply the change within {timeout_s:.0f}s")
+        time.sleep(0.2)
 
 
 def _all_acls(client: AdminClient) -> set[AclBinding]:
@@ -446,6 +463,8 @@ def apply_acls(cfg: Config, tenants: tuple[str, ...] = (), extra: set[AclBinding
                 b.restype, b.name, b.resource_pattern_type, b.principal, b.host, b.operation,
                 b.permission_type)], request_timeout=30).values():
             fut.result()
+    if missing or stale:
+        _settle(lambda: (now := _all_acls(client)) >= missing and not (now & stale))
     return f"{len(missing)} created, {len(stale)} deleted" if missing or stale else ""
 
 
@@ -454,8 +473,10 @@ def grant(cfg: Config, role: str, **grants: Any) -> set[AclBinding]:
     know): ``grant(cfg, "normalize", read=[...], write=[...], groups=["run-*"])``. Returns the
     bindings, for `revoke`."""
     bindings = Grants.of(grants).bindings(_principal(cfg, role))
-    for fut in admin(cfg).create_acls(list(bindings), request_timeout=30).values():
+    client = admin(cfg)
+    for fut in client.create_acls(list(bindings), request_timeout=30).values():
         fut.result()
+    _settle(lambda: bindings <= _all_acls(client))
     return bindings
 
 

@@ -111,7 +111,7 @@ def connect_worker(stack, cfg, tmp_path) -> Iterator[str]:
     port = free_port()
     work = tmp_path / "connect"
     proc = connect.start_standalone(cfg.path("stack.cache_dir"), work, cfg.get("kafka.bootstrap_servers"),
-                                    port, client=cfg.get("kafka.client"))
+                                    port, client=kafka.java_properties(cfg, "admin"))
     url = f"http://127.0.0.1:{port}"
     try:
         connect.wait_ready(url, proc, work / "connect.log")

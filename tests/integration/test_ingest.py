@@ -26,8 +26,12 @@ CLI = [sys.executable, "-m", "auditflow.cli"]
 
 @pytest.fixture
 def raw_dlq(topics) -> tuple[str, str]:
-    """A raw and a dead-letter topic of the test's own, deleted after it."""
-    return topics.unique("ingest.raw", 3), topics.unique("ingest.dlq", 1)
+    """A raw and a dead-letter topic of the test's own, deleted after it, which the tenants of
+    these tests may write (as `auditflow ingest` acts as ingest:<tenant>)."""
+    raw, dlq = topics.unique("ingest.raw", 3), topics.unique("ingest.dlq", 1)
+    for tenant in ("acme", "globex"):
+        topics.grant(f"ingest:{tenant}", write=[raw, dlq])
+    return raw, dlq
 
 
 def consume_all(cfg, topic: str, expect: int, timeout_s: float = 30) -> list:

@@ -55,6 +55,13 @@ class Run:
         specs = [kafka.TopicSpec(t, 2, 1) for t in [*self.raw.values(), *self.out.values()]]
         specs[-1].config = {"cleanup.policy": "compact"}
         topics.create(*specs)
+        # the roles that act on them (the job, `ingest --tenant`, `reconcile`), on this run's names
+        raw, mine = list(self.raw.values()), f"it.{self.id}.*"
+        topics.grant("normalize", read=[*raw, self.out["users"]], write=[mine],
+                     groups=[f"it-{self.id}*"], transactional_ids=[f"it-{self.id}*"])
+        topics.grant("auditor", read=[*raw, mine])
+        for tenant in {t for _f, t in SAMPLES.values()}:
+            topics.grant(f"ingest:{tenant}", write=[*raw, self.out["dlq"]])
 
     def job_args(self, group: str | None = None, out: dict | None = None) -> list[str]:
         out = out or self.out
