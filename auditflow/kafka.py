@@ -382,13 +382,16 @@ def role_grants(role: str) -> Grants:
 
 
 def tenant_acls(tenant: str) -> Grants:
-    """An ingest tenant writes only its own raw input: ``audit.raw.<source>.<tenant>`` for every
-    source family (the tenant is bound by the topic name), and the raw dead-letter topic."""
+    """An ingest tenant writes only its own raw input, the topics named for it (the tenant is
+    bound by the topic name: ``audit.raw.<tenant>.<source>``, branch tenant-topics'
+    ``udfs.sources.tenant_prefix``), one PREFIXED grant, plus roles.toml's ``[roles.ingest.kafka]``
+    (the shared dead-letter topic)."""
     from udfs import sources
 
-    spec = credentials.roles()["ingest"].get("kafka", {})
-    own = tuple(f"{sources.raw_topic(f.name)}.{tenant}" for f in sources.FAMILIES)
-    return Grants.of(spec) if not own else replace(Grants.of(spec), write=(*own, *spec.get("write", ())))
+    if "." in tenant:  # the prefix of tenant "a" would cover tenant "a.b"'s topics
+        raise ValueError(f"tenant {tenant!r}: no '.' in a tenant id")
+    spec = Grants.of(credentials.roles()["ingest"].get("kafka", {}))
+    return replace(spec, write=(f"{sources.RAW_PREFIX}{tenant}.*", *spec.write))
 
 
 def _pipeline_roles(cfg: Config, tenants: tuple[str, ...] = ()) -> list[str]:

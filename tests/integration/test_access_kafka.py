@@ -165,7 +165,7 @@ def test_operator_manages_topics_and_groups_but_cannot_read_a_record(stack, cfg)
 def test_an_ingest_tenant_writes_its_own_raw_input_and_no_other_tenants(stack, cfg, topics):
     run = uuid.uuid4().hex[:6]
     mine, theirs = f"t{run}a", f"t{run}b"
-    own_topic, their_topic = kafka.tenant_acls(mine).write[0], kafka.tenant_acls(theirs).write[0]
+    own_topic, their_topic = (kafka.tenant_acls(t).write[0].rstrip("*") + "syslog" for t in (mine, theirs))
     topics.create(kafka.TopicSpec(own_topic, 1, 1), kafka.TopicSpec(their_topic, 1, 1))
     kafka.provision_tenant(cfg, f"{mine}")
     try:

@@ -28,8 +28,9 @@ def test_normalize_reads_raw_by_prefix_and_writes_only_its_outputs():
 
 
 def test_an_ingest_tenant_writes_only_its_own_raw_topics():
-    writes = {n for n, _p, op in _ops("ingest:acme") if op == AclOperation.WRITE}
-    assert "audit.raw.syslog.acme" in writes and not any(n.endswith(".globex") for n in writes)
+    writes = {(n, p) for n, p, op in _ops("ingest:acme") if op == AclOperation.WRITE}
+    assert writes == {("audit.raw.acme.", ResourcePatternType.PREFIXED),
+                      ("audit.dlq", ResourcePatternType.LITERAL)}
     assert not any(op == AclOperation.READ for _n, _p, op in _ops("ingest:acme"))
 
 
