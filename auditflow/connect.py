@@ -18,6 +18,7 @@ import requests
 
 from auditflow import paths
 from auditflow.stack.process import StackError
+from auditflow.stack.tls import write_private
 
 CONNECTORS_DIR = paths.CONNECTORS
 PLUGINS = ("debezium-postgres",)
@@ -26,7 +27,9 @@ PLUGINS = ("debezium-postgres",)
 def worker_properties(bootstrap: str, rest_host: str, rest_port: int, plugin_path: Path,
                       offsets_file: Path, client: dict[str, Any] | None = None) -> str:
     """A standalone worker's properties. Records are plain JSON (schemas.enable=false), the
-    shape the Python ingest path writes to audit.raw.<tenant>.* too."""
+    shape the Python ingest path writes to audit.raw.<tenant>.* too. `client`: the Java client settings
+    (auditflow.kafka.java_properties(cfg, role): SASL_SSL, the role's JAAS line, the CA) for the
+    worker and its producers, consumers and admin clients alike."""
     props = {
         "bootstrap.servers": bootstrap,
         "listeners": f"http://{rest_host}:{rest_port}",
@@ -42,7 +45,7 @@ def worker_properties(bootstrap: str, rest_host: str, rest_port: int, plugin_pat
         "producer.enable.idempotence": "true",
         "producer.compression.type": "zstd",
         **{k: str(v) for k, v in (client or {}).items()},
-        **{f"producer.{k}": str(v) for k, v in (client or {}).items()},
+        **{f"{c}.{k}": str(v) for c in ("producer", "consumer", "admin") for k, v in (client or {}).items()},
     }
     return "".join(f"{k}={v}\n" for k, v in props.items())
 
@@ -80,9 +83,10 @@ def start_standalone(cache_dir: Path, workdir: Path, bootstrap: str, rest_port: 
         raise StackError(f"Kafka Connect runtime is not fetched ({runtime}); run `auditflow stack fetch`")
     workdir.mkdir(parents=True, exist_ok=True)
     props = workdir / "worker.properties"
-    props.write_text(worker_properties(bootstrap, rest_host, rest_port,
+    # 0600: the client settings hold the role's secret (never on the command line)
+    write_private(props, worker_properties(bootstrap, rest_host, rest_port,
                                        plugin_folder(cache_dir, workdir / "plugins"),
-                                       workdir / "offsets.dat", client))
+                                       workdir / "offsets.dat", client).encode())
     (workdir / "log4j2.properties").write_text(log4j2_properties(workdir / "connect.log"))
     cmd = [java, "-Xms128m", "-Xmx512m",
            f"-Dlog4j2.configurationFile={workdir / 'log4j2.properties'}",

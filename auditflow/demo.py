@@ -82,6 +82,29 @@ class Names:
                  [*self.raw.values(), self.events, self.dlq, self.filtered, self.alerts, self.late]]
         return [*specs, kafka.TopicSpec(self.users, 1, 1, {"cleanup.policy": "compact"})]
 
+    def kafka_grants(self, tenant: str) -> dict[str, dict[str, list[str]]]:
+        """Each role's Kafka grants on these names: roles.toml grants the standard names only,
+        so an isolated run (a test's, `<run>.events`) is granted its own, role by role."""
+        raw, g = list(self.raw.values()), self.group
+        return {
+            f"ingest:{tenant}": {"write": [*raw, self.dlq]},
+            "normalize": {"read": [*raw, self.users], "write": [self.events, self.dlq, self.filtered],
+                          "groups": [f"{g}-normalize*"], "transactional_ids": [f"{g}-normalize*"]},
+            "detect": {"read": [self.events, self.alerts, self.late], "write": [self.alerts, self.late],
+                       "groups": [f"{g}-detect*"], "transactional_ids": [f"{g}-detect*"]},
+            "archive": {"read": [self.events, self.alerts], "groups": [f"{g}-archive*"]},
+            "router": {"read": [self.alerts], "groups": [f"{g}-router*"]},
+            "analyst": {"read": [self.alerts, self.late]},
+            "auditor": {"read": [*raw, self.events, self.dlq, self.filtered]},
+        }
+
+
+def grant_kafka(cfg: Config, names: Names, tenant: str) -> None:
+    """The tenant's Kafka user and every role's grants on `names` (as admin; idempotent)."""
+    kafka.apply_users(cfg, [f"ingest:{tenant}"])
+    for role, grants in names.kafka_grants(tenant).items():
+        kafka.grant(cfg, role, **grants)
+
 
 def cli(cfg_args: list[str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
     """`auditflow ...` as a person would type it, with the caller's --config/--set flags."""
@@ -121,7 +144,7 @@ def start_jobs(cfg: Config, names: Names, say: Callable[[str], None]) -> dict[st
 def replay(cfg: Config, names: Names, records: list[demo_corpus.Record], tenant: str,
            say: Callable[[str], None]) -> int:
     """Produce the corpus to the raw topics in event-time order, as `auditflow ingest` does."""
-    clients = ingest.clients(cfg)
+    clients = ingest.clients(cfg, tenant)
     raw = names.raw_topics(tenant)
     producers = {fmt: RawProducer(clients, fmt, tenant, raw[fmt], dlq_topic=names.dlq)
                  for fmt in FORMATS}
@@ -145,7 +168,8 @@ def replay(cfg: Config, names: Names, records: list[demo_corpus.Record], tenant:
 def newest_event_ms(cfg: Config, topic: str) -> int | None:
     """Event time of the newest event at the end of `topic` (None when it is empty)."""
     decode = registry.Decoder(cfg, "audit_event")
-    times = [decode(m.value())["time"] for m in kafka.read_topic(cfg, topic, idle_s=2, last=50)]
+    msgs = kafka.read_topic(cfg, topic, idle_s=2, last=50, role="admin")  # the demo's own check
+    times = [decode(m.value())["time"] for m in msgs]
     return max(times, default=None)
 
 
@@ -204,7 +228,7 @@ def wait_for_alerts(cfg: Config, names: Names, tenant: str, expected: list[demo_
     want = {(e.rule_id, e.entity_value) for e in expected}
     deadline, settle, seen, folded = time.monotonic() + timeout_s, None, {}, {}
     while time.monotonic() < deadline and (settle is None or time.monotonic() < settle):
-        for m in kafka.read_topic(cfg, names.alerts, idle_s=2):
+        for m in kafka.read_topic(cfg, names.alerts, idle_s=2, role="analyst"):
             a = decode(m.value())
             key = (a["rule_id"], a["entity_value"])
             if a.get("tenant_id") != tenant or a["alert_id"] in seen:

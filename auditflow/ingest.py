@@ -15,10 +15,11 @@ from connectors.ingest.producer import Clients, IngestError, Serializer, message
 from udfs.validate import Limits
 
 
-def clients(cfg: Config) -> Clients:
+def clients(cfg: Config, tenant: str) -> Clients:
     """Producer settings from :func:`auditflow.kafka.producer_conf` (acks=all, idempotence, zstd),
     the DeadLetter serializer (schemas/dead_letter.avsc, registered on first use) and the largest
-    record (``limits.max_bytes``, the limit the normalize job checks too)."""
+    record (``limits.max_bytes``, the limit the normalize job checks too). The producer acts as
+    the tenant's ingest role (``ingest:<tenant>``), which may write only that tenant's input."""
 
     def dead_letter_serializer() -> Serializer:
         from confluent_kafka.schema_registry.avro import AvroSerializer
@@ -37,7 +38,7 @@ def clients(cfg: Config) -> Clients:
             f" limits.max_bytes + 64 KiB ({message_max_bytes(max_bytes)}): topics would refuse a raw"
             " record the pipeline accepts")
     return Clients(
-        producer_conf=kafka.producer_conf(cfg),
+        producer_conf=kafka.producer_conf(cfg, f"ingest:{tenant}"),
         dead_letter_serializer=dead_letter_serializer,
         bootstrap_servers=cfg.get("kafka.bootstrap_servers"),
         registry_url=cfg.get("registry.url"),
@@ -45,9 +46,9 @@ def clients(cfg: Config) -> Clients:
     )
 
 
-def check_topics(cfg: Config, topics: list[str], timeout_s: float = 10) -> None:
+def check_topics(cfg: Config, topics: list[str], tenant: str, timeout_s: float = 10) -> None:
     try:
-        existing = kafka.admin(cfg, timeout_s).list_topics(timeout=timeout_s).topics
+        existing = kafka.admin(cfg, f"ingest:{tenant}", timeout_s).list_topics(timeout=timeout_s).topics
     except KafkaException as exc:
         raise IngestError(
             f"Kafka at {cfg.get('kafka.bootstrap_servers')} is not reachable ({exc}); start it "
@@ -56,6 +57,7 @@ def check_topics(cfg: Config, topics: list[str], timeout_s: float = 10) -> None:
     missing = [t for t in topics if t not in existing]
     if missing:
         raise IngestError(
-            f"topic(s) {', '.join(missing)} do not exist on {cfg.get('kafka.bootstrap_servers')}; "
+            f"topic(s) {', '.join(missing)} do not exist on {cfg.get('kafka.bootstrap_servers')} or tenant "
+            f"{tenant} may not write them (ACLs: auditflow.kafka.tenant_acls); "
             "create them with `auditflow tenants add <tenant>` (raw) or `auditflow topics apply`"
         )

@@ -37,6 +37,7 @@ from udfs.detect import rules as R
 # events reach Kafka after they happen; this much earlier than the span's start is read too, for
 # producers whose record timestamps run ahead of event time (clock skew)
 KAFKA_TIME_MARGIN_MS = 300_000
+ROLE = "detect"  # `rules late` evaluates as the detect job does
 
 
 @dataclass
@@ -102,11 +103,11 @@ class LateEvaluator:
         self.results_topic = cfg.get("detect.late_results_topic")
         self.max_evidence = int(cfg.get("detect.max_evidence"))
         group = cfg.get("detect.late_group_id")
-        self.consumer = kafka.reader(cfg, group)
-        self.reader = kafka.reader(cfg)
-        if self.results_topic not in kafka.admin(cfg).list_topics(timeout=10).topics:
+        self.consumer = kafka.reader(cfg, ROLE, group)
+        self.reader = kafka.reader(cfg, ROLE)
+        if self.results_topic not in kafka.admin(cfg, ROLE).list_topics(timeout=10).topics:
             kafka.apply_topics(cfg, [kafka.TopicSpec(self.results_topic, 3, 1,
-                                                     {"retention.ms": "2592000000"})])
+                                                     {"retention.ms": "2592000000"})], role=ROLE)
         schema = json.loads(registry.load_schema("alert").schema_str)
         schema_id = registry.client(cfg).register_schema(f"{self.alerts_topic}-value",
                                                           Schema(json.dumps(schema), "AVRO"))
@@ -114,7 +115,7 @@ class LateEvaluator:
         self.decode_alert = registry.Decoder(cfg, "alert")
         self.decode_event = registry.Decoder(cfg, "audit_event")
         # one transactional id per late group: a second copy fences the first (no double evaluation)
-        self.producer = Producer(kafka.producer_conf(cfg, **{"transactional.id": f"{group}-tx"}))
+        self.producer = Producer(kafka.producer_conf(cfg, ROLE, **{"transactional.id": f"{group}-tx"}))
         self.producer.init_transactions(30)
 
     def close(self) -> None:
@@ -229,13 +230,13 @@ class LateEvaluator:
 
 
 
-def outcome_counts(cfg: Config, topic: str | None = None) -> dict[str, dict[str, int]]:
+def outcome_counts(cfg: Config, topic: str | None = None, role: str = "analyst") -> dict[str, dict[str, int]]:
     """Per rule, late events `evaluated` / `dropped` and `alerts` raised, from the results topic."""
     counts: dict[str, dict[str, int]] = {}
     raised: dict[str, set[str]] = {}
     try:
         msgs: Iterable[Message] = kafka.read_topic(cfg, topic or cfg.get("detect.late_results_topic"),
-                                                   idle_s=10)
+                                                   idle_s=10, role=role)
         for msg in msgs:
             res = json.loads(msg.value())
             row = counts.setdefault(res["rule_id"], {"evaluated": 0, "dropped": 0, "alerts": 0})

@@ -58,7 +58,7 @@ def produce(cfg: Config, topic: str, n: int, run_id: str) -> int:
     admin = kafka.admin(cfg)
     admin.create_topics([NewTopic(topic, 3, 1)])[topic].result()
     serializer = AvroSerializer(registry.client(cfg), registry.load_schema("audit_event").schema_str)
-    producer = Producer(kafka.producer_conf(cfg))
+    producer = Producer(kafka.producer_conf(cfg, "admin"))  # a stack check: the stack's owner
     acked, errors = 0, []
 
     def on_delivery(err, _msg) -> None:

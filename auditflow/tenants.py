@@ -41,14 +41,12 @@ def topic_specs(tenant: str, *more: str, path: Path | None = None) -> list[kafka
 
 
 def add(cfg: Config, tenant: str) -> list[str]:
-    """Create the tenant's raw topics and, when the Kafka support can, its user and ACLs
-    (idempotent). Returns what changed, in words."""
+    """Create the tenant's raw topics, its Kafka user and its write ACLs (idempotent). Returns
+    what changed, in words."""
     sources.check_tenant(tenant)
     changes = kafka.apply_topics(cfg, topic_specs(tenant, path=_topics_file(cfg)))
-    provision = getattr(kafka, "provision_tenant", None)
-    if provision is not None:  # SCRAM user + the write ACL of udfs.sources.tenant_write_acls
-        provision(cfg, tenant)
-        changes.append(f"provisioned Kafka user and ACLs of ingest:{tenant}")
+    kafka.provision_tenant(cfg, tenant)  # SCRAM user + udfs.sources.tenant_write_acls
+    changes.append(f"provisioned Kafka user and ACLs of ingest:{tenant}")
     return changes
 
 

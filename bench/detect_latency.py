@@ -76,7 +76,7 @@ class Load:
         self.schema = wire.plain_schema(schema)
         self.schema_id = registry.client(cfg).register_schema(f"{topic}-value",
                                                                Schema(json.dumps(schema), "AVRO"))
-        self.producer = Producer(kafka.producer_conf(cfg, **{"linger.ms": 5}))
+        self.producer = Producer(kafka.producer_conf(cfg, "admin", **{"linger.ms": 5}))
         self.topic, self.rate, self.bursts = topic, rate, bursts
         self.rnd = random.Random(7)
         self.seq: dict[str, int] = {}
@@ -183,7 +183,7 @@ def measure(cfg: config.Config, name: str, rules_dir: Path, rate: int, seconds: 
     job_id = submit(cfg, topic, alerts, late, rules_dir, run)
     try:
         wait_running(cfg, job_id)
-        consumer = Consumer(kafka.client_conf(cfg, **{
+        consumer = Consumer(kafka.client_conf(cfg, "admin", **{
             "group.id": f"bench-read-{run}", "auto.offset.reset": "earliest",
             "isolation.level": "read_committed", "enable.auto.commit": False}))
         consumer.subscribe([alerts])

@@ -54,7 +54,7 @@ def baseline(cfg: config.Config, topic: str, path: Path, headers: bool = False) 
     """The floor any ingest tool pays: create a producer, read lines, produce, flush (timed from
     the producer's creation, as `auditflow ingest` times itself)."""
     t0 = time.monotonic()
-    producer = Producer(kafka.producer_conf(cfg, **{
+    producer = Producer(kafka.producer_conf(cfg, "admin", **{
         "linger.ms": 20, "batch.size": 1_000_000, "queue.buffering.max.messages": 500_000}))
     n = 0
     file = ("file", str(path).encode())

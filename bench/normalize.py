@@ -76,7 +76,7 @@ def produce(cfg: config.Config, records: list[tuple[str, str, bytes]], run: str,
     admin = kafka.admin(cfg)
     for fut in admin.create_topics([NewTopic(t, partitions, 1) for t in topics.values()]).values():
         fut.result()
-    producer = Producer(kafka.producer_conf(cfg, **{
+    producer = Producer(kafka.producer_conf(cfg, "admin", **{
         "linger.ms": 20, "batch.size": 1_000_000, "queue.buffering.max.messages": 1_000_000}))
     sent: Counter = Counter()
     for fam, tenant, value in records:
@@ -100,7 +100,7 @@ class Output:
     `idle_s`): counts per topic and the first and last Kafka timestamp."""
 
     def __init__(self, cfg: config.Config, topics: list[str]):
-        self.consumer = Consumer(kafka.client_conf(cfg, **{
+        self.consumer = Consumer(kafka.client_conf(cfg, "admin", **{
             "group.id": f"bench-{uuid.uuid4().hex[:8]}", "enable.auto.commit": False,
             "isolation.level": "read_committed", "auto.offset.reset": "earliest"}))
         self.consumer.subscribe(topics)

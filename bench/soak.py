@@ -69,7 +69,7 @@ def k8s_secret_read(rng: random.Random, now: datetime) -> tuple[str, bytes]:
 class Load(threading.Thread):
     def __init__(self, cfg: config.Config, topics: dict[tuple[str, str], str], rate: int):
         super().__init__(daemon=True)
-        self.producer = Producer(kafka.producer_conf(cfg, **{"linger.ms": 20}))
+        self.producer = Producer(kafka.producer_conf(cfg, "admin", **{"linger.ms": 20}))
         self.topics, self.rate, self.sent, self.stop = topics, rate, 0, threading.Event()
 
     def run(self) -> None:
@@ -146,7 +146,7 @@ def main() -> None:
         print(f"jobs {', '.join(jobs)} running; {args.rate} records/s for {args.minutes:g} min", flush=True)
         load = Load(cfg, raw, args.rate)
         load.start()
-        consumer = Consumer(kafka.client_conf(cfg, **{"group.id": f"soak-probe-{run}"}))
+        consumer = Consumer(kafka.client_conf(cfg, "admin", **{"group.id": f"soak-probe-{run}"}))
         samples, t0 = [], time.monotonic()
         header = f"{'t s':>6} {'sent':>9} {'events':>9} {'TM MiB':>8} {'broker MiB':>10}" \
                  f" {'norm state MiB':>14} {'norm ckpt s':>11} {'det state MiB':>13} {'det ckpt s':>10}"

@@ -18,7 +18,7 @@ import sys
 
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
-from auditflow import config, flink, sql
+from auditflow import config, flink, kafka, sql
 
 
 def main(argv: list[str]) -> None:
@@ -54,6 +54,7 @@ def main(argv: list[str]) -> None:
         env.execute_sql(sql.render(
             "ddl/archive_source.sql", name=f"{kind}_in", topic=topic,
             bootstrap_servers=cfg.get("kafka.bootstrap_servers"),
+            kafka_security=kafka.flink_sql(cfg, "archive"),
             group_id=args.group_id or arch["group_id"], startup_mode=args.startup,
             startup_options=(f"\n    'scan.startup.timestamp-millis' = '{args.startup_timestamp_ms}',"
                              if args.startup == "timestamp" else ""),

@@ -28,12 +28,13 @@ from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 from pyflink.table import StreamTableEnvironment
 
-from auditflow import config, flink, rules_runner, sql
+from auditflow import config, flink, kafka, rules_runner, sql
 from udfs import wire
 from udfs.detect import rules as R
 from udfs.detect import suppress as S
 
 JOB_NAME = flink.job_prefix("detect")
+ROLE = "detect"  # auditflow/roles.toml: its Kafka user and grants
 OUT_TYPE = Types.ROW_NAMED(["key", "value"],
                            [Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.PRIMITIVE_ARRAY(Types.BYTE())])
 
@@ -129,6 +130,7 @@ def kafka_source_options(cfg: config.Config, topic: str, group_id: str, startup_
         "connector": "kafka",
         "topic": topic,
         "properties.bootstrap.servers": cfg.get("kafka.bootstrap_servers"),
+        **kafka.flink_options(cfg, ROLE),
         "properties.group.id": group_id,
         "properties.isolation.level": "read_committed",
         "scan.startup.mode": startup_mode,
@@ -154,10 +156,9 @@ def job_settings(cfg: config.Config, selected: list[R.Rule], alerts_topic: str) 
 
 def ensure_topic(cfg: config.Config, topic: str) -> None:
     """Create the topic when missing (brokers usually do not auto-create); 30 days retention."""
-    from auditflow import kafka
-
-    if topic not in kafka.admin(cfg).list_topics(timeout=10).topics:
-        kafka.apply_topics(cfg, [kafka.TopicSpec(topic, 3, 1, {"retention.ms": "2592000000"})])
+    if topic not in kafka.admin(cfg, ROLE).list_topics(timeout=10).topics:
+        # as the job's own role: where it may not create topics the broker refuses, by name
+        kafka.apply_topics(cfg, [kafka.TopicSpec(topic, 3, 1, {"retention.ms": "2592000000"})], role=ROLE)
 
 
 def main(argv: list[str]) -> None:
@@ -223,15 +224,16 @@ def main(argv: list[str]) -> None:
     t_env.create_temporary_view("alerts_out", t_env.from_data_stream(alerts))
 
     statements = t_env.create_statement_set()
-    bootstrap = cfg.get("kafka.bootstrap_servers")
+    bootstrap, security = cfg.get("kafka.bootstrap_servers"), kafka.flink_sql(cfg, ROLE)
     t_env.execute_sql(sql.render("ddl/kafka_bytes_sink.sql", name="sink_alerts", topic=alerts_topic,
-                                 bootstrap_servers=bootstrap, transactional_id_prefix=f"{group_id}-alerts",
+                                 bootstrap_servers=bootstrap, kafka_security=security,
+                                 transactional_id_prefix=f"{group_id}-alerts",
                                  max_record_bytes=cfg.get("kafka.max_record_bytes")))
     statements.add_insert_sql("INSERT INTO sink_alerts SELECT `key`, `value` FROM alerts_out")
     for rule in (r for r in selected if r.input):  # rules without `input:` are stateless filters
         name = f"late_{rule.view_name}"
         t_env.execute_sql(sql.render("ddl/detect_late_sink.sql", name=name, topic=late_topic,
-                                     bootstrap_servers=bootstrap,
+                                     bootstrap_servers=bootstrap, kafka_security=security,
                                      transactional_id_prefix=f"{group_id}-{name}"))
         statements.add_insert_sql(f"INSERT INTO {name} {R.late_select(rule)}")
     statements.execute()

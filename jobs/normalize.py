@@ -39,11 +39,12 @@ from pyflink.datastream.functions import (
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 from pyflink.table import StreamTableEnvironment
 
-from auditflow import config, flink, registry, sql
+from auditflow import config, flink, kafka, registry, sql
 from udfs import chain, normalize, shard, sources
 from udfs.record import RawRecord
 
 JOB_NAME = normalize.JOB_NAME
+ROLE = "normalize"  # auditflow/roles.toml: its Kafka user and grants
 OUT_TYPE = Types.ROW_NAMED(
     ["kind", "key", "value"],
     [Types.STRING(), Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.PRIMITIVE_ARRAY(Types.BYTE())],
@@ -328,7 +329,8 @@ def main(argv: list[str]) -> None:
     t_env = StreamTableEnvironment.create(env)
     t_env.get_config().set("pipeline.name", flink.pipeline_job_name("normalize", args.events_topic))
     idle = f"{cfg.get('normalize.idle_timeout_s')} s"
-    common = {"bootstrap_servers": cfg.get("kafka.bootstrap_servers"), "group_id": args.group_id}
+    common = {"bootstrap_servers": cfg.get("kafka.bootstrap_servers"), "group_id": args.group_id,
+              "kafka_security": kafka.flink_sql(cfg, ROLE)}
     t_env.execute_sql(sql.render(
         "ddl/normalize_raw_source.sql", subscription=subscription(cfg, args),
         out_of_orderness_s=cfg.get("normalize.out_of_orderness_s"), idle_timeout=idle, **common,
@@ -368,7 +370,7 @@ def main(argv: list[str]) -> None:
         name = f"sink_{kind}"
         t_env.execute_sql(sql.render(
             "ddl/kafka_bytes_sink.sql", name=name, topic=topic,
-            bootstrap_servers=cfg.get("kafka.bootstrap_servers"),
+            bootstrap_servers=cfg.get("kafka.bootstrap_servers"), kafka_security=common["kafka_security"],
             transactional_id_prefix=f"{args.group_id}-{kind}",
             max_record_bytes=settings["max_record_bytes"],
         ))

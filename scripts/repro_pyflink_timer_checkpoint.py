@@ -78,7 +78,7 @@ def drive() -> int:
     kafka.apply_topics(cfg, [kafka.TopicSpec(topic, 1, 1), kafka.TopicSpec(topic + ".b", 1, 1)])
 
     def send(key: str) -> None:
-        p = Producer(kafka.producer_conf(cfg))
+        p = Producer(kafka.producer_conf(cfg, "admin"))
         p.produce(topic, key.encode())
         p.flush(10)
 

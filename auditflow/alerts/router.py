@@ -47,6 +47,7 @@ from auditflow import kafka, registry
 from auditflow.alerts import deliver, destinations
 from auditflow.config import Config
 
+ROLE = "router"  # auditflow/roles.toml: reads alerts, writes delivered pairs and dead letters
 ASSIGN_TIMEOUT_S = 90.0
 # with --once, how long without a record before the end offsets are checked directly
 END_CHECK_S = 3.0
@@ -95,7 +96,7 @@ def preflight(cfg: Config, topics: list[str], timeout_s: float = 8) -> None:
     servers = cfg.get("kafka.bootstrap_servers")
     try:
         # librdkafka's own log would repeat every refused connection; the error below says it once
-        probe = AdminClient(kafka.client_conf(cfg, **{"socket.timeout.ms": int(timeout_s * 1000),
+        probe = AdminClient(kafka.client_conf(cfg, ROLE, **{"socket.timeout.ms": int(timeout_s * 1000),
                                                       "log_level": 0}))
         existing = probe.list_topics(timeout=timeout_s).topics
     except KafkaException as exc:
@@ -125,7 +126,7 @@ class DeliveredLog:
     def load(self, timeout_s: float = 30) -> int:
         """Every (alert, destination) pair already delivered: the whole topic, or an error."""
         try:
-            for msg in kafka.read_topic(self.cfg, self.topic, idle_s=timeout_s, strict=True):
+            for msg in kafka.read_topic(self.cfg, self.topic, idle_s=timeout_s, strict=True, role=ROLE):
                 if msg.key() is not None and msg.value() is not None:
                     self.keys.add(msg.key().decode())
         except KafkaException as exc:
@@ -190,7 +191,7 @@ class Router:
         self.stopping = threading.Event()
         self.user_agent = f"auditflow/{version()}"
         self.sessions = {d.name: requests.Session() for d in settings.destinations}
-        self.producer = Producer(kafka.producer_conf(cfg, **{"linger.ms": 0}))
+        self.producer = Producer(kafka.producer_conf(cfg, ROLE, **{"linger.ms": 0}))
         self.delivered = DeliveredLog(cfg, settings.delivered_topic, self.producer)
         self.deserialize = AvroDeserializer(registry.client(cfg))
 
@@ -294,7 +295,7 @@ class Router:
         n = self.delivered.load()
         self.say(f"{n} delivered or dead-lettered (alert, destination) pairs known from "
                  f"{self.s.delivered_topic}")
-        consumer = Consumer(kafka.client_conf(self.cfg, **{
+        consumer = Consumer(kafka.client_conf(self.cfg, ROLE, **{
             "group.id": self.s.group_id, "enable.auto.commit": False,
             "isolation.level": "read_committed", "auto.offset.reset": self.s.auto_offset_reset,
             "enable.partition.eof": True,

@@ -66,6 +66,7 @@ def read(cfg: Config, topic: str, *, from_beginning: bool, follow: bool, last: i
 
     # 3 * last records per partition: transaction markers (exactly-once producers) take offsets too
     for msg in kafka.read_topic(cfg, topic, idle_s, on_bad, None if from_beginning else 3 * last,
+                                role="analyst",
                                 follow=follow, on_end=caught_up, stop=stop, timeout_s=timeout_s):
         try:
             alert = destinations.normalize_alert(

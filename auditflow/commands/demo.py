@@ -52,6 +52,7 @@ def command(obj, tenant: str, background: int, period_s: int, retention_s: int) 
     lifecycle.up(lifecycle.context(cfg, say))
     kafka.apply_topics(cfg, kafka.load_topics())
     tenants.add(cfg, tenant)  # its raw topics (and, with the Kafka support, its user and ACL)
+    demo.grant_kafka(cfg, names, tenant)
     registered = _check(demo.cli(obj.cli_args, "schemas", "register"), "schemas register")
     for line in registered.strip().splitlines():
         say(" ".join(line.split()))

@@ -69,8 +69,8 @@ def _open_producer(obj, fmt: str, tenant: str, topic: str | None, dlq_topic: str
         raise click.BadParameter(f"{topic} is not one of tenant {tenant}'s raw topics "
                                  f"({sources.RAW_PREFIX}{tenant}.<source>[.<more>])", param_hint="--topic")
     dlq = None if no_dlq else dlq_topic
-    check_topics(obj.cfg, [topic] + ([dlq] if dlq else []))
-    return RawProducer(clients(obj.cfg), fmt, tenant, topic, dlq, on_reject=_Rejects())
+    check_topics(obj.cfg, [topic] + ([dlq] if dlq else []), tenant)
+    return RawProducer(clients(obj.cfg, tenant), fmt, tenant, topic, dlq, on_reject=_Rejects())
 
 
 def _finish(producer: RawProducer, fail_on_reject: bool) -> None:

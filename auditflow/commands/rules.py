@@ -259,7 +259,7 @@ def status(obj, as_json: bool, job_id: str | None) -> None:
             metrics.update(flink.job_rule_metrics(cfg, job["jid"]))
     except requests.RequestException as exc:
         raise click.ClickException(f"Flink REST at {rest} is not reachable ({exc})") from None
-    totals = kafka.key_counts(cfg, cfg.get("detect.late_topic"))
+    totals = kafka.key_counts(cfg, cfg.get("detect.late_topic"), "analyst")
     outcomes = late.outcome_counts(cfg)
     rules = _selected(obj, ())
     enabled = {r.id for r in R.select(rules, cfg.get("detect.rules"), cfg.get("detect.disabled"))}

@@ -12,12 +12,14 @@ from auditflow import kafka
 from udfs import users
 
 USERS_TOPIC = "audit.users"
+# the directory is reference data the stack's owner loads; no pipeline role may rewrite it
+ROLE = "admin"
 
 
 def _current(cfg, topic: str) -> tuple[users.UserDirectory, dict[bytes, bytes]]:
     """The directory as the topic holds it now (the last record per key wins)."""
     directory, latest = users.UserDirectory(), {}
-    for m in kafka.read_topic(cfg, topic):
+    for m in kafka.read_topic(cfg, topic, role=ROLE):
         directory.apply(m.key(), m.value())
         latest[m.key()] = m.value()
     return directory, latest
@@ -61,7 +63,7 @@ def load(obj, file: str, topic: str, extra_columns: str, dry_run: bool) -> None:
         if dry_run or not changed:
             return
         errors: list[str] = []
-        producer = Producer(kafka.producer_conf(cfg))
+        producer = Producer(kafka.producer_conf(cfg, ROLE))
         for key, value in changed:
             producer.produce(topic, key=key, value=value,
                              on_delivery=lambda err, _m: errors.append(str(err)) if err else None)

@@ -138,7 +138,7 @@ def _pinned(cfg, files: tuple[Path, ...]) -> dict:
 
 def _watch(cfg, store, verifier: Verifier, interval: int | None, state_path: Path | None) -> None:
     topic = cfg.get("watch.alerts_topic")
-    produce, flush = kafka.event_producer(cfg, topic, schema="alert")
+    produce, flush = kafka.event_producer(cfg, topic, schema="alert", role="witness")
 
     def emit(alert: dict) -> None:
         click.echo(f"ALERT {alert['rule_id']} {alert['severity']}: {alert['entity_value']}", err=True)
@@ -178,7 +178,7 @@ def verify_stream(obj, topic: str, tenant: str | None) -> None:
     decode = registry.Decoder(cfg, "audit_event")
     chains: dict[str, list[dict]] = defaultdict(list)
     try:
-        for m in kafka.read_topic(cfg, topic, say=console.print):
+        for m in kafka.read_topic(cfg, topic, say=console.print, role="auditor"):
             e = decode(m.value())
             if tenant is None or e.get("tenant_id") == tenant:
                 chains[(e.get("chain") or {}).get("chain_id") or "(unchained)"].append(e)

@@ -112,7 +112,7 @@ class Service(ABC):
 
 class Kafka(Service):
     name = "kafka"
-    description = "Apache Kafka 4.1 broker + controller (KRaft)"
+    description = "Apache Kafka 4.1 broker + controller (KRaft), SASL_SSL/SCRAM clients, ACLs"
 
     def ports(self, ctx: Context) -> list[int]:
         return [_port(ctx.cfg.get("kafka.bootstrap_servers")), ctx.cfg.get("kafka.controller_port")]
@@ -124,15 +124,35 @@ class Kafka(Service):
         d = ctx.service_dir(self.name)
         broker, controller = self.ports(ctx)
         h = ctx.host
-        self._props(ctx).write_text("\n".join([
+        pki = ctx.pki
+        admin_user, admin_secret = ctx.identity("admin").at("kafka")
+        # PEM stores (Kafka reads them directly): the server key + chain, the local CA
+        ssl = ["ssl.keystore.type=PEM", f"ssl.keystore.location={pki.server_bundle()}",
+               "ssl.truststore.type=PEM", f"ssl.truststore.location={pki.ca_cert}",
+               "ssl.enabled.protocols=TLSv1.3,TLSv1.2"]
+        jaas = (f'org.apache.kafka.common.security.scram.ScramLoginModule required '
+                f'username="{admin_user}" password="{admin_secret}";')
+        tls.write_private(self._props(ctx), "\n".join([
             "process.roles=broker,controller",
             "node.id=1",
             f"controller.quorum.voters=1@{h}:{controller}",
-            f"listeners=PLAINTEXT://{h}:{broker},CONTROLLER://{h}:{controller}",
-            f"advertised.listeners=PLAINTEXT://{h}:{broker}",
+            # clients: SASL (SCRAM-SHA-512) over TLS only. The controller listener: TLS with a
+            # client certificate of the local CA required (the broker half of this node presents
+            # the server certificate), so nothing anonymous reaches either port.
+            f"listeners=SASL_SSL://{h}:{broker},CONTROLLER://{h}:{controller}",
+            f"advertised.listeners=SASL_SSL://{h}:{broker}",
             "controller.listener.names=CONTROLLER",
-            "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+            "inter.broker.listener.name=SASL_SSL",
+            "listener.security.protocol.map=SASL_SSL:SASL_SSL,CONTROLLER:SSL",
+            "sasl.enabled.mechanisms=SCRAM-SHA-512",
+            "sasl.mechanism.inter.broker.protocol=SCRAM-SHA-512",
+            f"listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config={jaas}",
+            *ssl,
+            "listener.name.controller.ssl.client.auth=required",
+            # deny by default: only ACLs (auditflow/roles.toml, applied by after_start) grant
+            "authorizer.class.name=org.apache.kafka.metadata.authorizer.StandardAuthorizer",
+            "allow.everyone.if.no.acl.found=false",
+            f"super.users=User:{admin_user};User:{_cert_dn(pki.server_cert)}",
             f"log.dirs={d / 'data'}",
             "num.partitions=3",
             "auto.create.topics.enable=false",
@@ -146,7 +166,7 @@ class Kafka(Service):
             "transaction.max.timeout.ms=7200000",
             f"message.max.bytes={ctx.cfg.get('kafka.max_record_bytes')}",
             "",
-        ]))
+        ]).encode())
         (d / "log4j2.properties").write_text(
             "rootLogger.level=INFO\nrootLogger.appenderRef.out.ref=out\n"
             "appender.out.type=Console\nappender.out.name=out\n"
@@ -162,11 +182,18 @@ class Kafka(Service):
             ctx.say(f"formatting Kafka storage (cluster id {cluster_id})")
             import subprocess
 
-            proc = subprocess.run(
-                [*self._java_cmd(ctx), "kafka.tools.StorageTool", "format",
-                 "-t", cluster_id, "-c", str(self._props(ctx))],
-                capture_output=True, text=True,
-            )
+            # the admin's SCRAM credential goes into the metadata log at format time; StorageTool
+            # takes it only as an argument, so the arguments go in a 0600 java @argfile (the
+            # launcher expands it: `ps` shows only "@<file>"), removed right after
+            argfile = d / "format.args"
+            tls.write_private(argfile, "\n".join([
+                "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(self._props(ctx)),
+                "--add-scram", f"SCRAM-SHA-512=[name={admin_user},password={admin_secret}]", "",
+            ]).encode())
+            try:
+                proc = subprocess.run([*self._java_cmd(ctx), f"@{argfile}"], capture_output=True, text=True)
+            finally:
+                argfile.unlink()
             if proc.returncode != 0:
                 raise StackError(f"kafka storage format failed: {proc.stdout}{proc.stderr}")
 
@@ -182,7 +209,7 @@ class Kafka(Service):
         return [*self._java_cmd(ctx), "kafka.Kafka", str(self._props(ctx))], {}
 
     def healthy(self, ctx: Context) -> bool:
-        return port_open(ctx.host, self.ports(ctx)[0]) and kafka.reachable(ctx.cfg)
+        return port_open(ctx.host, self.ports(ctx)[0]) and kafka.reachable(ctx.cfg, "admin")
 
     def after_start(self, ctx: Context) -> None:
         file = ctx.cfg.get("kafka.topics_file")
@@ -190,6 +217,19 @@ class Kafka(Service):
         created = [c for c in changes if c.startswith(("created", "grew"))]
         if created:
             ctx.say("kafka topics: " + ", ".join(created))
+        users = kafka.apply_users(ctx.cfg)
+        if users:
+            ctx.say("kafka users: " + ", ".join(users))
+        acls = kafka.apply_acls(ctx.cfg)
+        if acls:
+            ctx.say(f"kafka ACLs: {acls}")
+
+
+def _cert_dn(cert: Path) -> str:
+    """A certificate's subject as Kafka's SSL principal builder names it (RFC 2253)."""
+    from cryptography import x509
+
+    return x509.load_pem_x509_certificate(cert.read_bytes()).subject.rfc4514_string()
 
 
 def _seaweedfs_security(ctx: Context) -> Path:

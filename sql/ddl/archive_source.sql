@@ -12,6 +12,7 @@ CREATE TABLE ${name} (
     'connector' = 'kafka',
     'topic' = '${topic}',
     'properties.bootstrap.servers' = '${bootstrap_servers}',
+    ${kafka_security},
     'properties.group.id' = '${group_id}',
     'properties.isolation.level' = 'read_committed',
     'scan.startup.mode' = '${startup_mode}',${startup_options}

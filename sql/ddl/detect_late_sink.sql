@@ -13,6 +13,7 @@ CREATE TABLE ${name} (
     'connector' = 'kafka',
     'topic' = '${topic}',
     'properties.bootstrap.servers' = '${bootstrap_servers}',
+    ${kafka_security},
     'properties.transaction.timeout.ms' = '900000',
     'sink.delivery-guarantee' = 'exactly-once',
     'sink.transactional-id-prefix' = '${transactional_id_prefix}',

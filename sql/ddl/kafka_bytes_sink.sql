@@ -7,6 +7,7 @@ CREATE TABLE ${name} (
     'connector' = 'kafka',
     'topic' = '${topic}',
     'properties.bootstrap.servers' = '${bootstrap_servers}',
+    ${kafka_security},
     'properties.transaction.timeout.ms' = '900000',
     'properties.max.request.size' = '${max_record_bytes}',
     'sink.delivery-guarantee' = 'exactly-once',

@@ -16,6 +16,7 @@ CREATE TABLE raw_records (
     'connector' = 'kafka',
     ${subscription},
     'properties.bootstrap.servers' = '${bootstrap_servers}',
+    ${kafka_security},
     'properties.group.id' = '${group_id}',
     'properties.isolation.level' = 'read_committed',
     'scan.startup.mode' = 'group-offsets',

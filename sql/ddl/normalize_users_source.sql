@@ -9,6 +9,7 @@ CREATE TABLE users_directory (
     'connector' = 'kafka',
     'topic' = '${topic}',
     'properties.bootstrap.servers' = '${bootstrap_servers}',
+    ${kafka_security},
     'properties.group.id' = '${group_id}',
     'properties.isolation.level' = 'read_committed',
     'scan.startup.mode' = 'earliest-offset',

@@ -13,6 +13,7 @@ CREATE TABLE smoke_events (
     'connector' = 'kafka',
     'topic' = '${topic}',
     'properties.bootstrap.servers' = '${bootstrap_servers}',
+    ${kafka_security},
     'properties.group.id' = 'auditflow-smoke',
     'properties.isolation.level' = 'read_committed',
     'scan.startup.mode' = 'earliest-offset',

@@ -190,6 +190,7 @@ class Topics:
         self.run = uuid.uuid4().hex[:8]
         self.names: list[str] = []
         self.new_with_prefix: list[tuple[str, set[str]]] = []
+        self.acls: set = set()
 
     def create(self, *specs: kafka.TopicSpec) -> list[str]:
         """Create these topics (names of the caller's choosing, unique to the run)."""
@@ -202,6 +203,14 @@ class Topics:
         topic = f"it.{self.run}.{name}"
         self.create(kafka.TopicSpec(topic, partitions, 1, dict(topic_config or {})))
         return topic
+
+    def grant(self, role: str, **grants) -> None:
+        """Grant a role Kafka access to this test's own names (roles.toml knows only the
+        pipeline's standard ones): kafka.grant's lists read, write, groups, transactional_ids;
+        revoked at teardown. An ingest tenant's user is made first."""
+        if role.startswith("ingest:"):
+            kafka.apply_users(self.cfg, [role])
+        self.acls |= kafka.grant(self.cfg, role, **grants)
 
     def adopt(self, *names: str) -> None:
         """Delete these too at teardown: topics the code under test creates."""
@@ -221,6 +230,10 @@ class Topics:
 
     def delete(self) -> None:
         failed: list[str] = []
+        try:
+            kafka.revoke(self.cfg, self.acls)
+        except KafkaException as exc:
+            failed.append(f"ACLs not revoked: {exc}")
         try:
             names = list(self.names)
             if self.new_with_prefix:

@@ -122,14 +122,14 @@ def make_alert(rid: str, n: int, rule: str, severity: str, tenant: str, entity: 
 
 def produce(cfg, topic: str, alerts: list[dict]) -> None:
     ser = AvroSerializer(registry.client(cfg), registry.load_schema("alert").schema_str)
-    p = Producer(kafka.producer_conf(cfg))
+    p = Producer(kafka.producer_conf(cfg, "admin"))
     for a in alerts:
         p.produce(topic, ser(a, SerializationContext(topic, MessageField.VALUE)), a["tenant_id"].encode())
     assert p.flush(30) == 0
 
 
 def read_topic(cfg, topic: str, timeout_s: float = 15) -> list:
-    c = Consumer(kafka.client_conf(cfg, **{"group.id": f"it-{uuid.uuid4().hex}",
+    c = Consumer(kafka.client_conf(cfg, "admin", **{"group.id": f"it-{uuid.uuid4().hex}",
                                            "auto.offset.reset": "earliest",
                                            "enable.partition.eof": True}))
     c.subscribe([topic])
@@ -326,7 +326,7 @@ def test_unreachable_services_fail_fast_with_one_line(stack, run, receiver, sett
 def test_a_record_that_is_not_an_alert_is_dead_lettered_with_its_bytes(cfg, run, receiver):
     rid = run["rid"]
     good = make_alert(rid, 1, f"IT{rid}-R1", "high", f"acme-{rid}", "alice")
-    p = Producer(kafka.producer_conf(cfg))
+    p = Producer(kafka.producer_conf(cfg, "admin"))
     p.produce(run["topic"], b"not an avro alert", b"k", partition=0)
     assert p.flush(30) == 0
     produce(cfg, run["topic"], [good])

@@ -112,7 +112,7 @@ def connect_worker(stack, cfg, tmp_path) -> Iterator[str]:
     port = free_port()
     work = tmp_path / "connect"
     proc = connect.start_standalone(cfg.path("stack.cache_dir"), work, cfg.get("kafka.bootstrap_servers"),
-                                    port, client=cfg.get("kafka.client"))
+                                    port, client=kafka.java_properties(cfg, "admin"))
     url = f"http://127.0.0.1:{port}"
     try:
         connect.wait_ready(url, proc, work / "connect.log")
@@ -128,7 +128,7 @@ def connect_worker(stack, cfg, tmp_path) -> Iterator[str]:
 
 
 def end_offsets(cfg) -> list[TopicPartition]:
-    c = Consumer(kafka.client_conf(cfg, **{"group.id": "it-offsets"}))
+    c = Consumer(kafka.client_conf(cfg, "admin", **{"group.id": "it-offsets"}))
     try:
         parts = c.list_topics(TOPIC, timeout=10).topics[TOPIC].partitions
         return [TopicPartition(TOPIC, p, c.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=10)[1])
@@ -172,7 +172,8 @@ def test_debezium_postgres_insert_update_delete_arrive_as_three_change_events(
     postgres.sql("UPDATE public.users SET role = 'admin' WHERE id = 1")
     postgres.sql("DELETE FROM public.users WHERE id = 1")
 
-    consumer = Consumer(kafka.client_conf(cfg, **{"group.id": f"it-{run}", "enable.auto.commit": False}))
+    consumer = Consumer(kafka.client_conf(cfg,
+                                          "admin", **{"group.id": f"it-{run}", "enable.auto.commit": False}))
     consumer.assign(start)
     events, headers, keys = [], [], []
     try:

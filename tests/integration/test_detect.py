@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def reader(cfg, topic: str) -> Consumer:
     """A read_committed consumer of `topic` from its start, in a group of its own."""
-    consumer = Consumer(kafka.client_conf(cfg, **{
+    consumer = Consumer(kafka.client_conf(cfg, "admin", **{
         "group.id": f"test-detect-{uuid.uuid4().hex[:8]}", "auto.offset.reset": "earliest",
         "isolation.level": "read_committed", "enable.auto.commit": False}))
     consumer.subscribe([topic])
@@ -70,7 +70,7 @@ def test_detect_job_raises_exactly_the_expected_alerts(cfg, topics, flink_jobs):
     tenant = f"detect-it-{run}"
     topic = topics.unique("events", 3)
     alerts_topic, late_topic = topics.unique("alerts", 3), topics.unique("late", 3)
-    produce, flush = kafka.event_producer(cfg, topic)
+    produce, flush = kafka.event_producer(cfg, topic, role="admin")
     t0 = int(time.time() * 1000) - 120_000
     seq = iter(range(1, 10_000))
     sent: dict[str, dict] = {}

@@ -47,7 +47,7 @@ def test_late_events_are_evaluated_once_and_marked_late(cfg, topics, flink_jobs)
     env = {"AUDITFLOW_DETECT__EVENTS_TOPIC": events_topic, "AUDITFLOW_DETECT__ALERTS_TOPIC": alerts_topic,
            "AUDITFLOW_DETECT__LATE_TOPIC": late_topic, "AUDITFLOW_DETECT__LATE_RESULTS_TOPIC": results_topic,
            "AUDITFLOW_DETECT__LATE_GROUP_ID": late_group}
-    produce, flush = kafka.event_producer(cfg, events_topic)
+    produce, flush = kafka.event_producer(cfg, events_topic, role="admin")
     t0 = int(time.time() * 1000) - 30 * MINUTE
     seq = iter(range(1, 10_000))
 

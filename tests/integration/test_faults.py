@@ -48,7 +48,7 @@ class Feed:
 
     def __init__(self, cfg, run: Run):
         self.cfg, self.topic, self.sent = cfg, run.raw[("acme", "syslog")], 0
-        self.producer = Producer(kafka.producer_conf(cfg, **{"linger.ms": 5}))
+        self.producer = Producer(kafka.producer_conf(cfg, "admin", **{"linger.ms": 5}))
         self.failed: list[str] = []
 
     def batch(self, n: int = PER_BATCH, tenants: list[str] = TENANTS) -> None:
@@ -72,7 +72,7 @@ def expected_order(cfg, run: Run) -> dict[str, list[str]]:
     """Each tenant's event ids in the order of its raw records: the chain an uninterrupted run
     links (one partition per tenant, so Kafka time order is offset order)."""
     out: dict[str, list[str]] = defaultdict(list)
-    for m in kafka.read_topic(cfg, run.raw[("acme", "syslog")]):
+    for m in kafka.read_topic(cfg, run.raw[("acme", "syslog")], role="admin"):
         rec = RawRecord(source="syslog", value=m.value(), tenant_id=m.key().decode(), topic=m.topic(),
                         partition=m.partition(), offset=m.offset(), timestamp_ms=m.timestamp()[1], headers={})
         out[rec.tenant_id].append((rec.offset, event_id(rec)))
@@ -108,7 +108,7 @@ def start_job(cfg, run: Run, flink_jobs, restore_from: str | None = None) -> str
 def wait_committed(cfg, run: Run, job: str, timeout_s: float = 180) -> None:
     """Until some events are committed and a checkpoint completed after them."""
     deadline = time.monotonic() + timeout_s
-    while not any(True for _ in kafka.read_topic(cfg, run.out["events"], idle_s=1)):
+    while not any(True for _ in kafka.read_topic(cfg, run.out["events"], idle_s=1, role="admin")):
         assert time.monotonic() < deadline, "no committed event in time"
         time.sleep(1)
     first = flink.latest_checkpoint(cfg, job)
@@ -169,7 +169,8 @@ def test_registry_down_for_a_minute_does_not_stop_normalizing(stack, cfg, run, f
         # the workers encode with the ids registered at submission; nothing asks the registry.
         # Counted without decoding (that would need the registry)
         deadline = time.monotonic() + 120
-        while (out := sum(1 for _ in kafka.read_topic(cfg, run.out["events"], idle_s=1))) < feed.sent:
+        while (out := sum(1 for _ in kafka.read_topic(cfg, run.out["events"], idle_s=1,
+                                                      role="admin"))) < feed.sent:
             assert time.monotonic() < deadline, f"{out} of {feed.sent} events while the registry is down"
             time.sleep(2)
     finally:
@@ -241,7 +242,7 @@ def test_poison_records_are_dead_letters_and_the_records_behind_them_flow(stack,
     records = [{**good, "eventID": f"4f1e0b4e-0000-4000-8000-00000000000{i}", **({k: v} if k else {})}
                for i, (k, v) in enumerate([("awsRegion", POISON["awsRegion"]),
                                            ("userIdentity", POISON["userIdentity"]), (None, None)])]
-    producer = Producer(kafka.producer_conf(cfg))
+    producer = Producer(kafka.producer_conf(cfg, "admin"))
     for doc in records:
         producer.produce(run.raw[("acme", "cloudtrail")], json.dumps(doc).encode(), key=b"acme", partition=0)
     # a long line (an event that keeps its text once) and one over limits.max_bytes (a dead letter)
@@ -256,7 +257,7 @@ def test_poison_records_are_dead_letters_and_the_records_behind_them_flow(stack,
         counted = {k: sum(ln[k] for ln in report["lines"]) for k in ("raw", "events", "dead_letters")}
         assert counted["raw"] == 5 and counted["events"] + counted["dead_letters"] == 5
         decode = registry.Decoder(cfg, "dead_letter")
-        letters = [decode(m.value()) for m in kafka.read_topic(cfg, run.out["dlq"])]
+        letters = [decode(m.value()) for m in kafka.read_topic(cfg, run.out["dlq"], role="admin")]
         assert all(letter["error_message"] for letter in letters)
         assert [ltr["error_class"] for ltr in letters if ltr["raw_topic"] == run.raw[("acme", "syslog")]] \
             == ["validate.oversize"]

@@ -30,18 +30,23 @@ def tenant_raw(topics, tenant: str) -> str:
     """A raw topic of `tenant` of the test's own (audit.raw.<tenant>.ingest.it<run>), deleted after it."""
     topic = sources.raw_topic(tenant, "ingest", f"it{topics.run}")
     topics.create(kafka.TopicSpec(topic, 3, 1))
+    topics.grant(f"ingest:{tenant}", write=[topic])
     return topic
 
 
 @pytest.fixture
 def raw_dlq(topics) -> tuple[str, str]:
-    """A raw topic of tenant acme and a dead-letter topic of the test's own, deleted after it."""
-    return tenant_raw(topics, "acme"), topics.unique("ingest.dlq", 1)
+    """A raw topic of tenant acme and a dead-letter topic of the test's own, deleted after it,
+    which the tenants of these tests may write (as `auditflow ingest` acts as ingest:<tenant>)."""
+    dlq = topics.unique("ingest.dlq", 1)
+    for tenant in ("acme", "globex"):
+        topics.grant(f"ingest:{tenant}", write=[dlq])
+    return tenant_raw(topics, "acme"), dlq
 
 
 def consume_all(cfg, topic: str, expect: int, timeout_s: float = 30) -> list:
     """Every record of a topic; waits for `expect`, then 2 s more to catch any extra."""
-    c = Consumer(kafka.client_conf(cfg, **{"group.id": f"it-{uuid.uuid4().hex}",
+    c = Consumer(kafka.client_conf(cfg, "admin", **{"group.id": f"it-{uuid.uuid4().hex}",
                                            "auto.offset.reset": "earliest"}))
     c.subscribe([topic])
     out, deadline, settle = [], time.monotonic() + timeout_s, None

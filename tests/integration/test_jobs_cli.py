@@ -96,7 +96,8 @@ def test_a_restarted_normalize_job_resumes_its_chains_from_the_last_checkpoint(c
         check = demo.cli([], "verify-stream", "--topic", out["events"])
         assert check.returncode == 0 and "OK" in check.stdout, check.stdout + check.stderr
         decode = registry.Decoder(cfg, "audit_event")
-        seqs = sorted(decode(m.value())["chain"]["sequence"] for m in kafka.read_topic(cfg, out["events"]))
+        seqs = sorted(decode(m.value())["chain"]["sequence"] for m in kafka.read_topic(cfg, out["events"],
+                                                                                       role="admin"))
         assert seqs == list(range(1, 41))
     finally:
         demo.cli([], "jobs", "stop", jid2)

@@ -21,7 +21,7 @@ def topic(topics) -> str:
 def produce(cfg, topic: str, values: list[str], partition: int = 0,
             transactional: bool = False, commit: bool = True) -> Producer:
     conf = {"transactional.id": f"it-{uuid.uuid4().hex[:8]}"} if transactional else {}
-    p = Producer(kafka.producer_conf(cfg, **conf))
+    p = Producer(kafka.producer_conf(cfg, "admin", **conf))
     if transactional:
         p.init_transactions(30)
         p.begin_transaction()
@@ -34,7 +34,7 @@ def produce(cfg, topic: str, values: list[str], partition: int = 0,
 
 
 def subscribed(cfg, topic: str, group: str, reset: str = "earliest") -> Consumer:
-    c = Consumer(kafka.client_conf(cfg, **{"group.id": group, "enable.auto.commit": False,
+    c = Consumer(kafka.client_conf(cfg, "admin", **{"group.id": group, "enable.auto.commit": False,
                                            "auto.offset.reset": reset,
                                            "isolation.level": "read_committed"}))
     c.subscribe([topic])
@@ -93,14 +93,16 @@ def test_read_topic_ends_on_a_transactional_topic_and_beside_an_open_transaction
     produce(cfg, topic, ["t1", "t2"], partition=0, transactional=True)
     produce(cfg, topic, ["x1"], partition=1, transactional=True)
     # committed transactions end with a marker the consumer never sees: the read still ends
-    assert sorted(m.value() for m in kafka.read_topic(cfg, topic, idle_s=10)) == [b"t1", b"t2", b"x1"]
+    assert sorted(m.value() for m in kafka.read_topic(cfg, topic, idle_s=10,
+                                                      role="admin")) == [b"t1", b"t2", b"x1"]
 
     # a transaction left open: a read_committed reader's end offset is the last stable offset,
     # so the read still ends by position (nothing to report) with what is committed
     said: list[str] = []
     held = produce(cfg, topic, ["open"], partition=1, transactional=True, commit=False)
     try:
-        values = sorted(m.value() for m in kafka.read_topic(cfg, topic, idle_s=30, say=said.append))
+        values = sorted(m.value() for m in kafka.read_topic(cfg, topic, idle_s=30, say=said.append,
+                                                            role="admin"))
     finally:
         held.abort_transaction(30)
     assert values == [b"t1", b"t2", b"x1"]

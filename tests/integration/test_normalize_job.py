@@ -58,13 +58,22 @@ class Run:
         specs = [kafka.TopicSpec(t, 2, 1) for t in self.out.values()]
         specs[-1].config = {"cleanup.policy": "compact"}
         topics.create(*specs)
+        # the roles that act on this run's names (the job, `ingest --tenant`, `reconcile`)
+        mine = f"it.{self.id}.*"
+        topics.grant("normalize", read=[self.out["users"]], write=[mine],
+                     groups=[f"it-{self.id}*"], transactional_ids=[f"it-{self.id}*"])
+        topics.grant("auditor", read=[mine])
         for tenant in tenants:
             self.add_tenant(tenant)
 
     def add_tenant(self, tenant: str) -> None:
-        """The tenant's raw topics of this run (what `auditflow tenants add` makes)."""
+        """The tenant's raw topics of this run (what `auditflow tenants add` makes), and its
+        grants: the job reads them, the tenant writes them, reconcile reads them."""
         new = {(tenant, fmt): sources.raw_topic(tenant, fmt, self.id) for fmt in SAMPLES}
         self.topics.create(*(kafka.TopicSpec(t, 2, 1) for t in new.values()))
+        self.topics.grant("normalize", read=list(new.values()))
+        self.topics.grant("auditor", read=list(new.values()))
+        self.topics.grant(f"ingest:{tenant}", write=[*new.values(), self.out["dlq"]])
         self.raw.update(new)
 
     def job_args(self, group: str | None = None, out: dict | None = None) -> list[str]:
@@ -90,13 +99,14 @@ class Run:
 
     def events(self, topic: str | None = None) -> list[dict]:
         decode = registry.Decoder(self.cfg, "audit_event")
-        return [decode(m.value()) for m in kafka.read_topic(self.cfg, topic or self.out["events"])]
+        return [decode(m.value()) for m in kafka.read_topic(self.cfg, topic or self.out["events"],
+                                                            role="admin")]
 
 
 def registry_records(cfg, topic: str) -> list[dict]:
     """The dead letters of a topic, decoded."""
     decode = registry.Decoder(cfg, "dead_letter")
-    return [decode(m.value()) for m in kafka.read_topic(cfg, topic)]
+    return [decode(m.value()) for m in kafka.read_topic(cfg, topic, role="admin")]
 
 
 def stop(cfg, job_id: str) -> None:
@@ -119,11 +129,17 @@ def pipeline(stack, cfg, module_topics, module_flink_jobs, tmp_path_factory):
     # the old shared layout (audit.raw.<source>...), which the pattern matches but names no tenant
     unbound = f"audit.raw.syslog.legacy.{run.id}"
     module_topics.create(kafka.TopicSpec(unbound, 1, 1))
-    spoof = Producer(kafka.producer_conf(cfg))
+    module_topics.grant("normalize", read=[unbound])
+    module_topics.grant("auditor", read=[unbound])
     line = (FIXTURES / "parse" / "syslog.log").read_text().splitlines()[0].encode()
+    # acme's own producer may write its topic, whatever its headers and key say
+    spoof = Producer(kafka.producer_conf(cfg, "ingest:acme"))
     spoof.produce(run.raw[("acme", "syslog")], line, b"globex", headers=[("tenant", b"globex")])
-    spoof.produce(unbound, line, b"acme", headers=[("tenant", b"acme")])
     assert spoof.flush(30) == 0
+    # only the stack's admin can write a topic outside every tenant's prefix
+    legacy = Producer(kafka.producer_conf(cfg, "admin"))
+    legacy.produce(unbound, line, b"acme", headers=[("tenant", b"acme")])
+    assert legacy.flush(30) == 0
 
     module_flink_jobs.track_named(flink.pipeline_job_name("normalize", run.out["events"]))
     job_id = module_flink_jobs.track(flink.start(cfg, JOB, run.job_args(), say=lambda _m: None))
@@ -239,7 +255,7 @@ def test_restart_from_checkpoint_loses_and_duplicates_nothing(stack, cfg, topics
     try:
         flink.wait_for_status(cfg, job_id, {"RUNNING"})
         deadline = time.monotonic() + 180
-        while not any(True for _ in kafka.read_topic(cfg, run.out["events"], idle_s=1)):
+        while not any(True for _ in kafka.read_topic(cfg, run.out["events"], idle_s=1, role="admin")):
             assert time.monotonic() < deadline, "no committed event within 180 s"
             time.sleep(2)
         first = flink.latest_checkpoint(cfg, job_id)

@@ -58,7 +58,7 @@ def test_one_tenant_is_linked_by_two_subtasks(stack, cfg, topics, flink_jobs, tm
         flink.cancel(cfg, job_id)
 
     decode = registry.Decoder(cfg, "audit_event")
-    events = [decode(m.value()) for m in kafka.read_topic(cfg, out["events"])]
+    events = [decode(m.value()) for m in kafka.read_topic(cfg, out["events"], role="admin")]
     assert len(events) == LINES
     chains: dict[str, list[int]] = {}
     for e in events:

@@ -60,6 +60,8 @@ def pipeline(stack, cfg, module_topics, module_flink_jobs, tmp_path_factory):
     names, tenant, schema = demo.Names.isolated(run, f"tenant-{run}"), f"tenant-{run}", f"it_{run}"
     module_topics.create(*names.topic_specs(), kafka.TopicSpec(f"{run}.delivered", 1, 1,
                          {"cleanup.policy": "compact"}), kafka.TopicSpec(f"{run}.alerts-dlq", 1, 1))
+    demo.grant_kafka(cfg, names, tenant)
+    kafka.grant(cfg, "router", read=[f"{run}.delivered"], write=[f"{run}.delivered", f"{run}.alerts-dlq"])
     tmp = tmp_path_factory.mktemp("e2e")
     users = tmp / "users.csv"
     users.write_text(demo.DEMO_USERS)

@@ -125,13 +125,13 @@ def test_old_consumer_reads_data_written_with_the_new_schema(prefix, cfg, topics
         "metadata": {"product": {"name": "sshd"}}, "risk_score": 87,
     }
     ser = AvroSerializer(client, v2, conf={"auto.register.schemas": True})
-    producer = Producer(kafka.producer_conf(cfg))
+    producer = Producer(kafka.producer_conf(cfg, "admin"))
     producer.produce(topic, ser(event, SerializationContext(topic, MessageField.VALUE)), b"acme")
     assert producer.flush(30) == 0
     assert client.get_versions(subject) == [1, 2]
 
     old_reader = AvroDeserializer(client, v1)          # explicit reader schema: the old one
-    consumer = Consumer(kafka.client_conf(cfg, **{"group.id": f"it-{uuid.uuid4().hex}",
+    consumer = Consumer(kafka.client_conf(cfg, "admin", **{"group.id": f"it-{uuid.uuid4().hex}",
                                                   "auto.offset.reset": "earliest"}))
     consumer.subscribe([topic])
     try:

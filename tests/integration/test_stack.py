@@ -12,9 +12,9 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from auditflow import config, flink, s3
+from auditflow import config, flink, kafka, s3
 from auditflow.archive import query
-from auditflow.stack import lifecycle
+from auditflow.stack import lifecycle, tls
 from auditflow.stack.process import StackError
 
 
@@ -35,9 +35,13 @@ def test_up_again_is_idempotent(stack):
     assert {r.name: r.pid for r in lifecycle.status(stack)} == before
 
 
-def test_kcat_lists_the_pipeline_topics(stack, cfg):
+def test_kcat_lists_the_pipeline_topics(stack, cfg, tmp_path):
+    # as the operator, its SASL settings in a 0600 file (-F), never on kcat's command line
+    conf = tmp_path / "kcat.conf"
+    settings = kafka.client_conf(cfg, "operator")
+    tls.write_private(conf, "".join(f"{k}={v}\n" for k, v in settings.items()).encode())
     out = subprocess.run(
-        ["kcat", "-b", cfg.get("kafka.bootstrap_servers"), "-L", "-J"],
+        ["kcat", "-F", str(conf), "-L", "-J"],
         capture_output=True, text=True, timeout=30, check=True,
     ).stdout
     topics = {t["topic"]: t for t in json.loads(out)["topics"]}

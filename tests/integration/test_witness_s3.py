@@ -198,7 +198,7 @@ def test_a_history_resigned_with_the_real_key_needs_the_witness_to_be_caught(arc
 def read_alerts(cfg, topic: str, want: int, timeout_s: float) -> list[dict]:
     """Every alert on `topic`, decoded with the registry, once `want` are there (or timeout_s)."""
     decode = registry.Decoder(cfg, "alert")
-    c = Consumer(kafka.client_conf(cfg, **{"group.id": f"it-{uuid.uuid4().hex}",
+    c = Consumer(kafka.client_conf(cfg, "admin", **{"group.id": f"it-{uuid.uuid4().hex}",
                                            "auto.offset.reset": "earliest"}))
     c.subscribe([topic])
     out: list[dict] = []

@@ -329,7 +329,8 @@ def test_verify_stream_reports_an_event_moved_between_shards(monkeypatch):
     # the topic's messages, already decoded: value() returns the event, the decoder copies it
     monkeypatch.setattr(commands.registry, "Decoder", lambda _cfg, _name: copy.deepcopy)
     monkeypatch.setattr(commands.kafka, "read_topic",
-                        lambda _cfg, _topic, say: [SimpleNamespace(value=lambda e=e: e) for e in events])
+                        lambda _cfg, _topic, say, role: [SimpleNamespace(value=lambda e=e: e)
+                                                         for e in events])
     res = run_cli("verify-stream", "--topic", "t")
     assert res.exit_code == 0 and res.stdout.count("OK chain globex/audit.raw.app/") == 2, res.stdout
     events[3]["chain"]["chain_id"] = SHARDS[0]  # shard 1's sequence 2
@@ -480,7 +481,8 @@ def test_archive_templates_and_trino_columns_render():
     from auditflow import sql
 
     src = sql.render("ddl/archive_source.sql", name="events_in", topic="audit.events",
-                     bootstrap_servers="b:1", group_id="g", startup_mode="group-offsets", startup_options="")
+                     bootstrap_servers="b:1", group_id="g", startup_mode="group-offsets", startup_options="",
+                     kafka_security="'properties.security.protocol' = 'SASL_SSL'")
     sink = sql.render("ddl/archive_parquet_sink.sql", name="events_staging", path="s3://staging/archive/events")
     assert "'value.format' = 'raw'" in src and "PARTITIONED BY (tenant, dt, `hour`)" in sink
     cols = layout.trino_columns("events")
