@@ -15,7 +15,7 @@ from connectors.ingest.producer import Clients, IngestError, Serializer, message
 from udfs.validate import Limits
 
 
-def clients(cfg: Config) -> Clients:
+def clients(cfg: Config, tenant: str) -> Clients:
     """Producer settings from :func:`auditflow.kafka.producer_conf` (acks=all, idempotence, zstd),
     the DeadLetter serializer (schemas/dead_letter.avsc, registered on first use) and the largest
     record (``limits.max_bytes``, the limit the normalize job checks too)."""
@@ -26,7 +26,7 @@ def clients(cfg: Config) -> Clients:
         from auditflow import registry
 
         return AvroSerializer(
-            registry.client(cfg), registry.load_schema("dead_letter").schema_str,
+            registry.client(cfg, f"ingest:{tenant}"), registry.load_schema("dead_letter").schema_str,
             conf={"auto.register.schemas": True},
         )
 

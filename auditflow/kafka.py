@@ -229,7 +229,7 @@ def key_counts(cfg: Config, topic: str, timeout_s: float = 10) -> Counter:
     return counts
 
 
-def event_producer(cfg: Config, topic: str, schema: str = "audit_event"):
+def event_producer(cfg: Config, topic: str, schema: str = "audit_event", role: str = "normalize"):
     """(produce(record dict, key bytes), flush() -> undelivered) of `schema` records (AuditEvent by
     default; "alert" for Alert) to `topic`, serialized by the registry's AvroSerializer
     (schemas/<schema>.avsc)."""
@@ -239,7 +239,7 @@ def event_producer(cfg: Config, topic: str, schema: str = "audit_event"):
 
     from auditflow import registry
 
-    serializer = AvroSerializer(registry.client(cfg), registry.load_schema(schema).schema_str)
+    serializer = AvroSerializer(registry.client(cfg, role), registry.load_schema(schema).schema_str)
     prod = Producer(producer_conf(cfg, **{"linger.ms": 5}))
     ctx = SerializationContext(topic, MessageField.VALUE)
     errors: list[str] = []

@@ -15,7 +15,7 @@ import sys
 
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
-from auditflow import config, sql
+from auditflow import config, registry, sql
 
 
 def main(argv: list[str]) -> None:
@@ -32,7 +32,8 @@ def main(argv: list[str]) -> None:
     conf.set("pipeline.name", f"auditflow-smoke {args.topic}")
     env.execute_sql(sql.render(
         "ddl/smoke_source.sql", topic=args.topic,
-        bootstrap_servers=cfg.get("kafka.bootstrap_servers"), registry_url=cfg.get("registry.url"),
+        bootstrap_servers=cfg.get("kafka.bootstrap_servers"),
+        registry_options=",\n    ".join(f"'{k}' = '{v}'" for k, v in registry.flink_options(cfg, "archive").items()),
     ))
     env.execute_sql(sql.render("ddl/smoke_parquet_sink.sql", output=args.output))
     env.execute_sql("INSERT INTO smoke_parquet SELECT * FROM smoke_events").wait()

@@ -62,7 +62,7 @@ def _open_producer(obj, fmt: str, tenant: str, topic: str | None, dlq_topic: str
     topic = topic or framing.raw_topic(fmt)
     dlq = None if no_dlq else dlq_topic
     check_topics(obj.cfg, [topic] + ([dlq] if dlq else []))
-    return RawProducer(clients(obj.cfg), fmt, tenant, topic, dlq, on_reject=_Rejects())
+    return RawProducer(clients(obj.cfg, tenant), fmt, tenant, topic, dlq, on_reject=_Rejects())
 
 
 def _finish(producer: RawProducer, fail_on_reject: bool) -> None:

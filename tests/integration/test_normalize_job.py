@@ -78,7 +78,7 @@ class Run:
         return report
 
     def events(self, topic: str | None = None) -> list[dict]:
-        decode = registry.Decoder(self.cfg, "audit_event")
+        decode = registry.Decoder(self.cfg, "audit_event", "analyst")
         return [decode(m.value()) for m in kafka.read_topic(self.cfg, topic or self.out["events"])]
 
 
