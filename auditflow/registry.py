@@ -25,12 +25,17 @@ def identity(cfg: Config, role: str) -> tuple[str, str]:
     base, _, tenant = role.partition(":")
     if not tenant or "registry" in ident.per_service:
         return ident.at("registry")
+    return shared_identity(cfg, base)
+
+
+def shared_identity(cfg: Config, base: str) -> tuple[str, str]:
+    """The one registry client of a per-tenant role, ``<credentials.dir>/registry-<role>.toml``."""
     path = credentials.directory(cfg) / f"registry-{base}.toml"
     if not path.exists() and cfg.get("credentials.generate"):
         tls.write_private(path, f'user = "{base}"\nsecret = "{secrets.token_urlsafe(24)}"\n'.encode())
     if not path.exists():
-        raise ConfigError(f"no registry credentials for role {role!r}: write a [registry] table (user, "
-                          f"secret) into its credentials file or {path} (mode 0600)")
+        raise ConfigError(f"no registry credentials for the tenants of role {base!r}: write {path} "
+                          "(user, secret; mode 0600) or a [registry] table into each tenant's credentials")
     data = tomllib.loads(path.read_text())
     return str(data["user"]), str(data["secret"])
 

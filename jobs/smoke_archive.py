@@ -33,7 +33,8 @@ def main(argv: list[str]) -> None:
     env.execute_sql(sql.render(
         "ddl/smoke_source.sql", topic=args.topic,
         bootstrap_servers=cfg.get("kafka.bootstrap_servers"),
-        registry_options=",\n    ".join(f"'{k}' = '{v}'" for k, v in registry.flink_options(cfg, "archive").items()),
+        registry_options=",\n    ".join(
+            f"'{k}' = '{v}'" for k, v in registry.flink_options(cfg, "archive").items()),
     ))
     env.execute_sql(sql.render("ddl/smoke_parquet_sink.sql", output=args.output))
     env.execute_sql("INSERT INTO smoke_parquet SELECT * FROM smoke_events").wait()

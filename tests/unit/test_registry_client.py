@@ -15,8 +15,8 @@ def test_a_silent_registry_fails_with_a_timeout_instead_of_hanging(tmp_path):
     held: list[socket.socket] = []
     threading.Thread(target=lambda: held.append(server.accept()[0]), daemon=True).start()
     url = f"http://127.0.0.1:{server.getsockname()[1]}"
-    cfg = config.load(overrides=[f"registry.url={url}", "registry.timeout_s=1", f"credentials.dir={tmp_path}"],
-                      environ={})
+    cfg = config.load(overrides=[f"registry.url={url}", "registry.timeout_s=1",
+                                 f"credentials.dir={tmp_path}"], environ={})
     outcome: list[BaseException | object] = []
 
     def call() -> None:
