@@ -45,13 +45,13 @@ def _write(tmp_path: Path, schema: dict, name: str = "proposed.avsc") -> Path:
 
 
 def test_register_sets_subjects_and_levels(prefix, cfg):
-    url = cfg.get("registry.url")
-    subjects = requests.get(f"{url}/subjects", timeout=10).json()
+    url, reader = cfg.get("registry.url"), registry.requests_kwargs(cfg, "analyst")
+    subjects = requests.get(f"{url}/subjects", timeout=10, **reader).json()
     for subject, level in [("audit.events-value", "FULL_TRANSITIVE"),
                            ("audit.alerts-value", "BACKWARD_TRANSITIVE"),
                            ("audit.dlq-value", "BACKWARD_TRANSITIVE")]:
         assert prefix + subject in subjects
-        got = requests.get(f"{url}/config/{prefix}{subject}", timeout=10).json()
+        got = requests.get(f"{url}/config/{prefix}{subject}", timeout=10, **reader).json()
         assert got["compatibilityLevel"] == level
     again = cli("schemas", "register", "--prefix", prefix)        # idempotent: no new version
     assert again.returncode == 0, again.stderr

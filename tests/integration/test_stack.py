@@ -13,7 +13,7 @@ import requests
 import trino
 from botocore.exceptions import ClientError
 
-from auditflow import config, flink, s3
+from auditflow import config, flink, registry, s3
 from auditflow.stack import lifecycle
 from auditflow.stack.process import StackError
 
@@ -47,9 +47,9 @@ def test_kcat_lists_the_pipeline_topics(stack, cfg):
 
 
 def test_registry_answers_ccompat_with_backward_or_stricter(stack, cfg):
-    url = cfg.get("registry.url")
-    assert requests.get(f"{url}/subjects", timeout=10).status_code == 200
-    level = requests.get(f"{url}/config", timeout=10).json()["compatibilityLevel"]
+    url, reader = cfg.get("registry.url"), registry.requests_kwargs(cfg, "analyst")
+    assert requests.get(f"{url}/subjects", timeout=10, **reader).status_code == 200
+    level = requests.get(f"{url}/config", timeout=10, **reader).json()["compatibilityLevel"]
     assert level in ("BACKWARD", "BACKWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE")
 
 
