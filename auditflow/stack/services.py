@@ -440,9 +440,14 @@ class Keycloak(Service):
             else:
                 cid, secret = ctx.identity(cid).at("registry")
             clients[cid] = (secret, role)
-        # holds every client's secret: 0600 in a 0700 folder; imported only when the realm is new
-        tls.write_private(home / "data" / "import" / "auditflow-realm.json",
-                          json.dumps(keycloak_realm(ctx.cfg.get("registry.realm"), clients)).encode())
+        # holds every client's secret: 0600 in a 0700 folder. Keycloak imports a realm only when
+        # it has none, and everything in its database derives from roles.toml and the secrets:
+        # when they changed, the database goes and the realm is imported afresh
+        realm_file = home / "data" / "import" / "auditflow-realm.json"
+        realm = json.dumps(keycloak_realm(ctx.cfg.get("registry.realm"), clients), sort_keys=True).encode()
+        if not realm_file.exists() or realm_file.read_bytes() != realm:
+            shutil.rmtree(home / "data" / "h2", ignore_errors=True)
+            tls.write_private(realm_file, realm)
 
     def command(self, ctx: Context) -> tuple[list[str], dict[str, str]]:
         home, pki, port = self._home(ctx), ctx.pki, self.ports(ctx)[0]
