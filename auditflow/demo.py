@@ -167,7 +167,7 @@ def replay(cfg: Config, names: Names, records: list[demo_corpus.Record], tenant:
 
 def newest_event_ms(cfg: Config, topic: str) -> int | None:
     """Event time of the newest event at the end of `topic` (None when it is empty)."""
-    decode = registry.Decoder(cfg, "audit_event")
+    decode = registry.Decoder(cfg, "audit_event", "analyst")
     msgs = kafka.read_topic(cfg, topic, idle_s=2, last=50, role="admin")  # the demo's own check
     times = [decode(m.value())["time"] for m in msgs]
     return max(times, default=None)
@@ -221,7 +221,7 @@ def wait_for_alerts(cfg: Config, names: Names, tenant: str, expected: list[demo_
     except that a scenario repeated within its rule's dedup window of an earlier alert is folded
     into that alert (a rollup with the total follows when the window closes), as the rules
     promise: then the earlier alert stands for it, and the fold is shown."""
-    decode = registry.Decoder(cfg, "alert")
+    decode = registry.Decoder(cfg, "alert", "analyst")
     since_ms = int(since.timestamp() * 1000) if since else 0
     rules = rules_runner.enabled_rules(cfg, sorted({e.rule_id for e in expected}))
     dedup_ms = {r.id: r.dedup_window_ms for r in rules}

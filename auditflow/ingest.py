@@ -27,7 +27,7 @@ def clients(cfg: Config, tenant: str) -> Clients:
         from auditflow import registry
 
         return AvroSerializer(
-            registry.client(cfg), registry.load_schema("dead_letter").schema_str,
+            registry.client(cfg, f"ingest:{tenant}"), registry.load_schema("dead_letter").schema_str,
             conf={"auto.register.schemas": True},
         )
 

@@ -296,7 +296,7 @@ def event_producer(cfg: Config, topic: str, schema: str = "audit_event", *, role
 
     from auditflow import registry
 
-    serializer = AvroSerializer(registry.client(cfg), registry.load_schema(schema).schema_str)
+    serializer = AvroSerializer(registry.client(cfg, role), registry.load_schema(schema).schema_str)
     prod = Producer(producer_conf(cfg, role, **{"linger.ms": 5}))
     ctx = SerializationContext(topic, MessageField.VALUE)
     errors: list[str] = []

@@ -109,11 +109,11 @@ class LateEvaluator:
             kafka.apply_topics(cfg, [kafka.TopicSpec(self.results_topic, 3, 1,
                                                      {"retention.ms": "2592000000"})], role=ROLE)
         schema = json.loads(registry.load_schema("alert").schema_str)
-        schema_id = registry.client(cfg).register_schema(f"{self.alerts_topic}-value",
+        schema_id = registry.client(cfg, "detect").register_schema(f"{self.alerts_topic}-value",
                                                           Schema(json.dumps(schema), "AVRO"))
         self.encode = wire.Encoder(schema_id, schema)
-        self.decode_alert = registry.Decoder(cfg, "alert")
-        self.decode_event = registry.Decoder(cfg, "audit_event")
+        self.decode_alert = registry.Decoder(cfg, "alert", "detect")
+        self.decode_event = registry.Decoder(cfg, "audit_event", "detect")
         # one transactional id per late group: a second copy fences the first (no double evaluation)
         self.producer = Producer(kafka.producer_conf(cfg, ROLE, **{"transactional.id": f"{group}-tx"}))
         self.producer.init_transactions(30)

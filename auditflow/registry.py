@@ -3,25 +3,74 @@
 from __future__ import annotations
 
 import json
+import secrets
 import tomllib
 from dataclasses import dataclass
 
 from confluent_kafka.schema_registry import Schema, SchemaRegistryClient
 
-from auditflow import paths
-from auditflow.config import Config
+from auditflow import credentials, paths
+from auditflow.config import Config, ConfigError
+from auditflow.stack import tls
 from udfs import wire
 
 SCHEMAS = paths.SCHEMAS
 
 
-def client(cfg: Config) -> SchemaRegistryClient:
+def identity(cfg: Config, role: str) -> tuple[str, str]:
+    """(client id, secret) of a role at the registry: its own ``[registry]`` credentials, else its
+    role secret. A per-tenant role (``ingest:acme``) without its own shares one client per role
+    (``ingest``): schemas are not per tenant, and the local realm is made before any tenant is known."""
+    ident = credentials.identity(cfg, role)
+    base, _, tenant = role.partition(":")
+    if not tenant or "registry" in ident.per_service:
+        return ident.at("registry")
+    return shared_identity(cfg, base)
+
+
+def shared_identity(cfg: Config, base: str) -> tuple[str, str]:
+    """The one registry client of a per-tenant role, ``<credentials.dir>/registry-<role>.toml``."""
+    path = credentials.directory(cfg) / f"registry-{base}.toml"
+    if not path.exists() and cfg.get("credentials.generate"):
+        tls.write_private(path, f'user = "{base}"\nsecret = "{secrets.token_urlsafe(24)}"\n'.encode())
+    if not path.exists():
+        raise ConfigError(f"no registry credentials for the tenants of role {base!r}: write {path} "
+                          "(user, secret; mode 0600) or a [registry] table into each tenant's credentials")
+    data = tomllib.loads(path.read_text())
+    return str(data["user"]), str(data["secret"])
+
+
+def client(cfg: Config, role: str) -> SchemaRegistryClient:
+    """A registry client acting as ``role`` (HTTP Basic client id:secret, which the registry
+    exchanges for an OIDC token), trusting ``tls.ca_file``."""
     reg = cfg.section("registry")
+    user, secret = identity(cfg, role)
     # without a timeout the client (httpx) waits forever on a registry that stopped answering
-    conf = {"url": reg["url"], "timeout": float(reg.get("timeout_s", 30))}
-    if reg.get("username"):
-        conf["basic.auth.user.info"] = f"{reg['username']}:{reg['password']}"
+    conf = {"url": reg["url"], "timeout": float(reg.get("timeout_s", 30)),
+            "basic.auth.user.info": f"{user}:{secret}"}
+    ca = tls.ca_file(cfg)
+    if reg["url"].startswith("https:") and ca.exists():
+        conf["ssl.ca.location"] = str(ca)
     return SchemaRegistryClient(conf)
+
+
+def requests_kwargs(cfg: Config, role: str) -> dict:
+    """``auth`` and ``verify`` for a plain ``requests`` call to the registry as ``role``."""
+    ca = tls.ca_file(cfg)
+    return {"auth": identity(cfg, role), "verify": str(ca) if ca.exists() else True}
+
+
+def flink_options(cfg: Config, role: str, prefix: str = "value.avro-confluent.") -> dict[str, str]:
+    """The ``avro-confluent`` format's registry options for a Flink table read as ``role``: URL,
+    Basic credentials and, for the local CA, a Java truststore (the format takes no PEM file)."""
+    user, secret = identity(cfg, role)
+    opts = {"url": cfg.get("registry.url"), "basic-auth.credentials-source": "USER_INFO",
+            "basic-auth.user-info": f"{user}:{secret}"}
+    if cfg.get("registry.url").startswith("https:") and not cfg.get("tls.ca_file"):
+        pki = tls.local_pki(cfg)
+        opts["ssl.truststore.location"] = str(pki.truststore())
+        opts["ssl.truststore.password"] = pki.store_password()
+    return {prefix + k: v for k, v in opts.items()}
 
 
 @dataclass(frozen=True)
@@ -51,7 +100,7 @@ class Decoder(wire.Decoder):
     """Confluent-wire Avro read into the current schema in schemas/ (``reader_schema``), each
     writer schema fetched once from the registry."""
 
-    def __init__(self, cfg: Config, reader_schema: str):
-        registry = client(cfg)
+    def __init__(self, cfg: Config, reader_schema: str, role: str):
+        registry = client(cfg, role)
         super().__init__(lambda schema_id: registry.get_schema(schema_id).schema_str,
                          reader=wire.plain_schema(json.loads(load_schema(reader_schema).schema_str)))

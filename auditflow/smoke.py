@@ -57,7 +57,7 @@ def produce(cfg: Config, topic: str, n: int, run_id: str) -> int:
     """Send n events with acks=all and idempotence; return how many the broker acknowledged."""
     admin = kafka.admin(cfg)
     admin.create_topics([NewTopic(topic, 3, 1)])[topic].result()
-    serializer = AvroSerializer(registry.client(cfg), registry.load_schema("audit_event").schema_str)
+    serializer = AvroSerializer(registry.client(cfg, "admin"), registry.load_schema("audit_event").schema_str)
     producer = Producer(kafka.producer_conf(cfg, "admin"))  # a stack check: the stack's owner
     acked, errors = 0, []
 

@@ -74,7 +74,7 @@ class Load:
     def __init__(self, cfg: config.Config, topic: str, rate: int, bursts: bool):
         schema = json.loads(registry.load_schema("audit_event").schema_str)
         self.schema = wire.plain_schema(schema)
-        self.schema_id = registry.client(cfg).register_schema(f"{topic}-value",
+        self.schema_id = registry.client(cfg, "detect").register_schema(f"{topic}-value",
                                                                Schema(json.dumps(schema), "AVRO"))
         self.producer = Producer(kafka.producer_conf(cfg, "admin", **{"linger.ms": 5}))
         self.topic, self.rate, self.bursts = topic, rate, bursts
@@ -187,7 +187,7 @@ def measure(cfg: config.Config, name: str, rules_dir: Path, rate: int, seconds: 
             "group.id": f"bench-read-{run}", "auto.offset.reset": "earliest",
             "isolation.level": "read_committed", "enable.auto.commit": False}))
         consumer.subscribe([alerts])
-        decode = registry.Decoder(cfg, "alert")
+        decode = registry.Decoder(cfg, "alert", "analyst")
         load = Load(cfg, topic, rate, bursts)
         thread = threading.Thread(target=load.run, daemon=True)
         thread.start()

@@ -50,7 +50,7 @@ def build_tenant(job: tuple[str, int, int, int, str, str]) -> dict:
     """One tenant's chain over `days`, uploaded hour by hour; returns file stats."""
     tenant, n, start_ms, days, bucket, prefix = job
     cfg = config.load()
-    client = s3.client(cfg)
+    client = s3.client(cfg, "sealer")
     step = max(1, days * DAY_MS // n)
     files, batch, hour_of = [], [], None
     t_gen = 0.0
@@ -93,7 +93,7 @@ def timed(fn: Callable[[], list], repeat: int) -> tuple[float, float, list]:
 def seal_throughput(cfg: config.Config, n: int, run: str) -> tuple[float, int]:
     """Stage n events as the archive job does (value = Confluent-wire Avro) and seal them."""
     bucket_s, bucket_w = cfg.get("s3.staging_bucket"), cfg.get("s3.worm_bucket")
-    client = s3.client(cfg)
+    client = s3.client(cfg, "admin")
     schema = layout.load_avsc("events")
     parsed = wire.plain_schema(schema)
     tenant = f"bench-seal-{run}"
@@ -159,7 +159,7 @@ def main(argv: list[str]) -> None:
     start_ms = end_ms - args.days * DAY_MS
     tenants = [f"bench-t{i:02d}" for i in range(args.tenants)]
     per = args.events // args.tenants
-    client = s3.client(cfg)
+    client = s3.client(cfg, "admin")
 
     if not args.run:
         print(f"building {per * len(tenants):,} events ({len(tenants)} tenants x {per:,}, {args.days} days) "

@@ -28,7 +28,7 @@ from pyflink.datastream.functions import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 from pyflink.table import StreamTableEnvironment
 
-from auditflow import config, flink, kafka, rules_runner, sql
+from auditflow import config, flink, kafka, registry, rules_runner, sql
 from udfs import wire
 from udfs.detect import rules as R
 from udfs.detect import suppress as S
@@ -137,7 +137,7 @@ def kafka_source_options(cfg: config.Config, topic: str, group_id: str, startup_
         "properties.auto.offset.reset": "earliest",
         "scan.watermark.idle-timeout": f"{cfg.get('detect.idle_timeout_s')} s",
         "value.format": "avro-confluent",
-        "value.avro-confluent.url": cfg.get("registry.url"),
+        **registry.flink_options(cfg, "detect"),
     }
 
 
@@ -145,11 +145,9 @@ def job_settings(cfg: config.Config, selected: list[R.Rule], alerts_topic: str) 
     """Picklable settings for the workers; registers the alert schema once, on the client."""
     from confluent_kafka.schema_registry import Schema
 
-    from auditflow import registry
-
     schema = json.loads(registry.load_schema("alert").schema_str)
-    schema_id = registry.client(cfg).register_schema(f"{alerts_topic}-value",
-                                                      Schema(json.dumps(schema), "AVRO"))
+    schema_id = registry.client(cfg, "detect").register_schema(f"{alerts_topic}-value",
+                                                               Schema(json.dumps(schema), "AVRO"))
     return {"alert_schema": schema, "alert_schema_id": schema_id,
             "rules": {r.id: r.meta() for r in selected}, "max_evidence": int(cfg.get("detect.max_evidence"))}
 

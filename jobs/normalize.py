@@ -252,7 +252,7 @@ def load_schema(name: str) -> dict:
 def job_settings(cfg: config.Config, events_topic: str, dlq_topic: str) -> dict[str, Any]:
     """Picklable settings for the workers (udfs.normalize.Normalizer): registers the schemas
     once, on the client, and hands the workers each schema with the id it was registered as."""
-    client = registry.client(cfg)
+    client = registry.client(cfg, "normalize")
     schemas = {"event": load_schema("audit_event"), "dlq": load_schema("dead_letter")}
     ids = {
         kind: client.register_schema(f"{topic}-value", Schema(json.dumps(schemas[kind]), "AVRO"))

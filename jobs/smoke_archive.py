@@ -15,7 +15,7 @@ import sys
 
 from pyflink.table import EnvironmentSettings, TableEnvironment
 
-from auditflow import config, kafka, sql
+from auditflow import config, kafka, registry, sql
 
 
 def main(argv: list[str]) -> None:
@@ -33,7 +33,7 @@ def main(argv: list[str]) -> None:
     env.execute_sql(sql.render(
         "ddl/smoke_source.sql", topic=args.topic,
         bootstrap_servers=cfg.get("kafka.bootstrap_servers"), kafka_security=kafka.flink_sql(cfg, "admin"),
-        registry_url=cfg.get("registry.url"),
+        registry_options=kafka.sql_options(registry.flink_options(cfg, "archive")),
     ))
     env.execute_sql(sql.render("ddl/smoke_parquet_sink.sql", output=args.output))
     env.execute_sql("INSERT INTO smoke_parquet SELECT * FROM smoke_events").wait()

@@ -107,10 +107,9 @@ def preflight(cfg: Config, topics: list[str], timeout_s: float = 8) -> None:
         raise RouterError(f"topic(s) {', '.join(missing)} do not exist on {servers}; create them with "
                           "`auditflow topics apply`")
     url = cfg.get("registry.url")
-    reg = cfg.section("registry")
-    auth = (reg["username"], reg["password"]) if reg.get("username") else None
     try:
-        requests.get(f"{url.rstrip('/')}/subjects", timeout=timeout_s, auth=auth).raise_for_status()
+        requests.get(f"{url.rstrip('/')}/subjects", timeout=timeout_s,
+                     **registry.requests_kwargs(cfg, "router")).raise_for_status()
     except requests.RequestException as exc:
         raise RouterError(f"schema registry at {url} is not reachable ({type(exc).__name__}); start it "
                           "with `auditflow stack up` or set registry.url") from exc
@@ -193,7 +192,7 @@ class Router:
         self.sessions = {d.name: requests.Session() for d in settings.destinations}
         self.producer = Producer(kafka.producer_conf(cfg, ROLE, **{"linger.ms": 0}))
         self.delivered = DeliveredLog(cfg, settings.delivered_topic, self.producer)
-        self.deserialize = AvroDeserializer(registry.client(cfg))
+        self.deserialize = AvroDeserializer(registry.client(cfg, "router"))
 
     # ---------------------------------------------------------------- one alert
     def _dead_letter(self, key: str, record: dict[str, Any], headers: list[tuple[str, bytes]]) -> None:

@@ -51,7 +51,7 @@ def read(cfg: Config, topic: str, *, from_beginning: bool, follow: bool, last: i
     The alerts already on the topic are handed over in created_at order once their end is
     reached: every partition's position at its end offset (the last stable offset), or no
     progress for ``idle_s``, which ``on_bad`` reports."""
-    de = AvroDeserializer(registry.client(cfg))
+    de = AvroDeserializer(registry.client(cfg, "analyst"))
     shown = 0
     backlog: list[dict[str, Any]] | None = []
 

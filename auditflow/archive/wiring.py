@@ -43,7 +43,7 @@ def _slash(prefix: str) -> str:
 
 
 def decoder(cfg: Config) -> AvroDecoder:
-    client = registry.client(cfg)
+    client = registry.client(cfg, "archive")
 
     def fetch(sid: int) -> str:
         try:

@@ -40,11 +40,11 @@ def _collect(cfg, raw_topics: list[str], events_topic: str, dlq_topic: str,
     for topic in raw_topics:
         for m in kafka.read_topic(cfg, topic, say=console.print, role=ROLE):
             rec.add_raw(m.topic(), m.partition(), m.offset(), _tenant(m))
-    decode_event = registry.Decoder(cfg, "audit_event")
+    decode_event = registry.Decoder(cfg, "audit_event", ROLE)
     for m in kafka.read_topic(cfg, events_topic, say=console.print, role=ROLE):
         lin = decode_event(m.value()).get("lineage") or {}
         rec.add_output("events", lin.get("raw_topic"), lin.get("raw_partition"), lin.get("raw_offset"))
-    decode_dlq = registry.Decoder(cfg, "dead_letter")
+    decode_dlq = registry.Decoder(cfg, "dead_letter", ROLE)
     for m in kafka.read_topic(cfg, dlq_topic, say=console.print, role=ROLE):
         d = decode_dlq(m.value())
         rec.add_output("dead_letters", d.get("raw_topic"), d.get("raw_partition"), d.get("raw_offset"),

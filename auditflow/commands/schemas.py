@@ -22,7 +22,7 @@ def contract_for(path: Path) -> registry.Contract | None:
 
 
 def _client(obj) -> tuple[SchemaRegistryClient, str]:
-    return registry.client(obj.cfg), obj.cfg.get("registry.url")
+    return registry.client(obj.cfg, "schema-admin"), obj.cfg.get("registry.url")
 
 
 def _fail(url: str, exc: Exception) -> click.ClickException:

@@ -175,7 +175,7 @@ def verify_stream(obj, topic: str, tenant: str | None) -> None:
     exits 1 on a break.
     """
     cfg = obj.cfg
-    decode = registry.Decoder(cfg, "audit_event")
+    decode = registry.Decoder(cfg, "audit_event", "auditor")
     chains: dict[str, list[dict]] = defaultdict(list)
     try:
         for m in kafka.read_topic(cfg, topic, say=console.print, role="auditor"):

@@ -24,7 +24,7 @@ import yaml
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from auditflow import credentials, flink, kafka, s3
+from auditflow import credentials, flink, kafka, registry, s3
 from auditflow.config import Config
 from auditflow.stack import artifacts, tls, trino_access
 from auditflow.stack.process import StackError, port_open
@@ -488,22 +488,192 @@ class FlinkTaskManager(Service):
             return False
 
 
+# Keycloak options fixed when its distribution is built (`kc.sh build`, once per cache); the
+# rest are given at each start. Health stays off: it would open a management port of its own.
+KEYCLOAK_BUILD = ["--db=dev-file", "--health-enabled=false", "--metrics-enabled=false"]
+KEYCLOAK_JVM = [
+    "-XX:MetaspaceSize=96M", "-XX:MaxMetaspaceSize=256m", "-XX:+UseG1GC", "-XX:+ExitOnOutOfMemoryError",
+    "-Dfile.encoding=UTF-8", "-Duser.language=en", "-Duser.country=US",
+    "--add-opens=java.base/java.util=ALL-UNNAMED", "--add-opens=java.base/java.util.concurrent=ALL-UNNAMED",
+    "--add-opens=java.base/java.security=ALL-UNNAMED", "--add-opens=java.base/java.lang=ALL-UNNAMED",
+    "--enable-native-access=ALL-UNNAMED", "-Djava.util.logging.manager=org.jboss.logmanager.LogManager",
+    "-Dpicocli.disable.closures=true",
+    "-Djava.util.concurrent.ForkJoinPool.common.threadFactory="
+    "io.quarkus.bootstrap.forkjoin.QuarkusForkJoinWorkerThreadFactory",
+]
+REGISTRY_ROLES = {"admin": "sr-admin", "developer": "sr-developer", "readonly": "sr-readonly"}
+
+
+def registry_grants() -> dict[str, str]:
+    """{client id: Apicurio role} from roles.toml's [roles.<role>.registry] tables; a per-tenant
+    role has one client for all its tenants (auditflow.registry.identity)."""
+    grants = {}
+    for name, spec in credentials.roles().items():
+        access = spec.get("registry", {}).get("access")
+        if access is None:
+            continue
+        if access not in REGISTRY_ROLES:
+            raise StackError(f"{credentials.ROLES_FILE}: roles.{name}.registry.access = {access!r}; "
+                             f"expected one of {', '.join(REGISTRY_ROLES)}")
+        grants[name] = REGISTRY_ROLES[access]
+    return grants
+
+
+def keycloak_realm(realm: str, clients: dict[str, tuple[str, str]]) -> dict:
+    """A realm of confidential clients (client-credentials grant only), one per role, each one's
+    service account holding its registry role. ``clients``: {client id: (secret, realm role)}."""
+    return {
+        "realm": realm, "enabled": True, "sslRequired": "all",
+        "accessTokenLifespan": 300,
+        "roles": {"realm": [{"name": r} for r in REGISTRY_ROLES.values()]},
+        "clients": [{
+            "clientId": cid, "enabled": True, "protocol": "openid-connect", "publicClient": False,
+            "clientAuthenticatorType": "client-secret", "secret": secret,
+            "serviceAccountsEnabled": True, "standardFlowEnabled": False, "implicitFlowEnabled": False,
+            "directAccessGrantsEnabled": False, "fullScopeAllowed": True,
+        } for cid, (secret, _role) in sorted(clients.items())],
+        "users": [{
+            "username": f"service-account-{cid}", "enabled": True, "serviceAccountClientId": cid,
+            "realmRoles": [role],
+        } for cid, (_secret, role) in sorted(clients.items())],
+    }
+
+
+class Keycloak(Service):
+    name = "keycloak"
+    description = "Keycloak 26 (OIDC provider of the schema registry, HTTPS only)"
+
+    def ports(self, ctx: Context) -> list[int]:
+        return [int(ctx.cfg.get("registry.keycloak_port"))]
+
+    def _home(self, ctx: Context) -> Path:
+        return ctx.service_dir(self.name) / "home"
+
+    def prepare(self, ctx: Context) -> None:
+        dist = artifacts.extract(artifacts.one(ctx.paths["keycloak"], "*.zip"), ctx.cache_dir / "keycloak",
+                                 ctx.say)
+        java_home = _java25(ctx)
+        stamp = dist / ".auditflow-build"
+        if not stamp.exists() or stamp.read_text().split() != KEYCLOAK_BUILD:
+            ctx.say("building the Keycloak distribution once (about a minute)")
+            import subprocess
+
+            # by bash: the zip keeps no execute bits
+            proc = subprocess.run(["bash", str(dist / "bin" / "kc.sh"), "build", *KEYCLOAK_BUILD],
+                                  capture_output=True, text=True, env={**os.environ, "JAVA_HOME": java_home})
+            if proc.returncode != 0:
+                raise StackError(f"kc.sh build failed: {(proc.stdout + proc.stderr)[-2000:]}")
+            stamp.write_text(" ".join(KEYCLOAK_BUILD) + "\n")
+        ctx.paths["keycloak-dist"] = dist
+        # a home of its own per stack (database, realm import); the built server from the cache
+        home = self._home(ctx)
+        for sub in ("conf", "providers", "data/import"):
+            (home / sub).mkdir(parents=True, exist_ok=True)
+        os.chmod(home / "data", 0o700)
+        lib = home / "lib"
+        if lib.is_symlink() and lib.resolve() != (dist / "lib").resolve():
+            lib.unlink()
+        if not lib.exists():
+            lib.symlink_to(dist / "lib")
+        clients = {}
+        for cid, role in registry_grants().items():
+            spec = credentials.roles()[cid]
+            if spec.get("per_tenant"):
+                cid, secret = registry.shared_identity(ctx.cfg, cid)
+            else:
+                cid, secret = ctx.identity(cid).at("registry")
+            clients[cid] = (secret, role)
+        # holds every client's secret: 0600 in a 0700 folder. Keycloak imports a realm only when
+        # it has none, and everything in its database derives from roles.toml and the secrets:
+        # when they changed, the database goes and the realm is imported afresh
+        realm_file = home / "data" / "import" / "auditflow-realm.json"
+        realm = json.dumps(keycloak_realm(ctx.cfg.get("registry.realm"), clients), sort_keys=True).encode()
+        if not realm_file.exists() or realm_file.read_bytes() != realm:
+            shutil.rmtree(home / "data" / "h2", ignore_errors=True)
+            tls.write_private(realm_file, realm)
+
+    def command(self, ctx: Context) -> tuple[list[str], dict[str, str]]:
+        home, pki, port = self._home(ctx), ctx.pki, self.ports(ctx)[0]
+        _user, admin_secret = ctx.identity("admin").at("registry")
+        return [
+            _java(_java25(ctx)), "-Xms64m", "-Xmx384m", *KEYCLOAK_JVM,
+            f"-Dkc.home.dir={home}", f"-Djboss.server.config.dir={home / 'conf'}",
+            "-cp", str(home / "lib" / "quarkus-run.jar"), "io.quarkus.bootstrap.runner.QuarkusEntryPoint",
+            "start", "--optimized", "--import-realm", "--cache=local",
+            "--http-enabled=false", f"--http-host={ctx.host}", f"--https-port={port}",
+            f"--https-certificate-file={pki.server_cert}", f"--https-certificate-key-file={pki.server_key}",
+            f"--hostname=https://{ctx.host}:{port}",
+        ], {
+            # the bootstrap (master realm) admin: from the environment, never the command line
+            "KC_BOOTSTRAP_ADMIN_USERNAME": "admin", "KC_BOOTSTRAP_ADMIN_PASSWORD": admin_secret,
+        }
+
+    def issuer(self, ctx: Context) -> str:
+        return f"https://{ctx.host}:{self.ports(ctx)[0]}/realms/{ctx.cfg.get('registry.realm')}"
+
+    def healthy(self, ctx: Context) -> bool:
+        try:
+            r = requests.get(self.issuer(ctx) + "/.well-known/openid-configuration", timeout=2,
+                             verify=str(ctx.pki.ca_cert))
+            return r.status_code == 200
+        except requests.RequestException:
+            return False
+
+
 class Registry(Service):
     name = "registry"
-    description = "Apicurio Registry 3.3 with the Confluent-compatible API"
+    description = "Apicurio Registry 3.3 with the Confluent-compatible API (HTTPS, OIDC roles)"
 
     def ports(self, ctx: Context) -> list[int]:
         return [_port(ctx.cfg.get("registry.url")), int(ctx.cfg.get("registry.management_port"))]
-
-    def _base(self, ctx: Context) -> str:
-        u = urlparse(ctx.cfg.get("registry.url"))
-        return f"{u.scheme}://{u.netloc}"
 
     def prepare(self, ctx: Context) -> None:
         ctx.paths["apicurio-app"] = artifacts.extract(
             artifacts.one(ctx.paths["apicurio"], "*.tar.gz"),
             ctx.cache_dir / "apicurio-registry", ctx.say,
         )
+        d = ctx.service_dir(self.name)
+        pki, java_home = ctx.pki, _java25(ctx)
+        port, management = self.ports(ctx)
+        props = {
+            "quarkus.http.host": ctx.host,
+            # HTTPS only: the plain port is not opened
+            "quarkus.http.ssl-port": port, "quarkus.http.insecure-requests": "disabled",
+            "quarkus.http.ssl.certificate.files": pki.server_cert,
+            "quarkus.http.ssl.certificate.key-files": pki.server_key,
+            # the management port cannot be disabled in this build; loopback and TLS too
+            "quarkus.management.host": ctx.host, "quarkus.management.port": management,
+            "quarkus.management.ssl.certificate.files": pki.server_cert,
+            "quarkus.management.ssl.certificate.key-files": pki.server_key,
+            # authentication: OIDC bearer tokens of the Keycloak realm; HTTP Basic client id:secret
+            # (what Confluent clients send) exchanged there by the client-credentials grant
+            "quarkus.oidc.tenant-enabled": "true",
+            "quarkus.oidc.auth-server-url": Keycloak().issuer(ctx),
+            "quarkus.oidc.tls.tls-configuration-name": "local-ca",
+            "quarkus.tls.local-ca.trust-store.pem.certs": pki.ca_cert,
+            "apicurio.authn.basic-client-credentials.enabled": "true",
+            # authorization: the realm role in the token decides; nothing anonymous
+            "apicurio.auth.role-based-authorization": "true", "apicurio.auth.role-source": "token",
+            "apicurio.auth.anonymous-read-access.enabled": "false",
+            "apicurio.auth.authenticated-read-access.enabled": "false",
+            "apicurio.auth.roles.admin": REGISTRY_ROLES["admin"],
+            "apicurio.auth.roles.developer": REGISTRY_ROLES["developer"],
+            "apicurio.auth.roles.readonly": REGISTRY_ROLES["readonly"],
+            "apicurio.storage.kind": "sql", "apicurio.storage.sql.kind": "h2",
+            "apicurio.datasource.url": f"jdbc:h2:file:{d / 'registry'}",
+            "apicurio.datasource.jdbc.initial-size": 2, "apicurio.datasource.jdbc.min-size": 2,
+            "apicurio.storage.snapshot.location": d, "apicurio.import.work-dir": d,
+            "quarkus.http.access-log.enabled": "false",
+            "quarkus.log.console.format": "%d{yyyy-MM-dd HH:mm:ss,SSS} %-5p [%c{3.}] (%t) %s%e%n",
+        }
+        # Quarkus reads config/application.properties in its working directory (the service dir)
+        tls.write_private(d / "config" / "application.properties",
+                          "".join(f"{k}={v}\n" for k, v in props.items()).encode())
+        # the token exchange (a plain Vert.x client) trusts the JVM's default truststore: ours,
+        # whose password goes in an argument file (0600), not on the command line
+        tls.write_private(d / "jvm-trust.args", (
+            f"-Djavax.net.ssl.trustStore={pki.truststore(java_home)}\n-Djavax.net.ssl.trustStoreType=PKCS12\n"
+            f"-Djavax.net.ssl.trustStorePassword={pki.store_password()}\n").encode())
 
     def command(self, ctx: Context) -> tuple[list[str], dict[str, str]]:
         d = ctx.service_dir(self.name)
@@ -513,35 +683,29 @@ class Registry(Service):
             raise StackError(f"no quarkus-run.jar under {app}; delete it and run stack up again")
         return [
             # Apicurio 3.3 is compiled for Java 21+
-            _java(_java25(ctx)), "-Xms64m", "-Xmx512m",
+            _java(_java25(ctx)), "-Xms64m", "-Xmx512m", f"@{d / 'jvm-trust.args'}",
             # class-data sharing archive: halves the start-up time after the first run
             "-XX:+AutoCreateSharedArchive", f"-XX:SharedArchiveFile={d / 'apicurio-cds.jsa'}",
-            f"-Dquarkus.http.host={ctx.host}", f"-Dquarkus.http.port={self.ports(ctx)[0]}",
-            # the management port cannot be disabled in this build; keep it on loopback
-            f"-Dquarkus.management.host={ctx.host}",
-            f"-Dquarkus.management.port={self.ports(ctx)[1]}",
-            "-Dapicurio.storage.kind=sql", "-Dapicurio.storage.sql.kind=h2",
-            f"-Dapicurio.datasource.url=jdbc:h2:file:{d / 'registry'}",
-            "-Dapicurio.datasource.jdbc.initial-size=2", "-Dapicurio.datasource.jdbc.min-size=2",
-            f"-Dapicurio.storage.snapshot.location={d}", f"-Dapicurio.import.work-dir={d}",
-            "-Dquarkus.http.access-log.enabled=false",
-            "-Dquarkus.log.console.format=%d{yyyy-MM-dd HH:mm:ss,SSS} %-5p [%c{3.}] (%t) %s%e%n",
             "-jar", str(runner),
         ], {}
 
+    def _admin(self, ctx: Context) -> dict:
+        return registry.requests_kwargs(ctx.cfg, "admin")
+
     def healthy(self, ctx: Context) -> bool:
-        ready = _http_ok(f"http://{ctx.host}:{self.ports(ctx)[1]}/health/ready")
+        ca = str(ctx.pki.ca_cert)
         try:
-            r = requests.get(ctx.cfg.get("registry.url") + "/subjects", timeout=2)
+            ready = requests.get(f"https://{ctx.host}:{self.ports(ctx)[1]}/health/ready", timeout=2,
+                                 verify=ca).status_code == 200
+            r = requests.get(ctx.cfg.get("registry.url") + "/subjects", timeout=5, **self._admin(ctx))
             return ready and r.status_code == 200
         except requests.RequestException:
             return False
 
     def after_start(self, ctx: Context) -> None:
         level = ctx.cfg.get("registry.compatibility")
-        r = requests.put(
-            ctx.cfg.get("registry.url") + "/config", json={"compatibility": level}, timeout=10
-        )
+        r = requests.put(ctx.cfg.get("registry.url") + "/config", json={"compatibility": level}, timeout=10,
+                         **self._admin(ctx))
         if not r.ok:
             raise StackError(f"registry refused global compatibility {level}: {r.status_code} {r.text}")
 
@@ -659,7 +823,8 @@ class Trino(Service):
 
 
 def all_services(cfg: Config) -> list[Service]:
-    services: list[Service] = [Kafka(), Registry(), SeaweedFS(), FlinkJobManager(), FlinkTaskManager()]
+    services: list[Service] = [Kafka(), Keycloak(), Registry(), SeaweedFS(), FlinkJobManager(),
+                               FlinkTaskManager()]
     if cfg.get("stack.trino"):
         services.append(Trino())
     return services

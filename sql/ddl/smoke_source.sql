@@ -1,6 +1,7 @@
 -- Kafka source of the smoke job: a subset of the canonical event (schemas/audit_event.avsc).
 -- Avro schema resolution skips the writer's other fields; the writer schema is looked up in
--- the registry by the id in each record. Bounded: it stops at the offsets seen at start-up.
+-- the registry by the id in each record (registry_options: its URL, credentials, truststore).
+-- Bounded: it stops at the offsets seen at start-up.
 CREATE TABLE smoke_events (
     event_id STRING NOT NULL,
     tenant_id STRING NOT NULL,
@@ -19,5 +20,5 @@ CREATE TABLE smoke_events (
     'scan.startup.mode' = 'earliest-offset',
     'scan.bounded.mode' = 'latest-offset',
     'value.format' = 'avro-confluent',
-    'value.avro-confluent.url' = '${registry_url}'
+    ${registry_options}
 )

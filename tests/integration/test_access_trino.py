@@ -46,7 +46,7 @@ def archive(stack, cfg):
     schema, prefix = f"it_access{run}", f"it/access-{run}/"
     tenants = {k: f"{name}-{run}" for k, name in (("a", "acme"), ("b", "globex"))}
     bucket = cfg.get("s3.worm_bucket")
-    worm = S3Store(s3.client(cfg), bucket, prefix, mode=cfg.get("s3.retention_mode"))
+    worm = S3Store(s3.client(cfg, "sealer"), bucket, prefix, mode=cfg.get("s3.retention_mode"))
     now = dt.datetime.now(dt.UTC)
     hour, start_ms = now.replace(minute=0, second=0, microsecond=0), int(now.timestamp() * 1000) - 60000
     lock = now + dt.timedelta(minutes=3)  # the worm bucket's objects are locked; keep ours short

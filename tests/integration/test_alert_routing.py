@@ -121,7 +121,7 @@ def make_alert(rid: str, n: int, rule: str, severity: str, tenant: str, entity: 
 
 
 def produce(cfg, topic: str, alerts: list[dict]) -> None:
-    ser = AvroSerializer(registry.client(cfg), registry.load_schema("alert").schema_str)
+    ser = AvroSerializer(registry.client(cfg, "schema-admin"), registry.load_schema("alert").schema_str)
     p = Producer(kafka.producer_conf(cfg, "admin"))
     for a in alerts:
         p.produce(topic, ser(a, SerializationContext(topic, MessageField.VALUE)), a["tenant_id"].encode())

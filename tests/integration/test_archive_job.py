@@ -101,7 +101,7 @@ def drop_trino_schema(cfg, schema: str) -> None:
 
 
 def produce(cfg, topic: str, schema_name: str, tenant: str, records: list[dict]) -> None:
-    ser = AvroSerializer(registry.client(cfg), registry.load_schema(schema_name).schema_str)
+    ser = AvroSerializer(registry.client(cfg, "schema-admin"), registry.load_schema(schema_name).schema_str)
     p = Producer(kafka.producer_conf(cfg, "admin"))
     ctx = SerializationContext(topic, MessageField.VALUE)
     errors = []

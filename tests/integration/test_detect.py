@@ -119,7 +119,7 @@ def test_detect_job_raises_exactly_the_expected_alerts(cfg, topics, flink_jobs):
     assert proc.returncode == 0, out[-4000:]
     assert "16 rule(s) valid" in out or "rule(s) valid" in out, out[-2000:]
     job_id = flink_jobs.track(re.search(r"JobID ([0-9a-f]{32})", out).group(1))
-    decode = registry.Decoder(cfg, "alert")
+    decode = registry.Decoder(cfg, "alert", "analyst")
     # StopLogging also matches the imported Sigma rule aws_cloudtrail_disable_logging, which
     # [detect] disabled leaves out by default: TAMP-001 alerts on it once
     expected = {("AUTH-001", "alice"), ("PRIV-001", "mallory"), ("TAMP-001", "Ops"),

@@ -62,7 +62,7 @@ def leftovers(stack, cfg):
         for fut in admin.delete_consumer_groups(made.groups, request_timeout=30).values():
             with contextlib.suppress(KafkaException):  # a group never created (an early failure)
                 fut.result(timeout=60)
-    reg = registry.client(cfg)
+    reg = registry.client(cfg, "schema-admin")
     for subject in reg.get_subjects():
         if any(subject.startswith(f"{topic}-") for topic in made.topics):
             reg.delete_subject(subject)
@@ -127,7 +127,7 @@ def test_late_lines_of_a_file_are_alerted_once_and_marked_late(cfg, leftovers, t
         flink_jobs.track(flink.start(cfg, NORMALIZE_JOB, run.job_args(), say=lambda _m: None))
         detect_job = start_detect(cfg, flink_jobs, run.id, run.out["events"], alerts_topic, late_topic)
 
-        decode = registry.Decoder(cfg, "alert")
+        decode = registry.Decoder(cfg, "alert", "analyst")
         alerts_reader = reader(cfg, alerts_topic)
         first = drain(alerts_reader, lambda m: decode(m.value()), lambda items: len(items) >= 1,
                       timeout_s=300)

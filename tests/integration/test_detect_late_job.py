@@ -74,7 +74,7 @@ def test_late_events_are_evaluated_once_and_marked_late(cfg, topics, flink_jobs)
     assert proc.returncode == 0, out[-4000:]
     job_id = flink_jobs.track(re.search(r"JobID ([0-9a-f]{32})", out).group(1))
 
-    decode = registry.Decoder(cfg, "alert")
+    decode = registry.Decoder(cfg, "alert", "analyst")
     alerts_reader = reader(cfg, alerts_topic)
     on_time = drain(alerts_reader, lambda m: decode(m.value()), lambda items: len(items) >= 1, timeout_s=300)
     assert [(a["entity_value"], a["late_ms"]) for a in on_time] == [("alice", None)]

@@ -256,7 +256,7 @@ def test_poison_records_are_dead_letters_and_the_records_behind_them_flow(stack,
         report = run.reconcile(wait_s=180)
         counted = {k: sum(ln[k] for ln in report["lines"]) for k in ("raw", "events", "dead_letters")}
         assert counted["raw"] == 5 and counted["events"] + counted["dead_letters"] == 5
-        decode = registry.Decoder(cfg, "dead_letter")
+        decode = registry.Decoder(cfg, "dead_letter", "analyst")
         letters = [decode(m.value()) for m in kafka.read_topic(cfg, run.out["dlq"], role="admin")]
         assert all(letter["error_message"] for letter in letters)
         assert [ltr["error_class"] for ltr in letters if ltr["raw_topic"] == run.raw[("acme", "syslog")]] \

@@ -134,7 +134,7 @@ def test_rejects_are_reported_with_file_line_and_dead_lettered(cfg, raw_dlq, top
     assert [dict(m.headers())["line"] for m in consume_all(cfg, raw, 2)] == [b"1", b"4"]
     dead = sorted(consume_all(cfg, dlq, 2), key=lambda m: m.offset())
     assert len(dead) == 2 and {m.key() for m in dead} == {b"globex"}
-    de = AvroDeserializer(registry.client(cfg))
+    de = AvroDeserializer(registry.client(cfg, "analyst"))
     letters = [de(m.value(), SerializationContext(dlq, MessageField.VALUE)) for m in dead]
     assert [lt["source"] for lt in letters] == ["k8s_audit", "k8s_audit"]
     assert letters[0]["error_class"] == "JSONDecodeError" and letters[0]["stage"] == "frame"

@@ -95,7 +95,7 @@ def test_a_restarted_normalize_job_resumes_its_chains_from_the_last_checkpoint(c
         ingest_and_reconcile(20, 20)
         check = demo.cli([], "verify-stream", "--topic", out["events"])
         assert check.returncode == 0 and "OK" in check.stdout, check.stdout + check.stderr
-        decode = registry.Decoder(cfg, "audit_event")
+        decode = registry.Decoder(cfg, "audit_event", "analyst")
         seqs = sorted(decode(m.value())["chain"]["sequence"] for m in kafka.read_topic(cfg, out["events"],
                                                                                        role="admin"))
         assert seqs == list(range(1, 41))

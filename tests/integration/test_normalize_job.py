@@ -98,14 +98,14 @@ class Run:
         return report
 
     def events(self, topic: str | None = None) -> list[dict]:
-        decode = registry.Decoder(self.cfg, "audit_event")
+        decode = registry.Decoder(self.cfg, "audit_event", "analyst")
         return [decode(m.value()) for m in kafka.read_topic(self.cfg, topic or self.out["events"],
                                                             role="admin")]
 
 
 def registry_records(cfg, topic: str) -> list[dict]:
     """The dead letters of a topic, decoded."""
-    decode = registry.Decoder(cfg, "dead_letter")
+    decode = registry.Decoder(cfg, "dead_letter", "analyst")
     return [decode(m.value()) for m in kafka.read_topic(cfg, topic, role="admin")]
 
 

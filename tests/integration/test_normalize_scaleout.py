@@ -57,7 +57,7 @@ def test_one_tenant_is_linked_by_two_subtasks(stack, cfg, topics, flink_jobs, tm
     finally:
         flink.cancel(cfg, job_id)
 
-    decode = registry.Decoder(cfg, "audit_event")
+    decode = registry.Decoder(cfg, "audit_event", "analyst")
     events = [decode(m.value()) for m in kafka.read_topic(cfg, out["events"], role="admin")]
     assert len(events) == LINES
     chains: dict[str, list[int]] = {}

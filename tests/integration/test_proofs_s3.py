@@ -43,7 +43,7 @@ def test_a_proof_from_s3_is_checked_alike_by_all_three_verifiers(stack, cfg, tmp
     events = list(sample.chained(tenant, 12, int(now.timestamp() * 1000), step_ms=10, seed=5, partitions=2))
     # the events schema under the events subject, as `auditflow schemas apply` registers it (a
     # fresh stack has none yet); registering the same schema again returns its id
-    schema_id = registry.client(cfg).register_schema("audit.events-value",
+    schema_id = registry.client(cfg, "schema-admin").register_schema("audit.events-value",
                                                      registry.load_schema("audit_event"))
     parsed = wire.plain_schema(layout.load_avsc("events"))
     staging, worm = wiring.staging_store(cfg, prefix, "admin"), wiring.worm_store(cfg, prefix, "admin")

@@ -45,17 +45,17 @@ def _write(tmp_path: Path, schema: dict, name: str = "proposed.avsc") -> Path:
 
 
 def test_register_sets_subjects_and_levels(prefix, cfg):
-    url = cfg.get("registry.url")
-    subjects = requests.get(f"{url}/subjects", timeout=10).json()
+    url, reader = cfg.get("registry.url"), registry.requests_kwargs(cfg, "analyst")
+    subjects = requests.get(f"{url}/subjects", timeout=10, **reader).json()
     for subject, level in [("audit.events-value", "FULL_TRANSITIVE"),
                            ("audit.alerts-value", "BACKWARD_TRANSITIVE"),
                            ("audit.dlq-value", "BACKWARD_TRANSITIVE")]:
         assert prefix + subject in subjects
-        got = requests.get(f"{url}/config/{prefix}{subject}", timeout=10).json()
+        got = requests.get(f"{url}/config/{prefix}{subject}", timeout=10, **reader).json()
         assert got["compatibilityLevel"] == level
     again = cli("schemas", "register", "--prefix", prefix)        # idempotent: no new version
     assert again.returncode == 0, again.stderr
-    assert registry.client(cfg).get_versions(prefix + "audit.events-value") == [1]
+    assert registry.client(cfg, "schema-admin").get_versions(prefix + "audit.events-value") == [1]
 
 
 def test_new_optional_field_with_default_is_accepted(prefix, tmp_path):
@@ -93,7 +93,7 @@ def test_diff_shows_the_change(prefix, tmp_path):
 
 
 def test_register_refuses_an_incompatible_version(cfg, stack, tmp_path):
-    client = registry.client(cfg)
+    client = registry.client(cfg, "schema-admin")
     subject = f"it-{uuid.uuid4().hex[:8]}-value"
     v1 = {"type": "record", "name": "R", "fields": [{"name": "a", "type": "int"}]}
     client.register_schema(subject, Schema(json.dumps(v1), "AVRO"))
@@ -110,7 +110,7 @@ def test_old_consumer_reads_data_written_with_the_new_schema(prefix, cfg, topics
     real topic; the registry holds both versions under FULL_TRANSITIVE."""
     topic = topics.unique("schemas", 1)
     subject = f"{topic}-value"
-    client = registry.client(cfg)
+    client = registry.client(cfg, "schema-admin")
     v1 = json.dumps(EVENT)
     new = copy.deepcopy(EVENT)
     new["fields"].append({"name": "risk_score", "type": ["null", "int"], "default": None})

@@ -34,7 +34,7 @@ PERIOD = ["archive.period_s=10", "archive.grace_s=1"]
 
 def serialized(cfg, records: list[dict]) -> list[bytes]:
     """Confluent-wire Avro under the registry's audit.events-value schema, as the archive job stages it."""
-    ser = AvroSerializer(registry.client(cfg), registry.load_schema("audit_event").schema_str)
+    ser = AvroSerializer(registry.client(cfg, "schema-admin"), registry.load_schema("audit_event").schema_str)
     ctx = SerializationContext("audit.events", MessageField.VALUE)
     return [ser(r, ctx) for r in records]
 

@@ -12,7 +12,7 @@ import pytest
 import requests
 from botocore.exceptions import ClientError
 
-from auditflow import config, flink, kafka, s3
+from auditflow import config, flink, kafka, registry, s3
 from auditflow.archive import query
 from auditflow.stack import lifecycle, tls
 from auditflow.stack.process import StackError
@@ -52,9 +52,9 @@ def test_kcat_lists_the_pipeline_topics(stack, cfg, tmp_path):
 
 
 def test_registry_answers_ccompat_with_backward_or_stricter(stack, cfg):
-    url = cfg.get("registry.url")
-    assert requests.get(f"{url}/subjects", timeout=10).status_code == 200
-    level = requests.get(f"{url}/config", timeout=10).json()["compatibilityLevel"]
+    url, reader = cfg.get("registry.url"), registry.requests_kwargs(cfg, "analyst")
+    assert requests.get(f"{url}/subjects", timeout=10, **reader).status_code == 200
+    level = requests.get(f"{url}/config", timeout=10, **reader).json()["compatibilityLevel"]
     assert level in ("BACKWARD", "BACKWARD_TRANSITIVE", "FULL", "FULL_TRANSITIVE")
 
 

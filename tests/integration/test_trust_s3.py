@@ -59,7 +59,7 @@ def env(stack, tmp_path_factory):
     overrides = [f"archive.period_s={PERIOD_S}", "archive.grace_s=15", f"archive.retention={RETENTION_S}s",
                  f"archive.signing_key_env={KEY_ENV}", f"archive.signing_key_file={tmp / 'no-such-key.pem'}"]
     cfg = config.load(overrides=overrides)
-    client = registry.client(cfg)
+    client = registry.client(cfg, "schema-admin")
     subject = f"it.{run}.trust-value"
     schema_id = client.register_schema(subject, registry.load_schema("audit_event"))
     yield {"cfg": cfg, "run": run, "tmp": tmp, "schema_id": schema_id,

@@ -73,7 +73,7 @@ class Archive:
         self.subjects = [self.subject]  # registry subjects to delete (producers register them)
 
     def seal(self) -> None:
-        reg = registry.client(self.cfg)
+        reg = registry.client(self.cfg, "schema-admin")
         schema_id = reg.register_schema(self.subject, registry.load_schema("audit_event"))
         encode = wire.Encoder(schema_id, layout.load_avsc("events"))
         staging = S3Store(self.client, self.cfg.get("s3.staging_bucket"), self.prefix)
@@ -110,7 +110,7 @@ class Archive:
                                                         Prefix=self.witness_prefix)
             for v in versions.get("Versions", []) + versions.get("DeleteMarkers", []):
                 self.client.delete_object(Bucket=self.witness_bucket, Key=v["Key"], VersionId=v["VersionId"])
-        reg = registry.client(self.cfg)
+        reg = registry.client(self.cfg, "schema-admin")
         for subject in set(reg.get_subjects()) & set(self.subjects):
             reg.delete_subject(subject)
             reg.delete_subject(subject, permanent=True)
@@ -197,7 +197,7 @@ def test_a_history_resigned_with_the_real_key_needs_the_witness_to_be_caught(arc
 
 def read_alerts(cfg, topic: str, want: int, timeout_s: float) -> list[dict]:
     """Every alert on `topic`, decoded with the registry, once `want` are there (or timeout_s)."""
-    decode = registry.Decoder(cfg, "alert")
+    decode = registry.Decoder(cfg, "alert", "analyst")
     c = Consumer(kafka.client_conf(cfg, "admin", **{"group.id": f"it-{uuid.uuid4().hex}",
                                            "auto.offset.reset": "earliest"}))
     c.subscribe([topic])

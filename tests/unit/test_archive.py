@@ -327,7 +327,7 @@ def test_verify_stream_reports_an_event_moved_between_shards(monkeypatch):
 
     events = make_events("globex", 6, partitions=2)
     # the topic's messages, already decoded: value() returns the event, the decoder copies it
-    monkeypatch.setattr(commands.registry, "Decoder", lambda _cfg, _name: copy.deepcopy)
+    monkeypatch.setattr(commands.registry, "Decoder", lambda _cfg, _name, _role: copy.deepcopy)
     monkeypatch.setattr(commands.kafka, "read_topic",
                         lambda _cfg, _topic, say, role: [SimpleNamespace(value=lambda e=e: e)
                                                          for e in events])

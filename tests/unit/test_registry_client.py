@@ -8,19 +8,20 @@ import threading
 from auditflow import config, registry
 
 
-def test_a_silent_registry_fails_with_a_timeout_instead_of_hanging():
+def test_a_silent_registry_fails_with_a_timeout_instead_of_hanging(tmp_path):
     server = socket.socket()
     server.bind(("127.0.0.1", 0))
     server.listen()
     held: list[socket.socket] = []
     threading.Thread(target=lambda: held.append(server.accept()[0]), daemon=True).start()
     url = f"http://127.0.0.1:{server.getsockname()[1]}"
-    cfg = config.load(overrides=[f"registry.url={url}", "registry.timeout_s=1"], environ={})
+    cfg = config.load(overrides=[f"registry.url={url}", "registry.timeout_s=1",
+                                 f"credentials.dir={tmp_path}"], environ={})
     outcome: list[BaseException | object] = []
 
     def call() -> None:
         try:
-            outcome.append(registry.client(cfg).get_subjects())
+            outcome.append(registry.client(cfg, "analyst").get_subjects())
         except Exception as exc:  # noqa: BLE001 - the error itself is what is checked
             outcome.append(exc)
 

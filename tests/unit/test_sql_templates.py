@@ -4,14 +4,15 @@ from auditflow import sql
 
 
 def test_templates_render_with_all_values():
-    text = sql.render("ddl/smoke_source.sql", topic="t", bootstrap_servers="b:1", registry_url="u",
-                      kafka_security="'properties.security.protocol' = 'SASL_SSL'")
+    text = sql.render("ddl/smoke_source.sql", topic="t", bootstrap_servers="b:1",
+                      kafka_security="'properties.security.protocol' = 'SASL_SSL'",
+                      registry_options="'k' = 'u'")
     assert "'topic' = 't'" in text and "${" not in text
 
 
 def test_missing_value_names_the_file():
     with pytest.raises(ValueError, match=r"smoke_source.sql: no value for placeholder \$\{topic\}"):
-        sql.render("ddl/smoke_source.sql", bootstrap_servers="b", registry_url="u")
+        sql.render("ddl/smoke_source.sql", bootstrap_servers="b", registry_options="'k' = 'u'")
 
 
 def test_kafka_security_options_quote_the_jaas_line_and_name_the_shaded_module(tmp_path):
