@@ -25,6 +25,7 @@ from auditflow.commands import (
     keys,
     query,
     reconcile,
+    roles,
     rules,
     schemas,
     seal,
@@ -290,9 +291,8 @@ def smoke(obj: Ctx, count: int) -> None:
 # One module per user task, each with its click group or commands (auditflow/commands/).
 TASK_COMMANDS: list[click.Command] = [
     alerts.command, demo.command, hold.command, ingest.command, jobs.command, k8s.command, keys.command,
-    query.command,
-    reconcile.command, rules.command, schemas.command, seal.command, tenants.command, users.command,
-    witness.command, *verify.commands,
+    query.command, reconcile.command, roles.command, rules.command, schemas.command, seal.command,
+    tenants.command, users.command, witness.command, *verify.commands,
 ]
 for _command in TASK_COMMANDS:
     cli.add_command(_command)
