@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import socket
 import subprocess
+from pathlib import Path
 from urllib.parse import urlparse
 
+import confluent_kafka
 import pytest
 import requests
 from botocore.exceptions import ClientError
@@ -40,10 +43,17 @@ def test_kcat_lists_the_pipeline_topics(stack, cfg, tmp_path):
     conf = tmp_path / "kcat.conf"
     settings = kafka.client_conf(cfg, "operator")
     tls.write_private(conf, "".join(f"{k}={v}\n" for k, v in settings.items()).encode())
-    out = subprocess.run(
-        ["kcat", "-F", str(conf), "-L", "-J"],
-        capture_output=True, text=True, timeout=30, check=True,
-    ).stdout
+    # Debian's kcat links librdkafka 2.0, whose SCRAM Kafka 4 refuses (librdkafka < 2.6.1 sends a
+    # doubled nonce: edenhill/kcat#462); run it on the librdkafka confluent-kafka ships
+    libs = tmp_path / "lib"
+    libs.mkdir()
+    wheel_libs = Path(confluent_kafka.__file__).parent.parent / "confluent_kafka.libs"
+    [bundled] = wheel_libs.glob("librdkafka*.so*")
+    (libs / "librdkafka.so.1").symlink_to(bundled)
+    proc = subprocess.run(["kcat", "-F", str(conf), "-L", "-J"], capture_output=True, text=True, timeout=30,
+                          env={**os.environ, "LD_LIBRARY_PATH": str(libs)})
+    assert proc.returncode == 0, proc.stderr
+    out = proc.stdout
     topics = {t["topic"]: t for t in json.loads(out)["topics"]}
     for name in ("audit.events", "audit.dlq", "audit.alerts", "audit.users"):
         assert name in topics
