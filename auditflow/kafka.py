@@ -488,7 +488,8 @@ def revoke(cfg: Config, bindings: set[AclBinding]) -> None:
         return
     filters = [AclBindingFilter(b.restype, b.name, b.resource_pattern_type, b.principal, b.host,
                                 b.operation, b.permission_type) for b in bindings]
-    for fut in admin(cfg).delete_acls(filters, request_timeout=30).values():
+    client = admin(cfg)  # held until every future is done: a dropped client fails them (_DESTROY)
+    for fut in client.delete_acls(filters, request_timeout=30).values():
         fut.result()
 
 

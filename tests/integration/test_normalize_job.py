@@ -92,7 +92,7 @@ class Run:
         r = cli("reconcile", "--raw-topics", f"audit.raw.*.{self.id}", "--events-topic", out["events"],
                 "--dlq-topic", out["dlq"], "--filtered-topic", out["filtered"], "--json",
                 "--wait", str(wait_s), timeout=wait_s + 120)
-        assert r.returncode in (0, 1), r.stderr
+        assert r.returncode in (0, 1) and r.stdout.startswith("{"), r.stdout + r.stderr
         report = json.loads(r.stdout)
         assert report["balanced"], json.dumps(report, indent=1)
         return report
