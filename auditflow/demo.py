@@ -85,18 +85,11 @@ class Names:
     def kafka_grants(self, tenant: str) -> dict[str, dict[str, list[str]]]:
         """Each role's Kafka grants on these names: roles.toml grants the standard names only,
         so an isolated run (a test's, `<run>.events`) is granted its own, role by role."""
-        raw, g = list(self.raw.values()), self.group
-        return {
-            f"ingest:{tenant}": {"write": [*raw, self.dlq]},
-            "normalize": {"read": [*raw, self.users], "write": [self.events, self.dlq, self.filtered],
-                          "groups": [f"{g}-normalize*"], "transactional_ids": [f"{g}-normalize*"]},
-            "detect": {"read": [self.events, self.alerts, self.late], "write": [self.alerts, self.late],
-                       "groups": [f"{g}-detect*"], "transactional_ids": [f"{g}-detect*"]},
-            "archive": {"read": [self.events, self.alerts], "groups": [f"{g}-archive*"]},
-            "router": {"read": [self.alerts], "groups": [f"{g}-router*"]},
-            "analyst": {"read": [self.alerts, self.late]},
-            "auditor": {"read": [*raw, self.events, self.dlq, self.filtered]},
-        }
+        raw = list(self.raw.values())
+        standard = {"audit.raw.*": raw, "audit.events": [self.events], "audit.dlq": [self.dlq],
+                    "audit.filtered": [self.filtered], "audit.users": [self.users],
+                    "audit.alerts": [self.alerts], "audit.detect.late": [self.late]}
+        return kafka.renamed_grants(standard, self.group, {tenant: raw})
 
 
 def grant_kafka(cfg: Config, names: Names, tenant: str) -> None:

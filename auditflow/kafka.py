@@ -471,6 +471,34 @@ def apply_acls(cfg: Config, tenants: tuple[str, ...] = (), extra: set[AclBinding
     return f"{len(missing)} created, {len(stale)} deleted" if missing or stale else ""
 
 
+def renamed_grants(names: dict[str, list[str]], group: str,
+                   tenants: dict[str, list[str]] | None = None) -> dict[str, dict[str, list[str]]]:
+    """roles.toml's Kafka grants for an isolated pipeline (a test's, a demo run's) whose topics
+    have names of their own: `names` maps a standard name of roles.toml (``audit.events``,
+    ``audit.raw.*``) to the run's topics standing for it, and every role's groups and
+    transactional ids become the run's `group` prefix. `tenants`: each ingest tenant's raw topics
+    of the run. A name the run has no topic for is left out, and a role left with no topic too."""
+    out: dict[str, dict[str, list[str]]] = {}
+
+    def renamed(spec: tuple[str, ...]) -> list[str]:
+        return [topic for name in spec for topic in names.get(name, ())]
+
+    for role, spec in credentials.roles().items():
+        if spec.get("per_tenant"):
+            continue
+        g = Grants.of(spec.get("kafka", {}))
+        entry = {"read": renamed(g.read), "write": renamed(g.write)}
+        if not entry["read"] and not entry["write"]:
+            continue
+        entry |= {"groups": [f"{group}*"]} if g.groups else {}
+        entry |= {"transactional_ids": [f"{group}*"]} if g.transactional_ids else {}
+        out[role] = {k: v for k, v in entry.items() if v}
+    ingest = Grants.of(credentials.roles()["ingest"].get("kafka", {}))
+    for tenant, raw in (tenants or {}).items():
+        out[f"ingest:{tenant}"] = {"write": [*raw, *renamed(ingest.write)]}
+    return out
+
+
 def grant(cfg: Config, role: str, **grants: Any) -> set[AclBinding]:
     """Add grants to one role (e.g. a test's or demo's own topic names, which roles.toml cannot
     know): ``grant(cfg, "normalize", read=[...], write=[...], groups=["run-*"])``. Returns the

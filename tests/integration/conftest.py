@@ -39,6 +39,7 @@ from auditflow import config, flink, kafka
 from auditflow.stack import lifecycle
 from auditflow.stack.process import StackError, tail
 from auditflow.stack.services import Context, all_services
+from udfs import sources
 
 INTEGRATION = Path(__file__).resolve().parent
 
@@ -211,6 +212,24 @@ class Topics:
         if role.startswith("ingest:"):
             kafka.apply_users(self.cfg, [role])
         self.acls |= kafka.grant(self.cfg, role, **grants)
+
+    # a test's own topic, by keyword, stands for this standard one of roles.toml
+    STANDARD = {"events": "audit.events", "dlq": "audit.dlq", "filtered": "audit.filtered",
+                "users": "audit.users", "alerts": "audit.alerts", "late": "audit.detect.late",
+                "late_results": "audit.detect.late.results", "delivered": "audit.alerts.delivered",
+                "alerts_dlq": "audit.alerts.dlq"}
+
+    def grant_pipeline(self, group: str, raw: list[str] = (), **topics: str) -> None:
+        """Grant every role what roles.toml grants it, on this test's own topics standing for the
+        standard ones (kafka.renamed_grants): `raw` for audit.raw.* (each raw topic's tenant may
+        write it), keywords of STANDARD (events=..., alerts=...), `group` the prefix of the
+        jobs' consumer groups and transactional ids."""
+        names = {self.STANDARD[k]: [t] for k, t in topics.items()} | {"audit.raw.*": list(raw)}
+        tenants: dict[str, list[str]] = {}
+        for topic in raw:
+            tenants.setdefault(sources.topic_tenant(topic), []).append(topic)
+        for role, grants in kafka.renamed_grants(names, group, tenants).items():
+            self.grant(role, **grants)
 
     def adopt(self, *names: str) -> None:
         """Delete these too at teardown: topics the code under test creates."""

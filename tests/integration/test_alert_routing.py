@@ -101,6 +101,8 @@ def run(topics) -> dict:
         kafka.TopicSpec(names["delivered"], 1, 1, {"cleanup.policy": "compact,delete"}),
         kafka.TopicSpec(names["dlq"], 1, 1),
     )
+    topics.grant_pipeline(names["group"], alerts=names["topic"], delivered=names["delivered"],
+                          alerts_dlq=names["dlq"])
     return names
 
 

@@ -49,6 +49,7 @@ def archived(stack, module_topics, module_flink_jobs, tmp_path_factory):
     tenant, prefix, schema = f"it-archive-{run}", f"it/{run}/", f"it_{run}"
     start_ms = int(time.time() * 1000) - 1000
     topics = {"events": module_topics.unique("events"), "alerts": module_topics.unique("alerts")}
+    module_topics.grant_pipeline(f"it-archive-{run}", **topics)
     # a submission that times out may still have started the job
     module_flink_jobs.track_named(flink.pipeline_job_name("archive", topics["events"]))
     job_id = module_flink_jobs.track(flink.start(

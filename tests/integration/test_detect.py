@@ -70,6 +70,8 @@ def test_detect_job_raises_exactly_the_expected_alerts(cfg, topics, flink_jobs):
     tenant = f"detect-it-{run}"
     topic = topics.unique("events", 3)
     alerts_topic, late_topic = topics.unique("alerts", 3), topics.unique("late", 3)
+    group = f"auditflow-detect-it-{run}"
+    topics.grant_pipeline(group, events=topic, alerts=alerts_topic, late=late_topic)
     produce, flush = kafka.event_producer(cfg, topic, role="admin")
     t0 = int(time.time() * 1000) - 120_000
     seq = iter(range(1, 10_000))
@@ -108,7 +110,6 @@ def test_detect_job_raises_exactly_the_expected_alerts(cfg, topics, flink_jobs):
     send("tick", 600_000, class_uid=0, activity_id=99)
     assert flush() == 0
 
-    group = f"auditflow-detect-it-{run}"
     args = ["--events-topic", topic, "--alerts-topic", alerts_topic, "--late-topic", late_topic,
             "--group-id", group, "--startup-mode", "earliest-offset"]
     # a submission that times out or fails may still have started the job

@@ -96,6 +96,8 @@ def test_late_lines_of_a_file_are_alerted_once_and_marked_late(cfg, leftovers, t
     alerts_topic, late_topic = topics.unique("alerts", 3), topics.unique("late", 3)
     results_topic = topics.unique("late-results", 3)
     late_group = f"auditflow-detect-latefile-it-{run.id}"
+    topics.grant_pipeline(late_group, events=run.out["events"], alerts=alerts_topic, late=late_topic,
+                          late_results=results_topic)
     # normalize's group (Run.job_args), the detect job's (start_detect) and `rules late`'s
     leftovers.groups += [f"it-{run.id}", f"auditflow-detect-latefile-it-{run.id}-job", late_group]
     env = {"AUDITFLOW_DETECT__EVENTS_TOPIC": run.out["events"],

@@ -44,6 +44,8 @@ def test_late_events_are_evaluated_once_and_marked_late(cfg, topics, flink_jobs)
     events_topic, alerts_topic = topics.unique("events", 3), topics.unique("alerts", 3)
     late_topic, results_topic = topics.unique("late", 3), topics.unique("late-results", 3)
     late_group = f"auditflow-detect-late-it-{run}"
+    topics.grant_pipeline(late_group, events=events_topic, alerts=alerts_topic, late=late_topic,
+                          late_results=results_topic)
     env = {"AUDITFLOW_DETECT__EVENTS_TOPIC": events_topic, "AUDITFLOW_DETECT__ALERTS_TOPIC": alerts_topic,
            "AUDITFLOW_DETECT__LATE_TOPIC": late_topic, "AUDITFLOW_DETECT__LATE_RESULTS_TOPIC": results_topic,
            "AUDITFLOW_DETECT__LATE_GROUP_ID": late_group}

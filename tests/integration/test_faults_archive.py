@@ -75,6 +75,7 @@ def test_archive_survives_s3_outages_and_sealer_kills(stack, topics, flink_jobs)
     run = topics.run
     prefix = f"it/{run}f/"
     events_topic, alerts_topic = topics.unique("events"), topics.unique("alerts")
+    topics.grant_pipeline(f"it-faults-archive-{run}", events=events_topic, alerts=alerts_topic)
     flink_jobs.track_named(flink.pipeline_job_name("archive", events_topic))
     job = flink_jobs.track(flink.start(
         cfg, JOB, ["--staging", f"s3://{cfg.get('s3.staging_bucket')}/{prefix}",

@@ -19,6 +19,7 @@ def test_start_refuses_a_second_copy_of_a_running_pipeline_job(cfg, topics, flin
     run = f"jobs-{topics.run}"
     events, alerts = f"{run}.events", f"{run}.alerts"
     topics.create(kafka.TopicSpec(events, 1, 1), kafka.TopicSpec(alerts, 1, 1))
+    topics.grant_pipeline(run, events=events, alerts=alerts)
     args = ["archive", "--events-topic", events, "--alerts-topic", alerts, "--group-id", run,
             "--staging", f"s3://{cfg.get('s3.staging_bucket')}/{run}/"]
     flink_jobs.track_named(flink.pipeline_job_name("archive", events))  # started by the CLI
@@ -61,6 +62,7 @@ def test_a_restarted_normalize_job_resumes_its_chains_from_the_last_checkpoint(c
     out = {k: f"it.{run}.{k}" for k in ("events", "dlq", "filtered", "users")}
     specs = [kafka.TopicSpec(t, 2, 1) for t in (raw, out["events"], out["dlq"], out["filtered"])]
     topics.create(*specs, kafka.TopicSpec(out["users"], 1, 1, {"cleanup.policy": "compact"}))
+    topics.grant_pipeline(run, raw=[raw], **out)
     # both copies, started by the CLI; their checkpoints are deleted at teardown
     flink_jobs.track_named(flink.pipeline_job_name("normalize", out["events"]))
     args = ["normalize", "--raw-topics", raw, "--events-topic", out["events"], "--dlq-topic", out["dlq"],

@@ -34,6 +34,7 @@ def test_one_tenant_is_linked_by_two_subtasks(stack, cfg, topics, flink_jobs, tm
     out = {k: f"it.{run}.{k}" for k in ("events", "dlq", "filtered", "users")}
     topics.create(kafka.TopicSpec(raw, 2, 1), *(kafka.TopicSpec(t, 2, 1) for t in list(out.values())[:3]),
                   kafka.TopicSpec(out["users"], 1, 1, {"cleanup.policy": "compact"}))
+    topics.grant_pipeline(run, raw=[raw], **out)
     log = tmp_path / "heavy.log"
     log.write_text("".join(f"<38>Dec  2 06:{i // 60 % 60:02d}:{i % 60:02d} web1 sshd[{1000 + i}]: "
                            f"Accepted publickey for user{i % 7} from 10.0.0.{i % 250} port {40000 + i} ssh2\n"
