@@ -82,21 +82,23 @@ class Names:
                  [*self.raw.values(), self.events, self.dlq, self.filtered, self.alerts, self.late]]
         return [*specs, kafka.TopicSpec(self.users, 1, 1, {"cleanup.policy": "compact"})]
 
-    def kafka_grants(self, tenant: str) -> dict[str, dict[str, list[str]]]:
-        """Each role's Kafka grants on these names: roles.toml grants the standard names only,
-        so an isolated run (a test's, `<run>.events`) is granted its own, role by role."""
-        raw = list(self.raw.values())
-        standard = {"audit.raw.*": raw, "audit.events": [self.events], "audit.dlq": [self.dlq],
-                    "audit.filtered": [self.filtered], "audit.users": [self.users],
-                    "audit.alerts": [self.alerts], "audit.detect.late": [self.late]}
-        return kafka.renamed_grants(standard, self.group, {tenant: raw})
+    def standard(self) -> dict[str, list[str]]:
+        """Each standard name of roles.toml -> this pipeline's topics standing for it."""
+        return {"audit.raw.*": list(self.raw.values()), "audit.events": [self.events],
+                "audit.dlq": [self.dlq], "audit.filtered": [self.filtered], "audit.users": [self.users],
+                "audit.alerts": [self.alerts], "audit.detect.late": [self.late]}
 
 
 def grant_kafka(cfg: Config, names: Names, tenant: str) -> None:
-    """The tenant's Kafka user and every role's grants on `names` (as admin; idempotent)."""
-    kafka.apply_users(cfg, [f"ingest:{tenant}"])
-    for role, grants in names.kafka_grants(tenant).items():
-        kafka.grant(cfg, role, **grants)
+    """The tenant's Kafka user and every role's grants on `names` (as admin; idempotent); for an
+    isolated run also its output schemas, as schema-admin (`schemas register` makes the standard
+    ones)."""
+    raw = list(names.raw.values())
+    kafka.grant_run(cfg, names.standard(), names.group, {tenant: raw})
+    if names.run:
+        for topic, schema in ((names.events, "audit_event"), (names.dlq, "dead_letter"),
+                              (names.alerts, "alert")):
+            registry.register(cfg, topic, schema)
 
 
 def cli(cfg_args: list[str], *args: str, timeout: float = 600) -> subprocess.CompletedProcess:

@@ -17,7 +17,7 @@ from udfs.validate import Limits
 
 def clients(cfg: Config, tenant: str) -> Clients:
     """Producer settings from :func:`auditflow.kafka.producer_conf` (acks=all, idempotence, zstd),
-    the DeadLetter serializer (schemas/dead_letter.avsc, registered on first use) and the largest
+    the DeadLetter serializer (schemas/dead_letter.avsc, which a schema-admin registered) and the largest
     record (``limits.max_bytes``, the limit the normalize job checks too). The producer acts as
     the tenant's ingest role (``ingest:<tenant>``), which may write only that tenant's input."""
 
@@ -28,7 +28,8 @@ def clients(cfg: Config, tenant: str) -> Clients:
 
         return AvroSerializer(
             registry.client(cfg, f"ingest:{tenant}"), registry.load_schema("dead_letter").schema_str,
-            conf={"auto.register.schemas": True},
+            # looked up, not registered: only schema-admin registers (registry.schema_id)
+            conf={"auto.register.schemas": False, "use.latest.version": False},
         )
 
     max_bytes = Limits.from_config(cfg.values.get("limits")).max_bytes

@@ -499,6 +499,18 @@ def renamed_grants(names: dict[str, list[str]], group: str,
     return out
 
 
+def grant_run(cfg: Config, names: dict[str, list[str]], group: str,
+              tenants: dict[str, list[str]] | None = None) -> set[AclBinding]:
+    """Grant every role `renamed_grants` on an isolated run's topics (as admin). Returns the
+    bindings, for `revoke`."""
+    bindings: set[AclBinding] = set()
+    for role, grants in renamed_grants(names, group, tenants).items():
+        if role.startswith("ingest:"):
+            apply_users(cfg, [role])
+        bindings |= grant(cfg, role, **grants)
+    return bindings
+
+
 def grant(cfg: Config, role: str, **grants: Any) -> set[AclBinding]:
     """Add grants to one role (e.g. a test's or demo's own topic names, which roles.toml cannot
     know): ``grant(cfg, "normalize", read=[...], write=[...], groups=["run-*"])``. Returns the

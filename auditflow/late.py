@@ -26,7 +26,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from confluent_kafka import Consumer, Message, Producer, TopicPartition
-from confluent_kafka.schema_registry import Schema
 
 from auditflow import kafka, registry, rules_runner
 from auditflow.config import Config
@@ -109,8 +108,7 @@ class LateEvaluator:
             kafka.apply_topics(cfg, [kafka.TopicSpec(self.results_topic, 3, 1,
                                                      {"retention.ms": "2592000000"})], role=ROLE)
         schema = json.loads(registry.load_schema("alert").schema_str)
-        schema_id = registry.client(cfg, "detect").register_schema(f"{self.alerts_topic}-value",
-                                                          Schema(json.dumps(schema), "AVRO"))
+        schema_id = registry.schema_id(cfg, ROLE, self.alerts_topic, "alert")
         self.encode = wire.Encoder(schema_id, schema)
         self.decode_alert = registry.Decoder(cfg, "alert", "detect")
         self.decode_event = registry.Decoder(cfg, "audit_event", "detect")

@@ -54,6 +54,32 @@ def client(cfg: Config, role: str) -> SchemaRegistryClient:
     return SchemaRegistryClient(conf)
 
 
+def schema_id(cfg: Config, role: str, topic: str, name: str) -> int:
+    """The id of schemas/<name>.avsc under `topic`'s subject, looked up as `role`, a reader: only
+    schema-admin registers (`auditflow schemas register`, `register`), so a job or a producer
+    never changes a contract by starting."""
+    from confluent_kafka.schema_registry.error import SchemaRegistryError
+
+    subject = f"{topic}-value"
+    try:
+        return client(cfg, role).lookup_schema(subject, load_schema(name)).schema_id
+    except SchemaRegistryError as exc:
+        if exc.http_status_code != 404:
+            raise
+        raise ConfigError(
+            f"the registry ({cfg.get('registry.url')}) holds no version of {subject} equal to "
+            f"schemas/{name}.avsc ({exc.error_message}); a schema-admin registers it: `auditflow "
+            "schemas register` for the standard topics (AUDITFLOW_SECRET_SCHEMA_ADMIN or its "
+            "credentials file)") from exc
+
+
+def register(cfg: Config, topic: str, name: str, role: str = "schema-admin") -> int:
+    """Register schemas/<name>.avsc under `topic`'s subject (idempotent) as a registry admin: the
+    standard subjects are `auditflow schemas register`'s; this is for a topic of one's own (an
+    isolated run's, a test's)."""
+    return client(cfg, role).register_schema(f"{topic}-value", load_schema(name))
+
+
 def requests_kwargs(cfg: Config, role: str) -> dict:
     """``auth`` and ``verify`` for a plain ``requests`` call to the registry as ``role``."""
     ca = tls.ca_file(cfg)

@@ -36,7 +36,6 @@ import uuid
 from pathlib import Path
 
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.schema_registry import Schema
 
 from auditflow import config, flink, kafka, registry, rules_runner
 from udfs import wire
@@ -74,8 +73,7 @@ class Load:
     def __init__(self, cfg: config.Config, topic: str, rate: int, bursts: bool):
         schema = json.loads(registry.load_schema("audit_event").schema_str)
         self.schema = wire.plain_schema(schema)
-        self.schema_id = registry.client(cfg, "detect").register_schema(f"{topic}-value",
-                                                               Schema(json.dumps(schema), "AVRO"))
+        self.schema_id = registry.register(cfg, topic, "audit_event")
         self.producer = Producer(kafka.producer_conf(cfg, "admin", **{"linger.ms": 5}))
         self.topic, self.rate, self.bursts = topic, rate, bursts
         self.rnd = random.Random(7)
@@ -179,6 +177,10 @@ def measure(cfg: config.Config, name: str, rules_dir: Path, rate: int, seconds: 
     topic, alerts, late = (f"bench.detect.{run}.{kind}" for kind in ("events", "alerts", "late"))
     kafka.apply_topics(cfg, [kafka.TopicSpec(t, 3, 1, {"retention.ms": "3600000"})
                              for t in (topic, alerts, late)])
+    # the detect job acts as its role: its grants and output schema on this run's names
+    kafka.grant_run(cfg, {"audit.events": [topic], "audit.alerts": [alerts], "audit.detect.late": [late]},
+                    f"bench-detect-{run}")
+    registry.register(cfg, alerts, "alert")
     print(f"[{name}] submitting detect job ({rules_dir})", flush=True)
     job_id = submit(cfg, topic, alerts, late, rules_dir, run)
     try:

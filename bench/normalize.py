@@ -44,7 +44,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, Producer
 from confluent_kafka.admin import NewTopic
 
-from auditflow import config, demo_corpus, flink, kafka
+from auditflow import config, demo_corpus, flink, kafka, registry
 from jobs import normalize as normalize_job
 from udfs import chain, mask, normalize, sources, users, validate
 from udfs.parse import PARSERS
@@ -144,6 +144,13 @@ def run_job(cfg: config.Config, kind: str, topics: dict[tuple[str, str], str], n
     admin = kafka.admin(cfg)
     for fut in admin.create_topics([NewTopic(t, 2, 1) for t in outs]).values():
         fut.result()
+    # the job acts as the normalize role: its grants (and its output schemas) on this run's names
+    names = {"audit.raw.*": list(topics.values()), "audit.events": outs[:1], "audit.dlq": outs[1:2],
+             "audit.filtered": outs[2:3]}
+    kafka.grant_run(cfg, names, f"bench-{run}")
+    if kind == "normalize":
+        registry.register(cfg, outs[0], "audit_event")
+        registry.register(cfg, outs[1], "dead_letter")
     output = Output(cfg, outs)
     job_id = flink.start(cfg, job, args, say=lambda _m: None,
                          options={"parallelism.default": str(parallelism)})

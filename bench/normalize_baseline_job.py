@@ -12,7 +12,7 @@ import sys
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.table import StreamTableEnvironment
 
-from auditflow import config, sql
+from auditflow import config, kafka, sql
 
 
 def main(argv: list[str]) -> None:
@@ -28,13 +28,16 @@ def main(argv: list[str]) -> None:
     t_env.get_config().set("pipeline.name", f"bench-normalize-baseline {args.out_topic}")
     idle = f"{cfg.get('normalize.idle_timeout_s')} s"
     servers = cfg.get("kafka.bootstrap_servers")
+    security = kafka.flink_sql(cfg, "normalize")  # the same source and sink as the normalize job's
     t_env.execute_sql(sql.render(
-        "ddl/normalize_raw_source.sql", topics=args.raw_topics.replace(",", ";"),
+        "ddl/normalize_raw_source.sql",
+        subscription="'topic' = '{}'".format(args.raw_topics.replace(",", ";")),
         out_of_orderness_s=cfg.get("normalize.out_of_orderness_s"), idle_timeout=idle,
-        bootstrap_servers=servers, group_id=args.group_id))
+        bootstrap_servers=servers, group_id=args.group_id, kafka_security=security))
     t_env.execute_sql(sql.render(
         "ddl/kafka_bytes_sink.sql", name="sink", topic=args.out_topic, bootstrap_servers=servers,
-        transactional_id_prefix=args.group_id, max_record_bytes=cfg.get("kafka.max_record_bytes")))
+        transactional_id_prefix=args.group_id, max_record_bytes=cfg.get("kafka.max_record_bytes"),
+        kafka_security=security))
     t_env.execute_sql("INSERT INTO sink SELECT `key`, CAST(SHA256(CAST(`value` AS STRING)) AS BYTES) "
                       "FROM raw_records")
 

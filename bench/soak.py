@@ -35,7 +35,7 @@ from pathlib import Path
 from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import NewTopic
 
-from auditflow import config, flink, kafka
+from auditflow import config, flink, kafka, registry
 from auditflow.stack import process
 from udfs import sources
 
@@ -131,6 +131,16 @@ def main() -> None:
     admin = kafka.admin(cfg)
     for fut in admin.create_topics([NewTopic(t, 2, 1) for t in topics]).values():
         fut.result()
+    # each job acts as its role: the grants and output schemas on this run's names
+    tenants: dict[str, list[str]] = {}
+    for (tenant, _fmt), topic in raw.items():
+        tenants.setdefault(tenant, []).append(topic)
+    names = {"audit.raw.*": list(raw.values()), "audit.events": [events], "audit.dlq": [dlq],
+             "audit.filtered": [filtered], "audit.alerts": [alerts], "audit.detect.late": [late]}
+    kafka.grant_run(cfg, names, f"soak-normalize-{run}", tenants)
+    kafka.grant_run(cfg, names, f"soak-detect-{run}")
+    for topic, schema in ((events, "audit_event"), (dlq, "dead_letter"), (alerts, "alert")):
+        registry.register(cfg, topic, schema)
     jobs: list[str] = []
     load: Load | None = None
     try:

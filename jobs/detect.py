@@ -143,11 +143,9 @@ def kafka_source_options(cfg: config.Config, topic: str, group_id: str, startup_
 
 def job_settings(cfg: config.Config, selected: list[R.Rule], alerts_topic: str) -> dict:
     """Picklable settings for the workers; registers the alert schema once, on the client."""
-    from confluent_kafka.schema_registry import Schema
 
     schema = json.loads(registry.load_schema("alert").schema_str)
-    schema_id = registry.client(cfg, "detect").register_schema(f"{alerts_topic}-value",
-                                                               Schema(json.dumps(schema), "AVRO"))
+    schema_id = registry.schema_id(cfg, ROLE, alerts_topic, "alert")
     return {"alert_schema": schema, "alert_schema_id": schema_id,
             "rules": {r.id: r.meta() for r in selected}, "max_evidence": int(cfg.get("detect.max_evidence"))}
 

@@ -28,7 +28,6 @@ import sys
 import uuid
 from typing import Any
 
-from confluent_kafka.schema_registry import Schema
 from pyflink.common import Configuration, Row, Types
 from pyflink.datastream import OutputTag, StreamExecutionEnvironment
 from pyflink.datastream.functions import (
@@ -250,14 +249,12 @@ def load_schema(name: str) -> dict:
 
 
 def job_settings(cfg: config.Config, events_topic: str, dlq_topic: str) -> dict[str, Any]:
-    """Picklable settings for the workers (udfs.normalize.Normalizer): registers the schemas
-    once, on the client, and hands the workers each schema with the id it was registered as."""
-    client = registry.client(cfg, "normalize")
+    """Picklable settings for the workers (udfs.normalize.Normalizer): looks the schemas' ids up
+    once, on the client (a schema-admin registered them), and hands the workers each schema with
+    its id."""
     schemas = {"event": load_schema("audit_event"), "dlq": load_schema("dead_letter")}
-    ids = {
-        kind: client.register_schema(f"{topic}-value", Schema(json.dumps(schemas[kind]), "AVRO"))
-        for kind, topic in (("event", events_topic), ("dlq", dlq_topic))
-    }
+    ids = {kind: registry.schema_id(cfg, "normalize", topic, name) for kind, topic, name in
+           (("event", events_topic, "audit_event"), ("dlq", dlq_topic, "dead_letter"))}
     return {
         "schema_ids": ids,
         "schemas": schemas,

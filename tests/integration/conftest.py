@@ -35,7 +35,7 @@ import pytest
 import requests
 from confluent_kafka import KafkaError, KafkaException
 
-from auditflow import config, flink, kafka
+from auditflow import config, flink, kafka, registry
 from auditflow.stack import lifecycle
 from auditflow.stack.process import StackError, tail
 from auditflow.stack.services import Context, all_services
@@ -178,6 +178,9 @@ def free_slots_or_fail(cfg) -> None:
 
 
 # ---------------------------------------------------------------- topics a test creates
+# the schema of a test's own topic, by its kind (Topics.register_schemas)
+SCHEMA_OF = {"events": "audit_event", "dlq": "dead_letter", "alerts": "alert"}
+
 # never deleted, whoever asks: the pipeline's own topics and Kafka's internal ones
 PROTECTED_TOPICS = {s.name for s in kafka.load_topics()} | {"__consumer_offsets", "__transaction_state"}
 
@@ -223,13 +226,21 @@ class Topics:
         """Grant every role what roles.toml grants it, on this test's own topics standing for the
         standard ones (kafka.renamed_grants): `raw` for audit.raw.* (each raw topic's tenant may
         write it), keywords of STANDARD (events=..., alerts=...), `group` the prefix of the
-        jobs' consumer groups and transactional ids."""
+        jobs' consumer groups and transactional ids. Registers the schemas of its events,
+        dead-letter and alert topics too (register_schemas)."""
         names = {self.STANDARD[k]: [t] for k, t in topics.items()} | {"audit.raw.*": list(raw)}
         tenants: dict[str, list[str]] = {}
         for topic in raw:
             tenants.setdefault(sources.topic_tenant(topic), []).append(topic)
-        for role, grants in kafka.renamed_grants(names, group, tenants).items():
-            self.grant(role, **grants)
+        self.acls |= kafka.grant_run(self.cfg, names, group, tenants)
+        self.register_schemas(**{k: t for k, t in topics.items() if k in SCHEMA_OF})
+
+    def register_schemas(self, **topics: str) -> None:
+        """Register, as schema-admin, the schema of each of this test's events, dead-letter or
+        alert topics (what `auditflow schemas register` does for the standard ones): the jobs
+        and producers only look them up."""
+        for kind, topic in topics.items():
+            registry.register(self.cfg, topic, SCHEMA_OF[kind])
 
     def adopt(self, *names: str) -> None:
         """Delete these too at teardown: topics the code under test creates."""

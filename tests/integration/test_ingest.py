@@ -41,6 +41,7 @@ def raw_dlq(topics) -> tuple[str, str]:
     dlq = topics.unique("ingest.dlq", 1)
     for tenant in ("acme", "globex"):
         topics.grant(f"ingest:{tenant}", write=[dlq])
+    topics.register_schemas(dlq=dlq)
     return tenant_raw(topics, "acme"), dlq
 
 

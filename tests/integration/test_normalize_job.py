@@ -63,6 +63,7 @@ class Run:
         topics.grant("normalize", read=[self.out["users"]], write=[mine],
                      groups=[f"it-{self.id}*"], transactional_ids=[f"it-{self.id}*"])
         topics.grant("auditor", read=[mine])
+        topics.register_schemas(events=self.out["events"], dlq=self.out["dlq"])
         for tenant in tenants:
             self.add_tenant(tenant)
 
