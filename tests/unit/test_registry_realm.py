@@ -11,6 +11,9 @@ def test_grants_follow_roles_toml():
     grants = registry_grants()
     assert grants["schema-admin"] == grants["admin"] == "sr-admin"
     assert grants["analyst"] == grants["auditor"] == "sr-readonly"
+    # the jobs and producers read: only the admins register or change compatibility
+    assert grants["normalize"] == grants["detect"] == grants["ingest"] == "sr-readonly"
+    assert {r for r, g in grants.items() if g != "sr-readonly"} == {"admin", "schema-admin"}
     assert set(grants.values()) <= set(REGISTRY_ROLES.values())
     for none in ("sealer", "witness", "tenant-auditor"):   # no [roles.<role>.registry]: no client
         assert none not in grants
