@@ -296,7 +296,10 @@ def event_producer(cfg: Config, topic: str, schema: str = "audit_event", *, role
 
     from auditflow import registry
 
-    serializer = AvroSerializer(registry.client(cfg, role), registry.load_schema(schema).schema_str)
+    # a role looks its schema's id up (registry.schema_id); the stack's admin, producing to a
+    # check's or test's own topic, registers it
+    serializer = AvroSerializer(registry.client(cfg, role), registry.load_schema(schema).schema_str,
+                                conf={"auto.register.schemas": role == "admin", "use.latest.version": False})
     prod = Producer(producer_conf(cfg, role, **{"linger.ms": 5}))
     ctx = SerializationContext(topic, MessageField.VALUE)
     errors: list[str] = []

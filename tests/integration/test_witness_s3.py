@@ -220,7 +220,8 @@ def read_alerts(cfg, topic: str, want: int, timeout_s: float) -> list[dict]:
 def test_verify_watch_raises_integrity_001_when_a_sealed_object_is_tampered_with(archive, topics, tmp_path):
     a = archive
     topic = topics.unique("alerts", partitions=1)
-    a.subjects.append(f"{topic}-value")  # the watcher's AvroSerializer registers it
+    a.subjects.append(f"{topic}-value")
+    topics.grant_pipeline(f"it-watch-{topics.run}", alerts=topic)  # witness writes it; its schema
     state = tmp_path / "watch.json"
     cmd = [*CLI, *SETS, "--set", f"watch.alerts_topic={topic}", "--set", "watch.slack_s=3600",
            "verify", "--watch", "--interval", "2", "--worm", a.prefix, "--public-key", str(a.pub),
