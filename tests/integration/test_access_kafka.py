@@ -15,6 +15,7 @@ from confluent_kafka.admin import AdminClient, ConfigResource
 
 from auditflow import kafka
 from auditflow.stack import tls
+from udfs import sources
 
 WAIT_S = 8
 
@@ -110,24 +111,28 @@ def test_a_role_without_kafka_grants_sees_no_topic_and_writes_none(stack, cfg):
 
 
 # ---------------------------------------------------------------- the pipeline's roles
-def test_normalize_writes_its_outputs_only(stack, cfg):
+def test_normalize_writes_its_outputs_only(stack, cfg, topics):
     run = uuid.uuid4().hex[:6]
+    raw = sources.raw_topic("acme", "syslog", f"acl{run}")  # a tenant's raw topic: audit.raw.*
+    topics.create(kafka.TopicSpec(raw, 1, 1))
     assert aborted_write_error(cfg, "normalize", "audit.events", f"auditflow-normalize-acl-{run}") is None
     assert produce_error(cfg, "normalize", "audit.alerts") == KafkaError.TOPIC_AUTHORIZATION_FAILED
     assert aborted_write_error(cfg, "normalize", "audit.events", f"other-{run}") \
         == KafkaError.TRANSACTIONAL_ID_AUTHORIZATION_FAILED
-    assert read_error(cfg, "normalize", "audit.raw.syslog", group=f"auditflow-normalize-acl-{run}") is None
-    assert read_error(cfg, "normalize", "audit.raw.syslog", group=f"someone-else-{run}") \
+    assert read_error(cfg, "normalize", raw, group=f"auditflow-normalize-acl-{run}") is None
+    assert read_error(cfg, "normalize", raw, group=f"someone-else-{run}") \
         == KafkaError.GROUP_AUTHORIZATION_FAILED
     assert read_error(cfg, "normalize", "audit.alerts") == KafkaError.TOPIC_AUTHORIZATION_FAILED
 
 
-def test_detect_reads_events_and_writes_alerts_not_events(stack, cfg):
+def test_detect_reads_events_and_writes_alerts_not_events(stack, cfg, topics):
     run = uuid.uuid4().hex[:6]
+    raw = sources.raw_topic("acme", "syslog", f"acl{run}")
+    topics.create(kafka.TopicSpec(raw, 1, 1))
     assert read_error(cfg, "detect", "audit.events") is None
     assert aborted_write_error(cfg, "detect", "audit.alerts", f"auditflow-detect-acl-{run}") is None
     assert produce_error(cfg, "detect", "audit.events") == KafkaError.TOPIC_AUTHORIZATION_FAILED
-    assert read_error(cfg, "detect", "audit.raw.syslog") == KafkaError.TOPIC_AUTHORIZATION_FAILED
+    assert read_error(cfg, "detect", raw) == KafkaError.TOPIC_AUTHORIZATION_FAILED
 
 
 def test_archive_reads_events_and_alerts_and_writes_nothing(stack, cfg):
