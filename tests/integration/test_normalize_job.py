@@ -285,6 +285,7 @@ def test_restart_from_checkpoint_loses_and_duplicates_nothing(stack, cfg, topics
     # the same input, uninterrupted, into other outputs
     clean = {k: f"{v}.clean" for k, v in run.out.items() if k != "users"}
     topics.create(*(kafka.TopicSpec(t, 2, 1) for t in clean.values()))
+    topics.register_schemas(events=clean["events"], dlq=clean["dlq"])
     flink_jobs.track_named(flink.pipeline_job_name("normalize", clean["events"]))
     baseline = flink_jobs.track(flink.start(cfg, JOB, run.job_args(group=f"it-{run.id}-clean", out=clean),
                                             say=lambda _m: None))
