@@ -64,6 +64,9 @@ def spawn(
         proc = subprocess.Popen(
             cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
             env={**os.environ, **(env or {})}, cwd=cwd, start_new_session=True,
+            # what a service writes (Kafka's log segments, Keycloak's database with the client
+            # secrets, SeaweedFS's volumes, Flink's checkpoints) is readable by the stack's user only
+            umask=0o077,
         )
     pid_file.write_text(f"{proc.pid} {psutil.Process(proc.pid).create_time()}")
     return proc.pid
