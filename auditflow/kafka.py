@@ -452,15 +452,19 @@ def desired_acls(cfg: Config, tenants: tuple[str, ...] = ()) -> set[AclBinding]:
 def apply_acls(cfg: Config, tenants: tuple[str, ...] = (), extra: set[AclBinding] = frozenset(),
                prune: bool = True) -> str:
     """Make the broker's ACLs those of roles.toml (plus `extra`): create the missing ones and,
-    with `prune`, delete the others of the pipeline's principals (an ACL of a role that lost a
-    grant). Idempotent. Returns a summary, empty when nothing changed."""
+    with `prune`, delete the pipeline principals' other ACLs on the resources roles.toml names
+    (a role that lost a grant). Idempotent. Returns a summary, empty when nothing changed."""
     client = admin(cfg)
     want = desired_acls(cfg, tenants) | set(extra)
     have = _all_acls(client)
     missing = want - have
     principals = {f"User:{_principal(cfg, r)}" for r in _pipeline_roles(cfg, tenants)}
-    # a tenant's principal is kept: its ACLs are made by provision_tenant, not listed here
-    stale = {b for b in have - want if b.principal in principals} if prune else set()
+    # a tenant's principal is kept: its ACLs are made by provision_tenant, not listed here. Only
+    # ACLs on the resources roles.toml names are pruned: an isolated run's grants on names of its
+    # own (grant_run: a test's, a demo run's) outlive a broker restart, which runs this again
+    named = {(b.restype, b.name, b.resource_pattern_type) for b in want}
+    stale = {b for b in have - want if b.principal in principals
+             and (b.restype, b.name, b.resource_pattern_type) in named} if prune else set()
     if missing:
         for fut in client.create_acls(list(missing), request_timeout=30).values():
             fut.result()
