@@ -43,11 +43,13 @@ pytestmark = pytest.mark.timeout(1500)
 
 
 class Feed:
-    """Syslog logins, each tenant's on one raw partition, produced as `auditflow ingest` does
-    (key = tenant, headers source/file/line)."""
+    """Syslog logins, each tenant's on one partition of its own raw topic (the topic is what makes
+    a record the tenant's), produced as `auditflow ingest` does (key = tenant, headers
+    source/file/line)."""
 
     def __init__(self, cfg, run: Run):
-        self.cfg, self.topic, self.sent = cfg, run.raw[("acme", "syslog")], 0
+        self.cfg, self.sent = cfg, 0
+        self.topics = {tenant: run.raw[(tenant, "syslog")] for tenant in TENANTS}
         self.producer = Producer(kafka.producer_conf(cfg, "admin", **{"linger.ms": 5}))
         self.failed: list[str] = []
 
@@ -57,7 +59,7 @@ class Feed:
                 line = (f"<38>{time.strftime('%b %e %H:%M:%S')} web{t} sshd[{self.sent}]: Accepted"
                         f" password for user{i % 7} from 10.0.{t}.{i % 250} port 22 ssh2 n={self.sent}")
                 self.producer.produce(
-                    self.topic, line.encode(), key=tenant.encode(), partition=TENANTS.index(tenant) % 2,
+                    self.topics[tenant], line.encode(), key=tenant.encode(), partition=0,
                     headers=[("source", b"faults"), ("file", b"auth.log"), ("line", str(self.sent).encode())],
                     on_delivery=lambda err, _m: err and self.failed.append(str(err)))
                 self.sent += 1
@@ -72,10 +74,12 @@ def expected_order(cfg, run: Run) -> dict[str, list[str]]:
     """Each tenant's event ids in the order of its raw records: the chain an uninterrupted run
     links (one partition per tenant, so Kafka time order is offset order)."""
     out: dict[str, list[str]] = defaultdict(list)
-    for m in kafka.read_topic(cfg, run.raw[("acme", "syslog")], role="admin"):
-        rec = RawRecord(source="syslog", value=m.value(), tenant_id=m.key().decode(), topic=m.topic(),
-                        partition=m.partition(), offset=m.offset(), timestamp_ms=m.timestamp()[1], headers={})
-        out[rec.tenant_id].append((rec.offset, event_id(rec)))
+    for tenant in TENANTS:
+        for m in kafka.read_topic(cfg, run.raw[(tenant, "syslog")], role="admin"):
+            rec = RawRecord(source="syslog", value=m.value(), tenant_id=tenant, topic=m.topic(),
+                            partition=m.partition(), offset=m.offset(), timestamp_ms=m.timestamp()[1],
+                            headers={})
+            out[rec.tenant_id].append((rec.offset, event_id(rec)))
     return {t: [eid for _o, eid in sorted(ids)] for t, ids in out.items()}
 
 
@@ -136,7 +140,7 @@ def reconciled(run: Run, records: int) -> dict:
 
 @pytest.fixture
 def run(stack, cfg, topics, flink_jobs):
-    r = Run(cfg, topics, "fx")
+    r = Run(cfg, topics, "fx", tenants=("acme", *TENANTS))  # acme: the poison records
     flink_jobs.track_named(flink.pipeline_job_name("normalize", r.out["events"]))
     return r
 
