@@ -478,7 +478,10 @@ class FlinkTaskManager(Service):
         _write_flink_conf(ctx)
 
     def command(self, ctx: Context) -> tuple[list[str], dict[str, str]]:
-        return ["bash", str(flink_bin("taskmanager.sh")), "start-foreground"], flink.install_env(ctx.data_dir)
+        # restarted when it crashes (auditflow/stack/supervise.py says why)
+        cmd = ["bash", str(flink_bin("taskmanager.sh")), "start-foreground"]
+        supervised = [sys.executable, "-m", "auditflow.stack.supervise", self.name, "--", *cmd]
+        return supervised, flink.install_env(ctx.data_dir)
 
     def healthy(self, ctx: Context) -> bool:
         try:

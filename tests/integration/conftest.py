@@ -372,8 +372,23 @@ def checkpoint_root(cfg: config.Config) -> Path:
     return cfg.path("stack.data_dir") / "flink" / "checkpoints"
 
 
+def taskmanager_or_fail(ctx: Context, wait_s: float = 90) -> None:
+    """A test's job needs a TaskManager; its supervisor restarts a crashed one within seconds.
+    When none registers, every job would wait for a slot until its test times out: say so at
+    once, with the TaskManager's last log lines."""
+    deadline = time.monotonic() + wait_s
+    while flink.rest(ctx.cfg).get("/overview", timeout=10).json()["taskmanagers"] < 1:
+        if time.monotonic() > deadline:
+            svc = next(s for s in all_services(ctx.cfg) if s.name == "flink-taskmanager")
+            pytest.fail(f"no Flink TaskManager registered for {wait_s:.0f}s; its log "
+                        f"{lifecycle.log_file(ctx, svc)} ends:\n{tail(lifecycle.log_file(ctx, svc))}",
+                        pytrace=False)
+        time.sleep(1)
+
+
 @pytest.fixture
 def flink_jobs(stack, cfg, topics):  # after `topics`, so jobs stop before their topics go
+    taskmanager_or_fail(stack)
     jobs = FlinkJobs(cfg)
     yield jobs
     jobs.stop_all()

@@ -188,11 +188,13 @@ def test_registry_down_for_a_minute_does_not_stop_normalizing(stack, cfg, run, f
 
 
 def kill_taskmanager(stack) -> None:
-    """SIGKILL the TaskManager and its Python workers: no clean-up of any kind."""
+    """SIGKILL the TaskManager and its Python workers: no clean-up of any kind. The stack's
+    supervisor (auditflow/stack/supervise.py) stays, as a Kubernetes kubelet would."""
     svc = next(s for s in all_services(stack.cfg) if s.name == "flink-taskmanager")
     pid = read_pid(lifecycle.pid_file(stack, svc))
     assert pid is not None, "the TaskManager is not running"
-    procs = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    procs = psutil.Process(pid).children(recursive=True)
+    assert procs, "the TaskManager's supervisor runs no TaskManager"
     for p in procs:
         p.send_signal(signal.SIGKILL)
     psutil.wait_procs(procs, timeout=30)
@@ -200,15 +202,17 @@ def kill_taskmanager(stack) -> None:
 
 def test_taskmanager_sigkill_mid_stream(stack, cfg, run, flink_jobs):
     feed, job = running(cfg, run, flink_jobs)
+    log = lifecycle.log_file(stack, next(s for s in all_services(cfg) if s.name == "flink-taskmanager"))
+    restarts_before = log.read_text().count("exited with code -9; restarting")
     producing = threading.Thread(target=lambda: (feed.batch(), feed.flush()))
     producing.start()
     kill_taskmanager(stack)
     producing.join()
-    lifecycle.up(stack, only=["flink-taskmanager"])  # a new TaskManager; the job restarts on it
-    try:
+    try:  # the supervisor starts a new TaskManager; the job restarts on it by itself
         flink.wait_for_status(cfg, job, {"RUNNING"}, timeout_s=300)
         reconciled(run, feed.sent)
         assert_chains_as_uninterrupted(cfg, run)
+        assert log.read_text().count("exited with code -9; restarting") == restarts_before + 1
     finally:
         stop(cfg, job)
 
