@@ -27,14 +27,19 @@ def _values(tree: dict) -> set[str]:
 def stack_secrets(cfg: config.Config) -> set[str]:
     """Every role's secret, and every secret file the stack itself made: a file named *secret* or
     *password* under the data dir that is mode 0600 (the Java stores' password, Trino's shared
-    secret). Files that only carry the word (a detection rule shipped to Flink) are not secrets.
-    The S3 key pair of the built-in local profile is a published default, not a secret."""
+    secret). Files that only carry the word are not secrets: a detection rule shipped to Flink,
+    which Flink's blob cache stores as 0600 too, so Flink's job-artifact caches are not searched
+    for secrets (they are still searched for leaks). The S3 key pair of the built-in local
+    profile is a published default, not a secret."""
     found: set[str] = set()
     for f in credentials.directory(cfg).glob("*.toml"):
         found |= _values(tomllib.loads(f.read_text()))
     data_dir = cfg.path("stack.data_dir")
+    job_caches = [data_dir / "flink" / "tmp", data_dir / "flink" / "pyfs"]
     for pattern in ("**/*password*", "**/*secret*"):
         for f in data_dir.glob(pattern):
+            if any(f.is_relative_to(c) for c in job_caches):
+                continue
             if (f.is_file() and f.parent.name != "secrets" and f.stat().st_size < 4096
                     and stat.S_IMODE(f.stat().st_mode) == 0o600):
                 found.add(f.read_text().strip())
