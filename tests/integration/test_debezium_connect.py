@@ -1,7 +1,9 @@
 """Kafka Connect for real: a standalone worker (Apache Kafka connect-runtime 4.1.1) runs the
 Debezium PostgreSQL connector (connectors/debezium-postgres.json) against a throwaway PostgreSQL
 cluster (Debian package, wal_level=logical); an insert, an update and a delete of one row arrive
-as exactly three JSON change events (c, u, d) in audit.raw.debezium.
+as exactly three JSON change events (c, u, d) in audit.raw.acme.debezium. The worker runs as the
+tenant's own ingest principal (`ingest:acme`, made by `tenants.add`), not as the stack's admin:
+the broker lets it write only that tenant's raw topics, as for `auditflow ingest`.
 
 Every process the test starts is stopped at the end, also on failure."""
 
@@ -111,8 +113,9 @@ def postgres() -> Iterator[Postgres]:
 def connect_worker(stack, cfg, tmp_path) -> Iterator[str]:
     port = free_port()
     work = tmp_path / "connect"
+    tenants.add(cfg, "acme")  # `auditflow tenants add acme`: its raw topics, user and write ACLs
     proc = connect.start_standalone(cfg.path("stack.cache_dir"), work, cfg.get("kafka.bootstrap_servers"),
-                                    port, client=kafka.java_properties(cfg, "admin"))
+                                    port, client=kafka.java_properties(cfg, "ingest:acme"))
     url = f"http://127.0.0.1:{port}"
     try:
         connect.wait_ready(url, proc, work / "connect.log")
@@ -146,7 +149,6 @@ def test_debezium_postgres_insert_update_delete_arrive_as_three_change_events(
     postgres.sql("CREATE DATABASE app", db="postgres")
     postgres.sql("CREATE TABLE public.users (id int PRIMARY KEY, email text NOT NULL, role text)")
     postgres.sql("ALTER TABLE public.users REPLICA IDENTITY FULL")   # 'before' on update/delete
-    kafka.apply_topics(cfg, tenants.topic_specs("acme"))  # `auditflow tenants add acme`, topics only
     start = end_offsets(cfg)
 
     name = f"it-debezium-{run}"
