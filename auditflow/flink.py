@@ -177,10 +177,29 @@ def wait_for_status(cfg: Config, job_id: str, wanted: set[str], timeout_s: float
                      f"(expected {'/'.join(sorted(wanted))}); see `auditflow stack logs flink-jobmanager`")
 
 
-def job_exception(cfg: Config, job_id: str) -> str:
+def root_cause(stacktrace: str) -> str:
+    """The line of a Java stack trace a person can act on: its innermost "Caused by:" (e.g.
+    "TopicAuthorizationException: Not authorized to access topics: [...]" under Flink's
+    "Recovery is suppressed ..." and the source's "fetchers have encountered exception"), with
+    the outermost exception when there is no cause."""
+    lines = stacktrace.strip().splitlines()
+    causes = [ln.strip().removeprefix("Caused by: ") for ln in lines if ln.lstrip().startswith("Caused by: ")]
+    return causes[-1] if causes else (lines[0] if lines else "")
+
+
+def last_failure(cfg: Config, job_id: str) -> tuple[int, str] | None:
+    """(epoch millis, root cause) of the job's latest failure, None if it never failed."""
     r = rest(cfg).get(f"/jobs/{job_id}/exceptions", timeout=5)
-    root = (r.json().get("exceptionHistory", {}).get("entries") or [{}])[0] if r.ok else {}
-    return (root.get("stacktrace") or "no exception recorded").splitlines()[0]
+    entries = r.json().get("exceptionHistory", {}).get("entries") if r.ok else None
+    if not entries:
+        return None
+    return int(entries[0].get("timestamp") or 0), root_cause(entries[0].get("stacktrace") or "")
+
+
+def job_exception(cfg: Config, job_id: str) -> str:
+    """The root cause of the job's latest failure, or "no exception recorded"."""
+    found = last_failure(cfg, job_id)
+    return found[1] if found and found[1] else "no exception recorded"
 
 
 def cancel(cfg: Config, job_id: str) -> None:

@@ -82,15 +82,21 @@ def start(obj, job: str, job_args: tuple[str, ...], restore_from: str | None, fr
 @click.option("--all", "show_all", is_flag=True, help="Also finished, cancelled and failed jobs.")
 @click.pass_obj
 def list_jobs(obj, show_all: bool) -> None:
-    """Jobs on the cluster, newest first."""
+    """Jobs on the cluster, newest first. A job that has failed since it started (and was
+    restarted, or gave up) gets a second line: when, and the root cause of its latest failure,
+    e.g. a TopicAuthorizationException when its role lacks a grant (such a job keeps
+    restarting until the grant is there)."""
     try:
         jobs = flink.list_jobs(obj.cfg)
+        for j in sorted(jobs, key=lambda j: -j["start-time"]):
+            if show_all or j["state"] in ("RUNNING", "CREATED", "RESTARTING", "INITIALIZING"):
+                started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(j["start-time"] / 1000))
+                click.echo(f"{j['jid']}  {j['state']:<10} {started}  {j['name']}")
+                if (failed := flink.last_failure(obj.cfg, j["jid"])) is not None:
+                    at = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(failed[0] / 1000))
+                    click.echo(f"    last failure at {at}: {failed[1] or 'no stack trace recorded'}")
     except requests.RequestException as exc:
         raise _rest_error(obj.cfg, exc) from exc
-    for j in sorted(jobs, key=lambda j: -j["start-time"]):
-        if show_all or j["state"] in ("RUNNING", "CREATED", "RESTARTING", "INITIALIZING"):
-            started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(j["start-time"] / 1000))
-            click.echo(f"{j['jid']}  {j['state']:<10} {started}  {j['name']}")
 
 
 @command.command("stop")

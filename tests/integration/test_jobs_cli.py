@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 
 import pytest
 
@@ -42,6 +43,43 @@ def test_start_refuses_a_second_copy_of_a_running_pipeline_job(cfg, topics, flin
         stopped = demo.cli([], "jobs", "stop", jid)
     assert stopped.returncode == 0, stopped.stderr
     assert flink.running_job(cfg, flink.pipeline_job_name("archive", events)) is None
+
+
+# a job start (under a minute), its first failure and restart (the Kafka source fails at once;
+# Flink's restart backoff starts at a second), a stop
+@pytest.mark.timeout(600)
+def test_jobs_list_names_the_denial_that_keeps_a_job_without_its_grants_restarting(cfg, topics, flink_jobs):
+    run = f"nogrant-{topics.run}"
+    events, alerts = f"{run}.events", f"{run}.alerts"
+    topics.create(kafka.TopicSpec(events, 1, 1), kafka.TopicSpec(alerts, 1, 1))
+    # the registry knows the schemas; Kafka has no ACL for the archive role on these topics
+    topics.register_schemas(events=events, alerts=alerts)
+    name = flink.pipeline_job_name("archive", events)
+    flink_jobs.track_named(name)
+    started = demo.cli([], "jobs", "start", "archive", "--events-topic", events, "--alerts-topic", alerts,
+                       "--group-id", run, "--staging", f"s3://{cfg.get('s3.staging_bucket')}/{run}/")
+    jids = [j["jid"] for j in flink.list_jobs(cfg) if j["name"] == name]
+    assert len(jids) == 1, (started.stdout, started.stderr)
+    try:
+        deadline, failure = time.monotonic() + 240, None
+        while failure is None and time.monotonic() < deadline:
+            listed = demo.cli([], "jobs", "list", "--all")
+            assert listed.returncode == 0, listed.stderr
+            lines = listed.stdout.splitlines()
+            at = next(i for i, ln in enumerate(lines) if ln.startswith(jids[0]))
+            if at + 1 < len(lines) and lines[at + 1].startswith("    last failure at "):
+                failure = lines[at + 1]
+            else:
+                time.sleep(2)
+        assert failure is not None, listed.stdout
+        # the broker's own refusal, not Flink's wrapper around it
+        assert "AuthorizationException" in failure, failure
+        assert "Recovery is suppressed" not in failure and "fetchers" not in failure, failure
+        # Flink keeps restarting it (its restart strategy has no limit), so it stays stoppable
+        assert flink.job_status(cfg, jids[0]) in ("RUNNING", "RESTARTING", "CREATED", "INITIALIZING")
+    finally:
+        stopped = demo.cli([], "jobs", "stop", jids[0])
+    assert stopped.returncode == 0, stopped.stderr
 
 
 def _app_events(path, first: int, n: int) -> None:
