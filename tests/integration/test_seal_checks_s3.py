@@ -47,6 +47,13 @@ def stage(cfg, prefix: str, tenant: str, values: list[bytes], name: str = "part-
                               Key=f"{prefix}events/{layout.partition_path(tenant, hour)}{name}")
 
 
+def at_a_period_start(period_s: int = 10) -> None:
+    """Sleep until a new sealing period has just begun. A staged file's period is the one its S3
+    LastModified falls in, so files staged right after this (well within the period) are sealed
+    together, however long building them took."""
+    time.sleep(period_s - time.time() % period_s + 0.1)
+
+
 def seal_now(cfg, prefix: str, key=None, say=print) -> list:
     """The configured sealer over our prefixes, with the clock moved past the staged files' period
     (so no test waits for a period to close)."""
@@ -96,10 +103,13 @@ def test_a_wrong_hash_and_an_undecodable_record_are_quarantined_the_rest_sealed(
     cid = {t: f"{t}/audit.raw.app/0" for t in tenants}  # sample events: one raw partition, one chain
     bad = copy.deepcopy(events[tenants[0]][7])
     bad["message"] = "rewritten in staging"
-    stage(cfg, prefix, tenants[0], serialized(cfg, events[tenants[0]][:7] + [bad] + events[tenants[0]][8:]))
-    stage(cfg, prefix, tenants[1], serialized(cfg, events[tenants[1]][:5]) + [b"\x00\xff\xff\xff\xff junk"]
-          + serialized(cfg, events[tenants[1]][5:]))
-    stage(cfg, prefix, tenants[2], serialized(cfg, events[tenants[2]]))
+    staged = {tenants[0]: serialized(cfg, events[tenants[0]][:7] + [bad] + events[tenants[0]][8:]),
+              tenants[1]: serialized(cfg, events[tenants[1]][:5]) + [b"\x00\xff\xff\xff\xff junk"]
+              + serialized(cfg, events[tenants[1]][5:]),
+              tenants[2]: serialized(cfg, events[tenants[2]])}
+    at_a_period_start()  # all three in one period, so they are sealed (and asserted) as one
+    for tenant, values in staged.items():
+        stage(cfg, prefix, tenant, values)
     results = []
     try:
         results = [r for r in seal_now(cfg, prefix) if r.events or r.quarantined]
@@ -211,8 +221,11 @@ def test_a_legal_hold_blocks_delete_after_retention_until_released(stack):
     cfg = config.load(overrides=sets)
     tenant, other = f"it-hold-{run}", f"it-hold-{run}-other"
     t0 = dt.datetime.now(dt.UTC)
-    stage(cfg, prefix, tenant, serialized(cfg, list(sample.chained(tenant, 5, int(time.time() * 1000)))))
-    stage(cfg, prefix, other, serialized(cfg, list(sample.chained(other, 5, int(time.time() * 1000)))))
+    mine_values = serialized(cfg, list(sample.chained(tenant, 5, int(time.time() * 1000))))
+    other_values = serialized(cfg, list(sample.chained(other, 5, int(time.time() * 1000))))
+    at_a_period_start()  # both in the one period sealed below
+    stage(cfg, prefix, tenant, mine_values)
+    stage(cfg, prefix, other, other_values)
     worm_bucket = cfg.get("s3.worm_bucket")
     client = s3.client(cfg, "admin")
     res, released = None, False
