@@ -40,14 +40,26 @@ def port_holder(port: int) -> str:
     return "an unknown process"
 
 
+def started_since_boot(proc: psutil.Process) -> float:
+    """Seconds from boot to the process's start. Unlike its create time (boot time + this, with
+    the boot time derived from the wall clock), it does not move when the clock is stepped (NTP):
+    a stepped clock once made every service of a running stack look like a stranger's."""
+    boot = psutil.boot_time()  # first: create_time() then uses this same boot time
+    return proc.create_time() - boot
+
+
 def read_pid(pid_file: Path) -> int | None:
     """The pid in pid_file if that process is still alive and is the one we started."""
     try:
         pid_text, _, started = pid_file.read_text().partition(" ")
         proc = psutil.Process(int(pid_text))
-        # guard against pid reuse: the create time must match what we recorded
-        if started and abs(proc.create_time() - float(started)) > 1:
-            return None
+        # guard against pid reuse: the start must match what we recorded (seconds since boot;
+        # a pid file of an older auditflow holds the epoch create time)
+        if started:
+            recorded = float(started)
+            now = proc.create_time() if recorded > 1e9 else started_since_boot(proc)
+            if abs(now - recorded) > 1:
+                return None
         if proc.status() == psutil.STATUS_ZOMBIE:
             return None
         return proc.pid
@@ -68,7 +80,7 @@ def spawn(
             # secrets, SeaweedFS's volumes, Flink's checkpoints) is readable by the stack's user only
             umask=0o077,
         )
-    pid_file.write_text(f"{proc.pid} {psutil.Process(proc.pid).create_time()}")
+    pid_file.write_text(f"{proc.pid} {started_since_boot(psutil.Process(proc.pid))}")
     return proc.pid
 
 
