@@ -29,7 +29,8 @@ from auditflow.archive import layout, sample, wiring
 from auditflow.archive.seal import Sealer
 from auditflow.archive.store import S3Store
 
-PERIOD = ["archive.period_s=10", "archive.grace_s=1"]
+PERIOD_S = 10
+PERIOD = [f"archive.period_s={PERIOD_S}", "archive.grace_s=1"]
 
 
 def serialized(cfg, records: list[dict]) -> list[bytes]:
@@ -47,7 +48,7 @@ def stage(cfg, prefix: str, tenant: str, values: list[bytes], name: str = "part-
                               Key=f"{prefix}events/{layout.partition_path(tenant, hour)}{name}")
 
 
-def at_a_period_start(period_s: int = 10) -> None:
+def at_a_period_start(period_s: int = PERIOD_S) -> None:
     """Sleep until a new sealing period has just begun. A staged file's period is the one its S3
     LastModified falls in, so files staged right after this (well within the period) are sealed
     together, however long building them took."""
