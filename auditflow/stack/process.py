@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -109,18 +110,23 @@ def tail(log_file: Path | None, lines: int = 15) -> str:
 
 
 def stop(pid: int, timeout: float = 30) -> None:
-    """SIGTERM the process group, then SIGKILL what is left after the timeout."""
+    """SIGTERM the process group, then SIGKILL what is left after the timeout. It waits for the
+    children too, not only for `pid`: a supervisor (stack/supervise.py) exits at once on SIGTERM,
+    and a child still starting up would otherwise outlive it."""
     try:
         pgid = os.getpgid(pid)
+        leader = psutil.Process(pid)
+        procs = [leader, *leader.children(recursive=True)]
         os.killpg(pgid, signal.SIGTERM)
-    except ProcessLookupError:
+    except (ProcessLookupError, psutil.NoSuchProcess):
         return
-    try:
-        psutil.Process(pid).wait(timeout)
-    except psutil.NoSuchProcess:
-        pass
-    except psutil.TimeoutExpired:
-        os.killpg(pgid, signal.SIGKILL)
+    _gone, alive = psutil.wait_procs(procs, timeout)
+    if alive:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+        for proc in alive:  # one that left the group
+            with contextlib.suppress(psutil.NoSuchProcess):
+                proc.kill()
 
 
 def rss_mb(pid: int) -> float:

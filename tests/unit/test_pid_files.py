@@ -54,3 +54,21 @@ def test_another_process_under_a_recorded_pid_is_not_ours(tmp_path):
     finally:
         other.kill()
         other.wait(10)
+
+
+def test_stop_also_kills_a_child_that_outlives_its_parent(tmp_path):
+    # a parent that exits on SIGTERM (as the supervisor does) and a child that ignores it
+    child_code = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)"
+    parent_code = ("import signal, subprocess, sys, time; "
+                   f"c = subprocess.Popen([sys.executable, '-c', {child_code!r}]); "
+                   f"open({str(tmp_path / 'child')!r}, 'w').write(str(c.pid)); time.sleep(60)")
+    pid = process.spawn([sys.executable, "-c", parent_code], tmp_path / "log", tmp_path / "p.pid")
+    deadline = time.monotonic() + 10
+    while not (tmp_path / "child").exists() or not (tmp_path / "child").read_text():
+        assert time.monotonic() < deadline, "the child never started"
+        time.sleep(0.05)
+    time.sleep(0.3)  # the child has installed its SIGTERM handler
+    child = psutil.Process(int((tmp_path / "child").read_text()))
+    process.stop(pid, timeout=2)
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    child.wait(5)  # raises TimeoutExpired if it was left running
