@@ -280,6 +280,7 @@ class _Compiled:
         # free text -> (masked text, kinds found): events repeat most of their strings (names,
         # services, actions), and masking a string depends on nothing but the string
         self.text_cache: dict[str, tuple[str, tuple[str, ...]]] = {}
+        self.root = _Rules(self, "")
 
     @staticmethod
     def _compile(patterns: Mapping[str, str]) -> list[tuple[str, re.Pattern]]:
@@ -301,6 +302,33 @@ class _Compiled:
         return hit
 
 
+class _Rules:
+    """The exempt and pseudonymize rules of one glob path, with its children's made once: a
+    walk steps from node to node by field name instead of formatting and matching each path."""
+
+    __slots__ = ("c", "glob", "exempt", "pseudo", "_fields", "_item")
+    MAX_FIELDS = 10_000  # per node; beyond that (map keys from input), children are not kept
+
+    def __init__(self, c: _Compiled, glob: str):
+        self.c, self.glob = c, glob
+        self.exempt, self.pseudo = c.rules(glob)
+        self._fields: dict[str, _Rules] = {}
+        self._item: _Rules | None = None
+
+    def field(self, name: str) -> _Rules:
+        node = self._fields.get(name)
+        if node is None:
+            node = _Rules(self.c, f"{self.glob}.{name}" if self.glob else name)
+            if len(self._fields) < self.MAX_FIELDS:
+                self._fields[name] = node
+        return node
+
+    def item(self) -> _Rules:
+        if self._item is None:
+            self._item = _Rules(self.c, f"{self.glob}[]")
+        return self._item
+
+
 class _Masker:
     def __init__(self, policy: MaskPolicy):
         self.p = policy
@@ -315,6 +343,13 @@ class _Masker:
     # --- free text --------------------------------------------------------------------
 
     def text(self, s: str, path: str) -> str:
+        hit = self.c.text_cache.get(s)  # only free text is cached, so a hit is never JSON to walk
+        if hit is not None:
+            for kind in hit[1]:
+                self.note(kind, path)
+            return hit[0]
+        if len(s) < 6 and not self.c.extra:  # shorter than any built-in detector's match, or
+            return s                          # than a JSON member with a sensitive name
         p = self.p
         if p.json_strings and _looks_json(s):
             try:
@@ -448,8 +483,17 @@ class _Masker:
         if isinstance(v, dict):
             out = {}
             for k, x in v.items():
+                tx = type(x)
+                if x is None or tx is bool or tx is int or tx is float:
+                    if x is not None and tx is not bool and is_sensitive_key(str(k)):
+                        self.note("secret", f"{path}.{k}")
+                        x = self.p.marker("secret", str(x))
+                    out[k] = x
+                    continue
                 sub = f"{path}.{k}"
-                if is_sensitive_key(str(k)) and not _blank(x) and not isinstance(x, dict | list):
+                if tx is str and not is_sensitive_key(str(k)):
+                    out[k] = self.text(x, sub)
+                elif is_sensitive_key(str(k)) and not _blank(x) and not isinstance(x, dict | list):
                     if isinstance(x, str) and x.startswith(MARKER_PREFIX):
                         out[k] = x
                     else:
@@ -477,24 +521,42 @@ class _Masker:
         self.note("secret", path)
         return self.p.marker("secret", str(v))
 
-    def event_value(self, v: Any, path: str, glob_path: str) -> Any:
+    def event_value(self, v: Any, path: str, node: _Rules) -> Any:
         if v is None or type(v) in _SCALARS:  # nothing to mask, whatever the rules say
             return v
-        exempt, pseudo = self.c.rules(glob_path)
-        if exempt:
+        if node.exempt:
             return copy.deepcopy(v) if isinstance(v, dict | list) else v
         if isinstance(v, dict):
-            return {k: self.event_value(x, f"{path}.{k}", f"{glob_path}.{k}") for k, x in v.items()}
+            return self.record(v, path, node)
         if isinstance(v, list):
-            return [self.event_value(x, f"{path}[{i}]", f"{glob_path}[]") for i, x in enumerate(v)]
+            item = node.item()
+            return [self.event_value(x, f"{path}[{i}]", item) for i, x in enumerate(v)]
         if isinstance(v, str):
-            if pseudo:
+            if node.pseudo:
                 if v.startswith(MARKER_PREFIX):
                     return v
                 self.note("pseudonym", path)
                 return self.p.marker("pseudonym", v)
             return self.text(v, path)
         return v
+
+    def record(self, v: Mapping[str, Any], path: str, node: _Rules) -> dict:
+        """A record's fields; path "" is the event itself."""
+        out = {}
+        for k, x in v.items():
+            # scalars, and strings under no rule, are taken here: most of an event's values
+            if x is None or type(x) in _SCALARS:
+                out[k] = x
+                continue
+            child = node.field(k)
+            sub = f"{path}.{k}" if path else k
+            if type(x) is str and not (child.exempt or child.pseudo):
+                out[k] = self.text(x, sub)
+            elif k == "unmapped" and not path and isinstance(x, Mapping) and not child.exempt:
+                out[k] = self.unmapped(x, self.p.record_key)
+            else:
+                out[k] = self.event_value(x, sub, child)
+        return out
 
     def unmapped(self, m: Mapping[str, Any], record_key: str | None) -> dict:
         out = {}
@@ -526,12 +588,7 @@ def mask_event(event: Mapping[str, Any], policy: MaskPolicy | None = None) -> tu
     if not policy.enabled:
         return copy.deepcopy(dict(event)), []
     m = _Masker(policy)
-    out = {}
-    for k, v in event.items():
-        if k == "unmapped" and isinstance(v, Mapping) and not m.c.rules(k)[0]:
-            out[k] = m.unmapped(v, policy.record_key)
-        else:
-            out[k] = m.event_value(v, k, k)
+    out = m.record(event, "", m.c.root)
     if m.found and policy.record_key:
         unmapped = dict(out.get("unmapped") or {})
         previous = [x for x in (unmapped.get(policy.record_key) or "").split(",") if x]

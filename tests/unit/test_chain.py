@@ -449,3 +449,10 @@ def test_fast_path_writes_exactly_what_rfc8785_writes():
         assert chain.canonical_bytes(doc) == expected, doc
         fast_used += chain._prepare(doc)[1]
     assert 500 < fast_used < 2900  # both paths were exercised
+
+
+def test_a_lone_surrogate_is_refused_by_name_on_the_fast_path():
+    doc = {"event_id": "e-1", "message": "bad \ud800 text"}
+    assert chain._prepare(doc)[1]  # the fast path (orjson) is the one that meets it
+    with pytest.raises(ValueError, match="'e-1' cannot be canonicalized: .*surrogate"):
+        chain.canonical_bytes(doc)
