@@ -312,8 +312,9 @@ def job_late_metrics(cfg: Config, job_id: str, attempts: int = 4) -> dict[str, i
 def late_watermark(cfg: Config, job_id: str) -> int | None:
     """The watermark the late statements' filters have reached (the lowest input watermark of
     the Calc operators in the vertices that write `late_rule_*` sinks), in epoch ms; None before
-    any was reported. The late statements read events through a source of their own, whose
-    watermark moves on its own time: an event is counted late only once this has passed it."""
+    any was reported. The late statements share the rules' one source (jobs/detect.py
+    read_events_once), but their filters see its watermark only as it reaches them: an event is
+    counted late only once this has passed it."""
     session = rest(cfg)
     job = session.get(f"/jobs/{job_id}", timeout=5).json()
     marks: list[int] = []
