@@ -133,8 +133,8 @@ def test_detect_job_raises_exactly_the_expected_alerts(cfg, topics, flink_jobs):
     alerts_reader = reader(cfg, alerts_topic)
     alerts = drain(alerts_reader, mine, lambda items: len(items) >= len(expected), timeout_s=300)
     # the late event: behind the watermark (tick) by almost ten minutes, in AUTH-001's input. The
-    # late statements read through a source of their own: send it once their watermark passed it
-    # (the alerts above only show the rules' source did; sent earlier, it is simply on time)
+    # late statements see the shared source's watermark only as it reaches their filters: send it
+    # once it has passed it there (the alerts above show the rules' operators; sent earlier, it is on time)
     wait_late_watermark(cfg, job_id, t0 + 120_000)
     send("late", 120_000, class_uid=3002, activity_id=1, status_id=2, user_name="alice")
     assert flush() == 0

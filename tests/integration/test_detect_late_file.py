@@ -138,7 +138,7 @@ def test_late_lines_of_a_file_are_alerted_once_and_marked_late(cfg, leftovers, t
 
         # the job's watermark is past alice's window, so at last_on_time less the tolerance:
         # carol's burst, further down the same file, is 15 minutes behind it. Appended once the
-        # late statements' own source has that watermark too (alice's alert shows the rules' did)
+        # late statements' filters have that watermark too (alice's alert shows the rules' did)
         wait_late_watermark(cfg, detect_job, t0 + 5 * MINUTE + 4 * 5_000)
         with log.open("a") as fh:
             fh.write("".join(burst))

@@ -82,7 +82,7 @@ def test_late_events_are_evaluated_once_and_marked_late(cfg, topics, flink_jobs)
     assert [(a["entity_value"], a["late_ms"]) for a in on_time] == [("alice", None)]
 
     # behind the watermark (t0 + 20 min): carol 15 min, alice 20 min, dave 2 h 20 min; sent once
-    # the late statements' own source has that watermark (else carol's would be on time)
+    # the late statements' filters have that watermark (else carol's would be on time)
     wait_late_watermark(cfg, job_id, t0 + 5 * MINUTE + 4 * 5_000)
     for i in range(5):
         fail(f"carol{i}", t0 + 5 * MINUTE + i * 5_000, "carol")
