@@ -26,6 +26,7 @@ from pathlib import Path
 from confluent_kafka import Producer
 
 from auditflow import config, kafka
+from udfs import sources
 
 TEMPLATES = [
     "<38>{ts} bastion sshd[{pid}]: Accepted publickey for {user} from {ip} port {port} ssh2: ED25519 "
@@ -94,15 +95,22 @@ def main() -> None:
     args = ap.parse_args()
     cfg = config.load()
     run = uuid.uuid4().hex[:6]
-    topics = [f"bench.ingest.{run}.baseline", f"bench.ingest.{run}.headers", f"bench.ingest.{run}.ingest"]
+    # a raw topic of tenant bench for ingest, which acts as ingest:bench and writes only its tenant's
+    topics = [f"bench.ingest.{run}.baseline", f"bench.ingest.{run}.headers",
+              sources.raw_topic("bench", "syslog", f"bench{run}")]
     kafka.apply_topics(cfg, [kafka.TopicSpec(t, 3, 1, {"retention.ms": "3600000"}) for t in topics])
+    kafka.apply_users(cfg, ["ingest:bench"])
+    grants = kafka.grant(cfg, "ingest:bench", write=[topics[2]])
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "auth.log"
         size = generate(path, args.lines)
         print(f"input: {args.lines:,} syslog lines, {size / 1e6:.1f} MB ({path})")
         n_base, t_base = baseline(cfg, topics[0], path)
         n_hdr, t_hdr = baseline(cfg, topics[1], path, headers=True)
-        n_ing, t_ing, detail = ingest(topics[2], path)
+        try:
+            n_ing, t_ing, detail = ingest(topics[2], path)
+        finally:
+            kafka.revoke(cfg, grants)
     base_rate, hdr_rate, ing_rate = n_base / t_base, n_hdr / t_hdr, n_ing / t_ing
     print(f"baseline  bare produce loop, value+key      {n_base:>10,} records  {t_base:6.2f}s  "
           f"{base_rate:>10,.0f} records/s")
