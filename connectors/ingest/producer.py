@@ -135,8 +135,6 @@ class RawProducer:
             **producer_overrides,
         }
         self._producer = Producer(conf)
-        self.producer_overrides = producer_overrides   # for the workers of run.py, which make their own
-        self.produced = 0   # records this process produced (a worker process produces the others)
         self._key = tenant.encode()
         self._partitions = self._partition_count(topic)
         # where this tenant's first run goes: tenants of small files do not all start at 0
@@ -150,10 +148,6 @@ class RawProducer:
     def set_file(self, label: str) -> None:
         self._file = label.encode()
 
-    @property
-    def file_label(self) -> str:
-        return self._file.decode()
-
     def _delivery_failed(self, err: Any, msg: Any) -> None:
         if err is None:
             return
@@ -166,10 +160,6 @@ class RawProducer:
     def _partition_count(self, topic: str) -> int:
         meta = self._producer.list_topics(topic, timeout=10).topics.get(topic)
         return max(1, len(meta.partitions) if meta is not None and meta.error is None else 1)
-
-    @property
-    def partitions(self) -> int:
-        return self._partitions
 
     def _partition(self, n: int) -> int:
         return (self._first_partition + n // SPREAD) % self._partitions
@@ -194,23 +184,19 @@ class RawProducer:
         self._produce(self.topic, value,
                       [("source", self._source), ("file", self._file), ("line", b"%d" % line)])
         self.summary.records += 1
-        self.produced += 1
         self.summary.value_bytes += len(value)
 
     def send_lines(self, stream: Iterable[bytes | Overlong], progress: Callable[[], None],
-                   every: int = POLL_EVERY, skip: frozenset[int] = frozenset()) -> tuple[int, int, int]:
+                   every: int = POLL_EVERY) -> tuple[int, int, int]:
         """The hot path for one-line-one-record input: (lines, bytes read, blank lines).
         Same records and headers as :meth:`send`, with the per-record work inlined; a line over
-        ``max_bytes`` (or an :class:`Overlong` from the reader) is a reject. The records bound
-        for a partition in ``skip`` are counted (in the summary too) but not produced: another
-        process reading the same input produces them (run.py)."""
+        ``max_bytes`` (or an :class:`Overlong` from the reader) is a reject."""
         produce, poll, topic, key = self._producer.produce, self._producer.poll, self.topic, self._key
         max_bytes = self.max_bytes
         source, file = ("source", self._source), ("file", self._file)
-        n = read = blank = records = value_bytes = skipped = 0
+        n = read = blank = records = value_bytes = 0
         done = self.summary.records
         partition = self._partition(done)
-        mine = partition not in skip
         for n, line in enumerate(stream, 1):
             if type(line) is not bytes:
                 read += line.size + 1
@@ -224,27 +210,22 @@ class RawProducer:
             if len(value) > max_bytes:
                 self.reject(oversize(n, value, len(value), max_bytes, "line"))
                 continue
-            if mine:
-                headers = [source, file, ("line", b"%d" % n)]
-                while True:
-                    try:
-                        produce(topic, value, key, headers=headers, partition=partition)
-                        break
-                    except BufferError:
-                        poll(0.05)
-            else:
-                skipped += 1
+            headers = [source, file, ("line", b"%d" % n)]
+            while True:
+                try:
+                    produce(topic, value, key, headers=headers, partition=partition)
+                    break
+                except BufferError:
+                    poll(0.05)
             records += 1
             if (done + records) % SPREAD == 0:
                 partition = self._partition(done + records)
-                mine = partition not in skip
             value_bytes += len(value)
             if n % every == 0:
                 poll(0)
                 progress()
         self.summary.records += records
         self.summary.value_bytes += value_bytes
-        self.produced += records - skipped
         return n, read, blank
 
     def emit(self, item: Record | Reject) -> None:

@@ -3,14 +3,6 @@
 Progress is reported through a callback with the compressed bytes read so far, so the caller
 can draw a bar against the file's size.
 
-A large plain file of one-line records (syslog) is produced by up to ``WORKERS_MAX`` processes
-at once, each the only producer of its share of the raw topic's partitions (partition ``p`` is
-worker ``p % workers``'s), so a partition's records keep the file's order: every process reads
-the whole file and numbers records the same way, this one also reports progress and rejects and
-dead-letters them, and its summary counts every record; a record another process could not
-deliver counts as failed here. confluent-kafka holds the GIL for all of produce(), and headers
-make that most of a record's cost, so threads would not help; processes do.
-
 Nothing in a file stops the run: lines are read at most ``max_bytes`` at a time (a longer line
 becomes a reject with its size and is skipped to its newline), and a gzip stream that breaks
 (truncated, bad CRC, corrupt data) ends that file with one reject saying after which line and
@@ -23,16 +15,13 @@ from __future__ import annotations
 import contextlib
 import gzip
 import io
-import os
-import pickle
-import subprocess
 import sys
 import zlib
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import BinaryIO
 
 from connectors.ingest.follow import Follower, Idle, Line, Reopened
 from connectors.ingest.framing import (
@@ -44,15 +33,12 @@ from connectors.ingest.framing import (
     frame_cloudtrail,
     line_framer,
 )
-from connectors.ingest.producer import MAX_ERRORS_KEPT, Clients, IngestError, RawProducer, Serializer
+from connectors.ingest.producer import RawProducer
 
 GZIP_MAGIC = b"\x1f\x8b"
 PROGRESS_EVERY = 20_000
 CHUNK = 1 << 16
 BAD_GZIP = "ingest.bad_gzip"
-# below this a worker process's start-up (imports, a TLS + SCRAM login) costs more than it saves
-WORKERS_MIN_BYTES = 32 << 20
-WORKERS_MAX = 4
 
 Progress = Callable[[int], None]
 
@@ -174,8 +160,6 @@ def ingest_file(producer: RawProducer, fmt: str, path: str,
         elif fmt == "cloudtrail":
             for item in _cloudtrail(stream, producer):
                 producer.emit(item)
-        elif fmt == "syslog" and stream is raw and (workers := _workers(producer, path)) > 1:
-            _syslog_lines_in_workers(producer, path, workers, stream, raw, progress)
         elif fmt == "syslog":
             _syslog_lines(producer, stream, raw, progress)
         else:
@@ -247,101 +231,14 @@ def _framed_lines(producer: RawProducer, fmt: str, stream: BinaryIO, raw: Binary
     producer.summary.input_bytes += counts.read
 
 
-def _syslog_lines(producer: RawProducer, stream: BinaryIO, raw: BinaryIO, progress: Progress,
-                  skip: frozenset[int] = frozenset()) -> None:
+def _syslog_lines(producer: RawProducer, stream: BinaryIO, raw: BinaryIO, progress: Progress) -> None:
     """The hot path: one line is one record, nothing to look at but the line ending."""
     n, read, blank = producer.send_lines(read_lines(stream, producer.max_bytes),
-                                         lambda: progress(_position(raw)), skip=skip)
+                                         lambda: progress(_position(raw)))
     if isinstance(stream, Gunzip) and stream.error is not None:
         producer.emit(stream.reject(n + 1))
     producer.summary.blank_lines += blank
     producer.summary.input_bytes += read
-
-
-def _workers(producer: RawProducer, path: str) -> int:
-    if path == "-" or not os.path.isfile(path) or os.path.getsize(path) < WORKERS_MIN_BYTES:
-        return 1
-    return min(producer.partitions, WORKERS_MAX, os.cpu_count() or 1)
-
-
-def _syslog_lines_in_workers(producer: RawProducer, path: str, workers: int, stream: BinaryIO,
-                             raw: BinaryIO, progress: Progress) -> None:
-    """:func:`_syslog_lines` with the records of partitions ``p % workers == w`` produced by
-    worker process ``w`` (this one is worker 0)."""
-    skips = [frozenset(p for p in range(producer.partitions) if p % workers != w) for w in range(workers)]
-    job = Share(replace(producer.clients, dead_letter_serializer=_no_dead_letters),
-                producer.producer_overrides, producer.fmt, producer.tenant, producer.topic,
-                path, producer.file_label, producer.summary.records, producer.partitions, frozenset())
-    procs = []
-    for skip in skips[1:]:
-        proc = subprocess.Popen([sys.executable, "-m", "connectors.ingest.run"],
-                                stdin=subprocess.PIPE, stdout=subprocess.PIPE)
-        # the settings hold the role's secret: a pipe, not argv
-        proc.stdin.write(pickle.dumps(replace(job, skip=skip)))  # type: ignore[union-attr]
-        proc.stdin.close()  # type: ignore[union-attr]
-        procs.append(proc)
-    records, produced = producer.summary.records, producer.produced
-    try:
-        _syslog_lines(producer, stream, raw, progress, skips[0])
-    except BaseException:
-        for proc in procs:
-            proc.kill()
-            proc.wait()
-        raise
-    results = [_share_result(proc, path) for proc in procs]
-    summary = producer.summary
-    produced = producer.produced - produced
-    for sent, failed, errors in results:
-        produced += sent
-        summary.failed += failed
-        summary.errors.extend(errors[:max(0, MAX_ERRORS_KEPT - len(summary.errors))])
-    if missing := summary.records - records - produced:   # a bug, not a broker's refusal: say so
-        summary.failed += missing
-        summary.errors.append(f"{path}: {missing:,} records were counted but not produced by any worker")
-
-
-@dataclass(frozen=True)
-class Share:
-    """A worker process's part of one file: its records bound for the partitions not in ``skip``."""
-
-    clients: Clients
-    producer_overrides: dict[str, Any]
-    fmt: str
-    tenant: str
-    topic: str
-    path: str
-    file_label: str     # the `file` header
-    done: int           # records of the run before this file: where the partition runs stand
-    partitions: int
-    skip: frozenset[int]
-
-
-def _no_dead_letters() -> Serializer:
-    raise AssertionError("a worker process dead-letters nothing: worker 0 does")
-
-
-def _share_result(proc: subprocess.Popen, path: str) -> tuple[int, int, list[str]]:
-    out = proc.stdout.read()  # type: ignore[union-attr]
-    if proc.wait():
-        raise IngestError(
-            f"{path}: a worker process producing part of the file failed (exit {proc.returncode}, "
-            "error above); the records sent before it stopped are in the topic, so ingesting the "
-            "file again duplicates them")
-    return pickle.loads(out)
-
-
-def produce_share(job: Share) -> tuple[int, int, list[str]]:
-    """What a worker process does: (records produced, records not delivered, their errors)."""
-    producer = RawProducer(job.clients, job.fmt, job.tenant, job.topic, None, **job.producer_overrides)
-    if producer.partitions != job.partitions:
-        raise IngestError(f"{job.topic} has {producer.partitions} partitions now, {job.partitions} "
-                          "when the run started; ingest the file again")
-    producer.set_file(job.file_label)
-    producer.summary.records = job.done
-    with open(job.path, "rb") as fh:
-        producer.send_lines(read_lines(fh, job.clients.max_bytes), lambda: None, skip=job.skip)
-    summary = producer.close()
-    return producer.produced, summary.failed, summary.errors
 
 
 def follow_file(producer: RawProducer, fmt: str, path: Path, from_start: bool = False,
@@ -374,8 +271,3 @@ def follow_file(producer: RawProducer, fmt: str, path: Path, from_start: bool = 
         for item in fmt_framer.flush():
             producer.emit(item)
         producer.summary.blank_lines += fmt_framer.blank
-
-
-if __name__ == "__main__":
-    # a worker of _syslog_lines_in_workers: its Share on stdin, produce_share's result on stdout
-    sys.stdout.buffer.write(pickle.dumps(produce_share(pickle.load(sys.stdin.buffer))))

@@ -12,7 +12,6 @@ import subprocess
 import sys
 import time
 import uuid
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -221,41 +220,3 @@ def test_follow_survives_rotation_and_stops_on_ctrl_c(cfg, raw_dlq, tmp_path):
     assert [dict(m.headers())["line"] for m in sorted(msgs, key=lambda m: m.offset())] == [
         b"2", b"3", b"4", b"1", b"2"]
     assert "rotated" in stderr and "records      5" in stdout
-
-
-def test_a_large_file_produced_by_worker_processes_is_the_same_records(cfg, raw_dlq, tmp_path, monkeypatch):
-    # the records, keys, partitions (runs of SPREAD), headers and per-partition order of one
-    # process, with the file's partitions shared among worker processes (connectors/ingest/run.py)
-    from auditflow.ingest import clients
-    from connectors.ingest import run
-    from connectors.ingest.producer import SPREAD, RawProducer
-
-    raw, dlq = raw_dlq
-    lines = [b"<38>Jan 12 06:00:00 h sshd[%d]: line %d" % (i, i) for i in range(1, 5_001)]
-    lines[1_500], lines[3_000] = b"", b"x" * 2_000       # a blank line and a reject
-    log = tmp_path / "auth.log"
-    log.write_bytes(b"\n".join(lines) + b"\n")
-    monkeypatch.setattr(run, "WORKERS_MIN_BYTES", 1)
-    monkeypatch.setattr(run.os, "cpu_count", lambda: 4)
-    producer = RawProducer(replace(clients(cfg, "acme"), max_bytes=1_000), "syslog", "acme", raw, dlq)
-    assert run._workers(producer, str(log)) == 3
-    producer.summary.records = 700                       # a first file's records went before
-    run.ingest_file(producer, "syslog", str(log))
-    summary = producer.close()
-    assert (summary.records, summary.rejects, summary.blank_lines, summary.failed) == (5_698, 1, 1, 0)
-
-    expected = [(n, v) for n, v in enumerate(lines, 1) if v and n != 3_001]
-    msgs = consume_all(cfg, raw, len(expected))
-    assert len(msgs) == len(expected) and {m.key() for m in msgs} == {b"acme"}
-    first = producer._first_partition
-    by_partition: dict[int, list[tuple[int, bytes]]] = {}
-    for k, (n, v) in enumerate(expected, 700):
-        by_partition.setdefault((first + k // SPREAD) % 3, []).append((n, v))
-    got: dict[int, list[tuple[int, bytes]]] = {}
-    for m in sorted(msgs, key=lambda m: (m.partition(), m.offset())):
-        h = dict(m.headers())
-        assert (h["source"], h["file"]) == (b"syslog", str(log).encode())
-        got.setdefault(m.partition(), []).append((int(h["line"]), m.value()))
-    assert got == by_partition
-    dead = consume_all(cfg, dlq, 1)
-    assert [dict(m.headers())["line"] for m in dead] == [b"3001"]
