@@ -215,7 +215,7 @@ class ChainByTenant(KeyedBroadcastProcessFunction):
                     continue
                 due.setdefault(ts, []).extend(self.pending.get(ts))
                 self.pending.remove(ts)
-            if later is None or self.pending.is_empty():
+            if self.pending.is_empty():
                 self.without_lists.add(group)
         for ts in sorted(due):  # (timestamp, topic, partition, offset) order, as before
             yield from self._link(sorted(due[ts]), ctx, watermark)

@@ -369,8 +369,6 @@ class _Masker:
         return self.free_text(s, path)
 
     def free_text(self, s: str, path: str) -> str:
-        if len(s) < 6 and not self.c.extra:  # shorter than any built-in detector's match
-            return s
         cache = self.c.text_cache
         hit = cache.get(s)
         if hit is None:
@@ -483,23 +481,20 @@ class _Masker:
         if isinstance(v, dict):
             out = {}
             for k, x in v.items():
-                tx = type(x)
-                if x is None or tx is bool or tx is int or tx is float:
-                    if x is not None and tx is not bool and is_sensitive_key(str(k)):
-                        self.note("secret", f"{path}.{k}")
-                        x = self.p.marker("secret", str(x))
+                sensitive = is_sensitive_key(str(k))
+                if not sensitive and (x is None or type(x) in _SCALARS):  # most leaves: no call
                     out[k] = x
                     continue
                 sub = f"{path}.{k}"
-                if tx is str and not is_sensitive_key(str(k)):
+                if not sensitive and type(x) is str:
                     out[k] = self.text(x, sub)
-                elif is_sensitive_key(str(k)) and not _blank(x) and not isinstance(x, dict | list):
+                elif sensitive and not _blank(x) and not isinstance(x, dict | list):
                     if isinstance(x, str) and x.startswith(MARKER_PREFIX):
                         out[k] = x
                     else:
                         self.note("secret", sub)
                         out[k] = self.p.marker("secret", str(x))
-                elif is_sensitive_key(str(k)) and isinstance(x, dict | list):
+                elif sensitive and isinstance(x, dict | list):
                     out[k] = self.secret_tree(x, sub)
                 else:
                     out[k] = self.json_value(x, sub)
