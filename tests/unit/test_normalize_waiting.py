@@ -114,3 +114,23 @@ def test_waiting_lists_of_a_checkpoint_taken_before_are_linked_merged_with_new_e
     list(fn.process_element((None, TICK, b""), ctx))
     assert [e for _, e in linked] == ["new", "old-a", "old-b", "old-late"]
     assert fn.pending == {} and fn.without_lists == {"group-0"} and fn.earliest.value() is None
+
+
+def test_a_few_due_events_and_a_due_burst_are_linked_alike():
+    """A watermark that passes a small part of what waits reads those events one by one; one
+    that passes most of it (a burst) reads the whole map in one pass: the same order either way."""
+    fn, linked = chain_fn()
+    ctx = FakeContext()
+    events = [(1000 + i // 50, order("audit.raw.acme.app", i % 2, i), {"i": i}) for i in range(400)]
+    arrival = events[:]
+    random.Random(9).shuffle(arrival)
+    for ts, o, ev in arrival:
+        ctx.ts = ts
+        list(fn.process_element((None, o, pickle.dumps(ev)), ctx))
+    expected = [o for _, o, _ in sorted(events, key=lambda e: (e[0], e[1]))]
+    for watermark, done in ((1000, 50), (1006, 350), (1007, 400)):  # 1/8 due, then 6/7, then the rest
+        ctx.watermark, ctx.ts = watermark, None
+        list(fn.process_element((None, TICK, b""), ctx))
+        assert [o for o, _ in linked] == expected[:done]
+        assert len(fn.waiting) == 400 - done and sum(fn.times.values()) == 400 - done
+    assert fn.times == {} and fn.earliest.value() is None
