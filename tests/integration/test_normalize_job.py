@@ -255,6 +255,10 @@ def test_restart_from_checkpoint_loses_and_duplicates_nothing(stack, cfg, topics
     job_id = flink_jobs.track(flink.start(cfg, JOB, run.job_args(), say=lambda _m: None))
     try:
         flink.wait_for_status(cfg, job_id, {"RUNNING"})
+        # chains per tenant keep their waiting events in RocksDB (normalize.tenant_state_backend),
+        # so this restart restores a RocksDB checkpoint
+        backend = flink.rest(cfg).get(f"/jobs/{job_id}/checkpoints/config", timeout=10).json()
+        assert backend["state_backend"] == "EmbeddedRocksDBStateBackend", backend
         deadline = time.monotonic() + 180
         while not any(True for _ in kafka.read_topic(cfg, run.out["events"], idle_s=1, role="admin")):
             assert time.monotonic() < deadline, "no committed event within 180 s"
