@@ -89,6 +89,19 @@ def manifests(worm: Store) -> list[tuple[str, dict | None]]:
     return out
 
 
+def query_keys(worm: Store) -> tuple[list[str], list[str]]:
+    """The (hourly, compacted) keys queries read, every kind: layout.query_files over the files
+    the digests seal and the copies the manifests name (what Trino's union is synced to)."""
+    keys = [s.key for v in sealed_sources(worm).values() for s in v]
+    keys += [doc["file"]["key"] for _k, doc in manifests(worm) if doc is not None]
+    hourly, copies = [], []
+    for kind in layout.KINDS:
+        h, c = layout.query_files(keys, kind)
+        hourly += h
+        copies += c
+    return hourly, copies
+
+
 def _through(sources: list[Source]) -> str:
     return max(s.key.rsplit("/", 1)[-1].removesuffix(".parquet") for s in sources)
 
@@ -172,10 +185,18 @@ class Compactor:
         return self.worm.put(key, data, retain_until=retain, metadata={"sha256": sha})
 
 
-def check(worm: Store, keys: trust.KeyChain, tenant: str | None = None, extras: bool = True) -> Any:
-    """The first problem with the compacted copies (a verify.Problem), or None."""
-    from auditflow.archive.verify import Problem  # verify imports this module
+@dataclass(frozen=True)
+class Problem:
+    """What `check` found; the verifier reports it as its own Problem of the same kind."""
 
+    kind: str  # digest mismatch, bad signature, untrusted key, missing, modified, extra
+    message: str
+    tenant: str | None = None
+
+
+def check(worm: Store, keys: trust.KeyChain, tenant: str | None = None,
+          extras: bool = True) -> Problem | None:
+    """The first problem with the compacted copies, or None."""
     objs = worm.list(layout.COMPACTED)
     if not objs:  # nothing compacted: no digest is read twice
         return None

@@ -180,7 +180,7 @@ class Verifier:
         problem = compact.check(self.worm, self.keys, tenant,
                                 extras=extras and start is None and end is None and resume is None)
         if problem:
-            rep.problem = problem
+            rep.problem = Problem(problem.kind, problem.message, tenant=problem.tenant)
             return rep
         extra = sorted(k for k in data - listed
                        if tenant is None or (layout.parse_partition(k) or ("",))[0] == tenant)
