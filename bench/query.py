@@ -14,10 +14,11 @@ sealer.
    one alert per tenant and day whose evidence is that day's first five failed logons, and
    per tenant and day the compacted copy of both, made by auditflow.archive.compact.day_table
    as `auditflow seal compact` makes it (no digests or manifests: nothing here is verified).
-2. Registers it in Trino twice: schema bench_<run> reads the hourly layout (the archive_*
-   union over every hourly partition), bench_<run>_c the compacted one (query.sync_union over
-   the copies); DuckDB opens it with and without the copies (query.duckdb_conn). The floor is
-   DuckDB over one local Parquet file of the same rows sorted by tenant, user and time.
+2. Registers it in Trino twice: schema bench_<run> reads the hourly layout (every hourly
+   partition, as before any compaction), bench_<run>_c the compacted one (query.sync_union
+   over the copies, as `seal compact` syncs it); DuckDB opens it with and without the copies
+   (query.duckdb_conn). The floor is DuckDB over one local Parquet file per kind of the same
+   rows, sorted by tenant, user and time.
 3. Times four auditor queries through the views: the first run and the median of --repeat
    more, per layout and engine; every engine and layout must return the same rows, or the
    bench exits 1.
@@ -218,7 +219,6 @@ def floor_conn(con: object, path: Path) -> object:
     floor.execute("SET TimeZone = 'UTC'")
     for kind in layout.KINDS:
         floor.execute(f"CREATE VIEW {kind} AS SELECT * FROM read_parquet('{path / kind}.parquet')")
-        floor.execute(f"CREATE VIEW archive_{kind} AS SELECT * FROM {kind}")
     for _name, sql in query.view_sql("duckdb"):
         floor.execute(sql)
     return floor
@@ -285,9 +285,8 @@ def main(argv: list[str]) -> None:
     for schema in schemas.values():
         query.ensure_tables(cfg, bucket, prefix, schema)
     for kind in layout.KINDS:
-        for table in (kind, f"{kind}_open"):
-            sql = f"CALL system.sync_partition_metadata('{schemas['hourly']}', '{table}', 'ADD')"
-            query.run_trino(cfg, sql, schemas["hourly"], role="admin")
+        sql = f"CALL system.sync_partition_metadata('{schemas['hourly']}', '{kind}', 'ADD')"
+        query.run_trino(cfg, sql, schemas["hourly"], role="admin")
     copies = [k.removeprefix(prefix) for k, _n, _b in files["compacted"]]
     n = query.sync_union(cfg, bucket, prefix, [], copies, schema=schemas["compacted"])
     print(f"trino: tables registered in {time.monotonic() - t0:.1f}s ({n} compacted partitions)")
@@ -350,7 +349,6 @@ def main(argv: list[str]) -> None:
             for view, _sql in query.view_sql("trino"):
                 query.run_trino(cfg, f"DROP VIEW IF EXISTS {view}", schema, role="admin")
             for kind in layout.KINDS:
-                query.run_trino(cfg, f"DROP VIEW IF EXISTS archive_{kind}", schema, role="admin")
                 for table in (kind, f"{kind}_open", f"{kind}_compacted"):
                     query.run_trino(cfg, f"DROP TABLE IF EXISTS {table}", schema, role="admin")
             query.run_trino(cfg, f'DROP SCHEMA IF EXISTS "{schema}"', schema, role="admin")

@@ -5,7 +5,8 @@ read from the compacted copy of each compacted tenant-day and from the hourly fi
 rest, never both: layout.query_files), and the views in sql/views/trino/, which read the
 latter (DuckDB uses sql/views/duckdb/<view>.sql where its SQL differs).
 
-In Trino, `events` keeps every hourly partition (the sealed files as sealed); the union reads
+In Trino, `events` keeps every hourly partition (the sealed files as sealed). Until `seal
+compact` first runs in a schema, archive_events is `events`; from then on it is the union of
 `events_open` (the same location, only the hourly partitions of days not compacted) and
 `events_compacted` (one partition per tenant-day, located at its newest copy's directory), so
 a 30-day query plans 300 partitions for 10 tenants instead of 7,200."""
@@ -37,7 +38,11 @@ class Result:
 
 
 def view_sql(engine: str) -> list[tuple[str, str]]:
-    out = []
+    """Every view in creation order: archive_events and archive_alerts first (the views over
+    them need them), as plain `<kind>`; Trino replaces them by the union once a day is
+    compacted (sync_union), in DuckDB `<kind>` already reads the chosen files."""
+    out = [(f"archive_{kind}", f"CREATE OR REPLACE VIEW archive_{kind} AS SELECT * FROM {kind}")
+           for kind in layout.KINDS]
     for p in sorted(VIEWS.glob("*.sql")):
         alt = paths.DUCKDB_VIEWS / p.name
         out.append((p.stem, (alt if engine == "duckdb" and alt.exists() else p).read_text()))
@@ -84,15 +89,25 @@ def ensure_tables(cfg: Config, bucket: str, prefix: str, schema: str | None = No
     cur = trino_conn(cfg, schema, SEALER).cursor()
     _exec(cur, f'CREATE SCHEMA IF NOT EXISTS {cat}."{schema}"')
     for kind in layout.KINDS:
-        for table in (kind, f"{kind}_open", f"{kind}_compacted"):
-            _exec(cur, _table_ddl(cat, schema, table, bucket, prefix))
-        cols = ", ".join(f'"{f.name}"' for f in layout.arrow_schema(kind))
-        _exec(cur, invoker(f"""CREATE OR REPLACE VIEW archive_{kind} AS
+        _exec(cur, _table_ddl(cat, schema, kind, bucket, prefix))
+    union = _has_union(cur, schema)
+    for name, sql in view_sql("trino"):
+        _exec(cur, invoker(_union_view(name.removeprefix("archive_")) if union and name.startswith("archive_")
+                           else sql))
+
+
+def _has_union(cur: Any, schema: str) -> bool:
+    """Whether `seal compact` made the union's tables in this schema (only it creates them)."""
+    return bool(_exec(cur, "SELECT 1 FROM information_schema.tables WHERE table_schema = "
+                           f"'{schema}' AND table_name = 'events_compacted'"))
+
+
+def _union_view(kind: str) -> str:
+    cols = ", ".join(f'"{f.name}"' for f in layout.arrow_schema(kind))
+    return f"""CREATE OR REPLACE VIEW archive_{kind} AS
 SELECT * FROM {kind}_open
 UNION ALL
-SELECT {cols}, "tenant", "dt", "hour" FROM {kind}_compacted"""))
-    for _name, sql in view_sql("trino"):
-        _exec(cur, invoker(sql))
+SELECT {cols}, "tenant", "dt", "hour" FROM {kind}_compacted"""
 
 
 def _table_ddl(cat: str, schema: str, table: str, bucket: str, prefix: str) -> str:
@@ -117,8 +132,11 @@ def register_partitions(cfg: Config, files: Iterable[dict], schema: str | None =
     cur = trino_conn(cfg, schema, SEALER).cursor()
     added = 0
     compacted: dict[str, set[tuple[str, str]]] = {}
+    union = _has_union(cur, schema)
     for kind, tenant, day, hour in sorted({(f["kind"], f["tenant"], f["dt"], f["hour"]) for f in files}):
         added += _register(cur, schema, kind, ["tenant", "dt", "hour"], [tenant, day, hour])
+        if not union:
+            continue
         if kind not in compacted:
             rows = _exec(cur, f'SELECT tenant, dt FROM "{kind}_compacted$partitions"')
             compacted[kind] = {tuple(r) for r in rows}
@@ -161,6 +179,8 @@ def sync_union(cfg: Config, bucket: str, prefix: str, hourly: Iterable[str], cop
     moved = set(moved)
     added = 0
     for kind in layout.KINDS:
+        for table in (f"{kind}_open", f"{kind}_compacted"):
+            _exec(cur, _table_ddl(cat, schema, table, bucket, prefix))
         want_open = {p for k in hourly if k.startswith(f"{kind}/") and (p := layout.parse_partition(k))}
         want_copy = {(c[1], c[2]): f"s3://{bucket}/{prefix}{k.rsplit('/', 1)[0]}/"
                      for k in copies if (c := layout.parse_compacted(k)) and c[0] == kind}
@@ -174,6 +194,7 @@ def sync_union(cfg: Config, bucket: str, prefix: str, hourly: Iterable[str], cop
                 have = set()
             for vals in sorted(set(want) - have):
                 added += _register(cur, schema, table, cols, list(vals), want[vals])
+        _exec(cur, invoker(_union_view(kind)))
     return added
 
 
@@ -238,7 +259,6 @@ def duckdb_conn(cfg: Config, bucket: str, prefix: str, local_root: str | None = 
         con.register(f"{kind}_copies", copy)
         con.execute(f"CREATE OR REPLACE VIEW {kind} AS SELECT * FROM {kind}_hourly "
                     f"UNION ALL SELECT * FROM {kind}_copies")
-        con.execute(f"CREATE OR REPLACE VIEW archive_{kind} AS SELECT * FROM {kind}")
     for _name, sql in view_sql("duckdb"):
         con.execute(sql)
     return con
