@@ -272,15 +272,17 @@ def main(argv: list[str]) -> None:
               f"upload, all workers), of which compaction {sum(b['compact_s'] for b in built):.0f} worker-s")
         files = {name: [f for b in built for f in b["files"][name]] for name in ("hourly", "compacted")}
         S3Store(s3.client(cfg, "sealer"), bucket, prefix).put(
-            "bench.json", json.dumps({"start_ms": start_ms, "end_ms": end_ms, "tenants": tenants}).encode())
+            "bench.json", json.dumps({"start_ms": start_ms, "end_ms": end_ms, "tenants": tenants,
+                                      "events": per * len(tenants)}).encode())
     else:
         meta = json.loads(store.get("bench.json"))
         start_ms, end_ms, tenants = meta["start_ms"], meta["end_ms"], meta["tenants"]
+        built_n = meta.get("events")
         objs = [o for o in store.list() if o.key.endswith(".parquet")]
         files = {"hourly": [(o.key, 0, o.size) for o in objs if not o.key.startswith(layout.COMPACTED)],
                  "compacted": [(o.key, 0, o.size) for o in objs if o.key.startswith(layout.COMPACTED)]}
-    events_n = sum(n for k, n, _b in files["hourly"] if "/events/" in "/" + k) or args.events
-    print(f"events: {events_n:,}" + (" (as asked; a reused run does not recount)" if args.run else ""))
+    events_n = sum(n for k, n, _b in files["hourly"] if "/events/" in "/" + k) if not args.run else built_n
+    print(f"events: {events_n:,}" if events_n else "events: not recorded by the run that built it")
     for name, fs in files.items():
         file_stats(name, fs)
 
