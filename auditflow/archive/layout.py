@@ -13,9 +13,18 @@ Layout (prefixes from [archive] config):
     worm:    <worm_prefix><kind>/tenant=<t>/dt=<yyyy-mm-dd>/hour=<hh>/<period>.parquet
              <worm_prefix>digests/<period>.json
              <worm_prefix>keys/<key_id>.pem   (PEM SPKI public key)
+             <worm_prefix>compacted/<kind>/tenant=<t>/dt=<yyyy-mm-dd>/through=<period>/part.parquet
+             <worm_prefix>compacted/manifests/<kind>/tenant=<t>/dt=<yyyy-mm-dd>/<period>.json
 
 kind is `events` or `alerts`; dt/hour are the UTC hour in which the archive job received the
 record (its partition in staging), so the sealer never has to guess where a late file goes.
+
+The hourly files and their digests are the integrity unit. For a closed day the compactor
+(auditflow/archive/compact.py) writes one query copy per kind and tenant: the same rows with
+`hour` as a column, sorted by COMPACT_SORT so row-group statistics let both engines skip, under
+a signed compaction manifest naming its sources. `through` is the newest period among its
+sources: a late file sealed into that day makes a newer copy, and queries read the newest copy
+of a day whose hourly files it all covers, else that day's hourly files (query_files).
 """
 
 from __future__ import annotations
@@ -40,6 +49,14 @@ SCHEMAS = paths.SCHEMAS
 KINDS = {"events": "audit_event", "alerts": "alert"}
 PARTITION_KEYS = ("tenant", "dt", "hour")
 PARQUET_OPTIONS = {"compression": "zstd", "row_group_size": 131072}
+COMPACTED = "compacted/"
+# the copies' order: one user's rows are contiguous and in time order, so a user or time
+# predicate skips row groups by min/max statistics (pyarrow 16 writes no bloom filters)
+COMPACT_SORT = {
+    "events": (("actor", "user", "name"), ("time",), ("chain", "chain_id"), ("chain", "sequence")),
+    "alerts": (("window_start",), ("alert_id",)),
+}
+COMPACT_PARQUET_OPTIONS = {"compression": "zstd", "row_group_size": 16384, "write_page_index": True}
 _PART_RE = re.compile(r"tenant=([^/]+)/dt=(\d{4}-\d{2}-\d{2})/hour=(\d{2})/")
 
 
@@ -149,6 +166,57 @@ def parquet_bytes(table: pa.Table) -> bytes:
     buf = io.BytesIO()
     pq.write_table(table, buf, **PARQUET_OPTIONS)
     return buf.getvalue()
+
+
+def compacted_parquet_bytes(table: pa.Table) -> bytes:
+    buf = io.BytesIO()
+    pq.write_table(table, buf, **COMPACT_PARQUET_OPTIONS)
+    return buf.getvalue()
+
+
+def compacted_key(kind: str, tenant: str, day: str, through: str) -> str:
+    return f"{COMPACTED}{kind}/tenant={quote(tenant, safe='-_.')}/dt={day}/through={through}/part.parquet"
+
+
+def manifest_key(kind: str, tenant: str, day: str, through: str) -> str:
+    return f"{COMPACTED}manifests/{kind}/tenant={quote(tenant, safe='-_.')}/dt={day}/{through}.json"
+
+
+_COMPACTED_RE = re.compile(
+    r"^compacted/([^/]+)/tenant=([^/]+)/dt=(\d{4}-\d{2}-\d{2})/through=([^/]+)/part\.parquet$")
+
+
+def parse_compacted(key: str) -> tuple[str, str, str, str] | None:
+    """(kind, tenant, dt, through) of a compacted copy's key (relative to the archive prefix)."""
+    m = _COMPACTED_RE.match(key)
+    return (m.group(1), unquote(m.group(2)), m.group(3), m.group(4)) if m else None
+
+
+def query_files(keys: Iterable[str], kind: str) -> tuple[list[str], list[str]]:
+    """The (hourly, compacted) keys a query of `kind` reads, never both for one tenant-day: a
+    day's newest compacted copy when no hourly file of that day is newer than it (sealed after
+    it was made), else the day's hourly files."""
+    hourly: dict[tuple[str, str], list[str]] = {}
+    newest: dict[tuple[str, str], tuple[str, str]] = {}
+    for k in keys:
+        c = parse_compacted(k)
+        if c and c[0] == kind:
+            day = (c[1], c[2])
+            if day not in newest or c[3] > newest[day][0]:
+                newest[day] = (c[3], k)
+            continue
+        part = parse_partition(k)
+        if part and k.startswith(f"{kind}/") and k.endswith(".parquet"):
+            hourly.setdefault((part[0], part[1]), []).append(k)
+    out_h, out_c = [], []
+    for day in sorted(set(hourly) | set(newest)):
+        hs, c = hourly.get(day, []), newest.get(day)
+        # an hourly file is named by its period; one after `through` is not in the copy
+        if c and all(k.rsplit("/", 1)[-1].removesuffix(".parquet") <= c[0] for k in hs):
+            out_c.append(c[1])
+        else:
+            out_h += hs
+    return out_h, out_c
 
 
 def read_parquet(data: bytes, columns: list[str] | None = None) -> pa.Table:

@@ -29,8 +29,8 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from auditflow.archive import compact, layout, trust, witness
 from auditflow.archive import digest as dg
-from auditflow.archive import layout, trust, witness
 from auditflow.archive.seal import from_iso, quarantined_of
 from auditflow.archive.store import Store
 from udfs import chain, merkle
@@ -176,6 +176,12 @@ class Verifier:
             prev_key, prev_bytes, prev_doc = key, raw, doc
             rep.last = Checkpoint(key, raw)
             rep.verified.append(rep.last)
+        # compacted query copies: signed, intact, equal to their sources (auditflow/archive/compact.py)
+        problem = compact.check(self.worm, self.keys, tenant,
+                                extras=extras and start is None and end is None and resume is None)
+        if problem:
+            rep.problem = Problem(problem.kind, problem.message, tenant=problem.tenant)
+            return rep
         extra = sorted(k for k in data - listed
                        if tenant is None or (layout.parse_partition(k) or ("",))[0] == tenant)
         if extra and extras and start is None and end is None and resume is None:

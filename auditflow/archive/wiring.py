@@ -10,6 +10,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from auditflow import registry, s3
 from auditflow.archive import digest as dg
+from auditflow.archive.compact import Compactor
 from auditflow.archive.seal import AvroDecoder, Sealer
 from auditflow.archive.store import LocalStore, S3Store, Store
 from auditflow.config import Config, ConfigError, retention
@@ -56,19 +57,35 @@ def decoder(cfg: Config) -> AvroDecoder:
     return AvroDecoder(fetch)
 
 
-def sealer(cfg: Config, staging: Store, worm: Store, say: Callable[[str], None]) -> Sealer:
-    """The configured sealer; refuses (ConfigError) a lock shorter than the worm bucket's
-    default retention."""
-    arch = cfg.section("archive")
+def signing(cfg: Config, worm: Store) -> tuple[Ed25519PrivateKey, int]:
+    """The sealing key and the retention (seconds) of what is written to `worm`; refuses
+    (ConfigError) a lock shorter than the worm bucket's default retention."""
     keep = retention(cfg)
     if isinstance(worm, S3Store):
         s3.check_lock(cfg, keep, s3.default_retention(worm.s3, worm.bucket), worm.bucket)
     try:
-        key = dg.load_private(arch, cfg.profile)
+        key = dg.load_private(cfg.section("archive"), cfg.profile)
     except (OSError, ValueError, TypeError) as exc:  # missing, unreadable, encrypted, not Ed25519
         raise ConfigError(str(exc)) from exc
+    return key, int(keep.total_seconds())
+
+
+def sealer(cfg: Config, staging: Store, worm: Store, say: Callable[[str], None]) -> Sealer:
+    """The configured sealer (see signing)."""
+    arch = cfg.section("archive")
+    key, retain_s = signing(cfg, worm)
     return Sealer(staging, worm, key, decoder(cfg), period_s=int(arch["period_s"]),
-                  grace_s=int(arch["grace_s"]), retention_s=int(keep.total_seconds()), say=say)
+                  grace_s=int(arch["grace_s"]), retention_s=retain_s, say=say)
+
+
+def compactor(cfg: Config, worm: Store, say: Callable[[str], None], settle_s: int | None = None) -> Compactor:
+    """The configured compactor: the sealer's key and retention; a day closes settle_s (default
+    two sealing periods plus the grace) after its end."""
+    arch = cfg.section("archive")
+    key, retain_s = signing(cfg, worm)
+    if settle_s is None:
+        settle_s = 2 * int(arch["period_s"]) + int(arch["grace_s"])
+    return Compactor(worm, key, retention_s=retain_s, settle_s=settle_s, say=say)
 
 
 

@@ -17,7 +17,7 @@ def _say(msg: str) -> None:
     click.echo(msg, err=True)
 
 
-@click.command("seal")
+@click.group("seal", invoke_without_command=True)
 @click.option("--once", "mode", flag_value="once", default=True, help="Seal what is closed now, then exit.")
 @click.option("--loop", "mode", flag_value="loop", help="Keep sealing every archive.loop_interval_s.")
 @click.option("--staging", "staging_prefix",
@@ -45,6 +45,8 @@ def command(obj, mode: str, staging_prefix: str | None, worm: str | None, trino_
       auditflow --set archive.period_s=300 --set archive.grace_s=20 seal --loop
       auditflow --config prod.toml --profile prod seal   # any non-local profile: retention 7y
     """
+    if click.get_current_context().invoked_subcommand:  # `seal compact`
+        return
     cfg = obj.cfg
     staging = wiring.staging_store(cfg, staging_prefix)
     store = wiring.worm_store(cfg, worm, "sealer")
@@ -77,3 +79,53 @@ def command(obj, mode: str, staging_prefix: str | None, worm: str | None, trino_
         _say(f"{breaks} record(s) quarantined (under quarantine/ in the archive, listed in the digest); "
              "run `auditflow verify` for details")
         sys.exit(1)
+
+
+# ------------------------------------------------------------------ seal compact
+@command.command("compact")
+@click.option("--loop", is_flag=True, help="Keep compacting every archive.loop_interval_s.")
+@click.option("--worm", "worm", help=WORM_HELP)
+@click.option("--settle", "settle_s", type=int, default=None, metavar="SECONDS",
+              help="A day is compacted once the last digest ends this long after it "
+                   "(default: 2 x archive.period_s + archive.grace_s).")
+@click.option("--trino-schema", help="Hive schema whose union tables to sync (default trino.schema).")
+@click.pass_obj
+def compact_command(obj, loop: bool, worm: str | None, settle_s: int | None,
+                    trino_schema: str | None) -> None:
+    """Write one sorted, signed query copy per closed day, kind and tenant (compacted/ in WORM).
+
+    \b
+    The hourly sealed files and their digests stay the integrity unit; each copy holds exactly
+    the rows of that day's sealed files, sorted by user then time, under COMPLIANCE retention
+    like sealed data, with a compaction manifest signed by the sealing key that names its
+    SHA-256 and its sources. A day a late file reaches after its copy gets a newer copy.
+    Then Trino's archive_events/archive_alerts read each compacted day from its copy and the
+    other days from the hourly files; `auditflow verify` checks every copy against its sources.
+
+    \b
+    Examples:
+      auditflow seal compact
+      auditflow seal compact --loop
+    """
+    from auditflow.archive import compact
+
+    cfg = obj.cfg
+    store = wiring.worm_store(cfg, worm, "sealer")
+    comp = wiring.compactor(cfg, store, _say, settle_s)
+    use_trino = bool(cfg.get("stack.trino")) and isinstance(store, S3Store)
+    while True:
+        before = {(d["kind"], d["tenant"], d["dt"]) for _k, d in compact.manifests(store) if d}
+        try:
+            docs = comp.run()
+        except ValueError as exc:  # a source that is not what its digest signs: nothing is written
+            raise click.ClickException(str(exc)) from exc
+        _say(f"compacted {len(docs)} day(s)")
+        if use_trino:
+            query.ensure_tables(cfg, store.bucket, store.prefix, trino_schema)
+            hourly, copies = compact.query_keys(store)
+            moved = {(d["kind"], d["tenant"], d["dt"]) for d in docs} & before
+            n = query.sync_union(cfg, store.bucket, store.prefix, hourly, copies, moved, trino_schema)
+            _say(f"  trino: {n} partition(s) registered in the archive_* union")
+        if not loop:
+            break
+        time.sleep(int(cfg.get("archive.loop_interval_s")))

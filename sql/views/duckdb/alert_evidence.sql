@@ -5,5 +5,5 @@ SELECT a.alert_id, a.rule_id, a.title, a.severity, a.tenant_id, a.entity_type, a
        a.ev.event_hash AS alert_event_hash, e.chain.event_hash AS archived_event_hash,
        e.chain.event_hash IS NOT NULL AND e.chain.event_hash = a.ev.event_hash AS hash_matches,
        e."time", e.actor."user".name AS user_name, e.api.operation AS operation, e.message
-FROM (SELECT *, UNNEST(evidence) AS ev FROM alerts) a
-LEFT JOIN events e ON e.event_id = a.ev.event_id AND e.tenant_id = a.tenant_id
+FROM (SELECT *, UNNEST(evidence) AS ev FROM archive_alerts) a
+LEFT JOIN archive_events e ON e.event_id = a.ev.event_id AND e.tenant_id = a.tenant_id

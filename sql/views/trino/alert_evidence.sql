@@ -7,6 +7,6 @@ SELECT a.alert_id, a.rule_id, a.title, a.severity, a.tenant_id, a.entity_type, a
        ev.event_hash AS alert_event_hash, e.chain.event_hash AS archived_event_hash,
        e.chain.event_hash IS NOT NULL AND e.chain.event_hash = ev.event_hash AS hash_matches,
        e."time", e.actor."user".name AS user_name, e.api.operation AS operation, e.message
-FROM alerts a
+FROM archive_alerts a
 CROSS JOIN UNNEST(a.evidence) AS ev(event_id, chain_id, sequence, event_hash)
-LEFT JOIN events e ON e.event_id = ev.event_id AND e.tenant_id = a.tenant_id
+LEFT JOIN archive_events e ON e.event_id = ev.event_id AND e.tenant_id = a.tenant_id

@@ -3,6 +3,6 @@
 CREATE OR REPLACE VIEW failed_logins_per_day AS
 SELECT e.tenant_id, CAST(e."time" AS date) AS day, count(*) AS failed_logins,
        count(DISTINCT e.actor."user".name) AS users
-FROM events e
+FROM archive_events e
 WHERE e.class_uid = 3002 AND e.activity_id = 1 AND e.status_id = 2
 GROUP BY e.tenant_id, CAST(e."time" AS date)

@@ -8,4 +8,4 @@ SELECT e."time", e.tenant_id, e.actor."user".name AS user_name, e.actor."user".u
        e.class_uid, e.activity_id, e.api.operation AS operation, e.status_id,
        e.src_endpoint.ip AS src_ip, e.message, e.event_id,
        e.chain.sequence AS sequence, e.chain.event_hash AS event_hash, e.tenant, e.dt
-FROM events e
+FROM archive_events e
