@@ -276,7 +276,8 @@ def pylist(arr: Any) -> list:
     if not arr.null_count or pa.types.is_string(arr.type) or pa.types.is_large_string(arr.type) \
             or pa.types.is_boolean(arr.type) or pa.types.is_null(arr.type):  # None for null already
         return arr.to_numpy(zero_copy_only=False).tolist()
-    return [v if ok else None for v, ok in zip(arr.fill_null(0).to_numpy().tolist(), _valid(arr))]
+    vals = arr.fill_null(0).to_numpy().tolist()
+    return [v if ok else None for v, ok in zip(vals, _valid(arr), strict=True)]
 
 
 def _place(name: str, vals: list, full: list, full_cols: list, mixed: list) -> None:
@@ -314,9 +315,10 @@ def _column(arr: Any, path: tuple[str, ...], member: bool) -> list:
         for name, d in defaults.items():  # a field the table's type lacks is absent: filled too
             if t.get_field_index(name) < 0:
                 _place(name, [d if ok else None for ok in valid], full, full_cols, mixed)
-        rows = [dict(zip(full, vs)) for vs in zip(*full_cols)] if full else [{} for _ in range(len(arr))]
+        rows = [dict(zip(full, vs, strict=True)) for vs in zip(*full_cols, strict=True)] if full \
+            else [{} for _ in range(len(arr))]
         for name, vals in mixed:  # members that are null are left out
-            for r, v in zip(rows, vals):
+            for r, v in zip(rows, vals, strict=True):
                 if v is not None:
                     r[name] = v
         if member:
@@ -336,10 +338,10 @@ def _column(arr: Any, path: tuple[str, ...], member: bool) -> list:
             items = _column(arr.values.slice(base, stop - base), (*path, "[]"), False)
         valid = _valid(arr)
         if pa.types.is_map(t):  # an object: its null, {} and [] members dropped
-            out = [{k: v for k, v in zip(keys[a:b], items[a:b]) if v is not None} if ok else None
-                   for a, b, ok in zip(offs, offs[1:], valid)]
+            out = [{k: v for k, v in zip(keys[a:b], items[a:b], strict=True) if v is not None}
+                   if ok else None for a, b, ok in zip(offs[:-1], offs[1:], valid, strict=True)]
         else:
-            out = [items[a:b] if ok else None for a, b, ok in zip(offs, offs[1:], valid)]
+            out = [items[a:b] if ok else None for a, b, ok in zip(offs[:-1], offs[1:], valid, strict=True)]
         return [x or None for x in out] if member else out
     if pa.types.is_timestamp(t):
         if t.tz is None or t.unit != "ms":  # canonical_bytes refuses a naive datetime in words
@@ -351,7 +353,7 @@ def _column(arr: Any, path: tuple[str, ...], member: bool) -> list:
         return pylist(arr)
     if pa.types.is_integer(t):
         lo, hi = pc.min_max(arr).values()
-        if lo.is_valid and not (-_MAX_INT <= lo.as_py() and hi.as_py() <= _MAX_INT):
+        if lo.is_valid and not (lo.as_py() >= -_MAX_INT and hi.as_py() <= _MAX_INT):
             raise _Slow
         return pylist(arr)
     if pa.types.is_floating(t):
