@@ -41,7 +41,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import pyarrow as pa
 import pyarrow.parquet as pq
 
 from auditflow.archive import digest as dg
@@ -272,7 +271,7 @@ class Sealer:
 
         events = self._order_events(rows["events"], res)
         heads = {c: chain.ChainState(c, h[0], h[1]) for c, h in (prev_doc or {}).get("heads", {}).items()}
-        events, chains, states = self._check_chains(events, heads, held, raws, _hashes(events))
+        events, chains, states = self._check_chains(events, heads, held, raws)
         alerts = sorted(rows["alerts"], key=lambda r: (r[0], r[1].get("window_start") or 0,
                                                        r[1].get("alert_id") or ""))
         retain = now + dt.timedelta(seconds=self.retention_s)
@@ -326,7 +325,7 @@ class Sealer:
         return out
 
     def _check_chains(self, events: list, heads: dict[str, chain.ChainState], held: list[Held],
-                      raws: dict[int, tuple[bytes, str]], hashes: dict[int, str],
+                      raws: dict[int, tuple[bytes, str]],
                       ) -> tuple[list, list[dict], dict[str, chain.ChainState]]:
         """The events that seal, the digest's `chains`, and each chain's state after this period;
         every event that fails is appended to ``held`` instead (see the module docstring)."""
@@ -345,7 +344,7 @@ class Sealer:
             head = heads.get(cid)
             state, sealed = head, []
             for p, e in evs:
-                state = self._check_one(cid, p, e, state, sealed, held, raws, hashes)
+                state = self._check_one(cid, p, e, state, sealed, held, raws)
             if state is not None:
                 states[cid] = state
             if not sealed:
@@ -363,8 +362,7 @@ class Sealer:
         return keep, out, states
 
     def _check_one(self, cid: str, p: tuple, e: dict, state: chain.ChainState | None, sealed: list,
-                   held: list[Held], raws: dict[int, tuple[bytes, str]],
-                   hashes: dict[int, str]) -> chain.ChainState | None:
+                   held: list[Held], raws: dict[int, tuple[bytes, str]]) -> chain.ChainState | None:
         """Check one event of a chain against the chain's state; its state afterwards."""
         c = e["chain"]
         seq, last = (state.sequence, state.event_hash) if state else (0, chain.GENESIS_PREV_HASH)
@@ -389,12 +387,10 @@ class Sealer:
             held.append(gap)
             seq, last = c["sequence"] - 1, str(c["prev_hash"])
         kind, msg = None, ""
-        got = hashes.get(id(e))
-        if got is None:
-            try:
-                got = chain.compute_hash(c["prev_hash"], e)
-            except (ValueError, TypeError) as exc:
-                got, kind, msg = "", "modified", f"modified: {where}: {exc}"
+        try:
+            got = chain.compute_hash(c["prev_hash"], e)
+        except (ValueError, TypeError) as exc:
+            got, kind, msg = "", "modified", f"modified: {where}: {exc}"
         if kind is None and got != c["event_hash"]:
             kind, msg = "modified", (f"modified: {where}: its staged content hashes to {got[:16]}..., "
                                      f"but its event_hash is {str(c['event_hash'])[:16]}...")
@@ -498,18 +494,6 @@ class Sealer:
     def _clean(self, doc: dict) -> None:
         for key in doc.get("staging", []):
             self.staging.delete(key)
-
-
-def _hashes(events: list) -> dict[int, str]:
-    """The event_hash each decoded event recomputes to, by id(event), column by column over the
-    typed table it is sealed as (layout.recomputed_hashes); empty when the records do not make
-    that table (then udfs.chain hashes each one, and the seal says what is wrong)."""
-    try:
-        table = layout.to_table([e for _p, e in events], "events")
-    except (pa.ArrowException, TypeError, ValueError, OverflowError):
-        return {}
-    return {id(e): h for (_p, e), h in zip(events, layout.recomputed_hashes(table), strict=True)
-            if h is not None}
 
 
 def quarantined_of(entry: dict, tenant: str) -> bool:
