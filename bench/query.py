@@ -1,10 +1,10 @@
 """Auditor query latency on a large archive, Trino beside DuckDB, in the hourly sealed layout
-and in the compacted layout, beside a same-run floor; plus sealing throughput through the real
-sealer.
+and in the compacted layout, beside a same-run floor. (Sealing and verification throughput:
+bench/archive_speed.py.)
 
-    .venv/bin/python bench/query.py --seal-events 0            # 10,000,000 events, 10 tenants, 30 days
-    .venv/bin/python bench/query.py --events 1000000 --seal-events 0 --keep
-    .venv/bin/python bench/query.py --run RUN --seal-events 0  # the queries again on a kept archive
+    .venv/bin/python bench/query.py            # 10,000,000 events, 10 tenants, 30 days
+    .venv/bin/python bench/query.py --events 1000000 --keep
+    .venv/bin/python bench/query.py --run RUN  # the queries again on a kept archive
 
 1. Builds the archive: per tenant one real SHA-256 chain (udfs.chain.link over
    auditflow.archive.sample events), written as the sealer writes it (typed zstd Parquet,
@@ -22,8 +22,6 @@ sealer.
 3. Times four auditor queries through the views: the first run and the median of --repeat
    more, per layout and engine; every engine and layout must return the same rows, or the
    bench exits 1.
-4. Seals --seal-events staged Confluent-wire Avro events with auditflow.archive.seal.Sealer
-   (S3 staging -> S3 worm with COMPLIANCE retention) and reports events/s.
 
 Prints file count and bytes per file of each layout. Needs a running stack whose Trino rules
 let the sealer own the bench schemas (stack up with
@@ -34,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import io
 import json
 import multiprocessing as mp
 import statistics
@@ -45,15 +42,12 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pyarrow as pa
-import pyarrow.parquet as pq
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from auditflow import config, s3  # noqa: E402
 from auditflow.archive import compact, layout, query, sample  # noqa: E402
-from auditflow.archive.seal import AvroDecoder, Sealer  # noqa: E402
 from auditflow.archive.store import S3Store  # noqa: E402
-from udfs import wire  # noqa: E402
 
 DAY_MS = 86_400_000
 
@@ -155,47 +149,6 @@ def timed(fn: Callable[[], list], repeat: int) -> tuple[float, float, list]:
     return first, statistics.median(times) if times else first, rows
 
 
-def seal_throughput(cfg: config.Config, n: int, run: str) -> tuple[float, int]:
-    """Stage n events as the archive job does (value = Confluent-wire Avro) and seal them."""
-    bucket_s, bucket_w = cfg.get("s3.staging_bucket"), cfg.get("s3.worm_bucket")
-    client = s3.client(cfg, "admin")
-    schema = layout.load_avsc("events")
-    parsed = wire.plain_schema(schema)
-    tenant = f"bench-seal-{run}"
-    now = dt.datetime.now(dt.UTC)
-    hour = now.replace(minute=0, second=0, microsecond=0)
-    per_file = 50_000
-    events = sample.chained(tenant, n, int(now.timestamp() * 1000) - n, step_ms=1, seed=3)
-    chunk: list[bytes] = []
-    part = 0
-    for e in events:
-        chunk.append(wire.encode(1, parsed, e))
-        if len(chunk) == per_file:
-            _stage(client, bucket_s, f"bench/{run}/seal-staging/events/{layout.partition_path(tenant, hour)}"
-                   f"part-{part}", chunk)
-            chunk, part = [], part + 1
-    if chunk:
-        _stage(client, bucket_s, f"bench/{run}/seal-staging/events/{layout.partition_path(tenant, hour)}"
-               f"part-{part}", chunk)
-    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-
-    sealer = Sealer(S3Store(client, bucket_s, f"bench/{run}/seal-staging/"),
-                    S3Store(client, bucket_w, f"bench/{run}/"), Ed25519PrivateKey.generate(),
-                    AvroDecoder(lambda _sid: json.dumps(schema)), period_s=3600, grace_s=0, retention_s=600)
-    start = hour
-    t0 = time.monotonic()
-    res = sealer.seal(start, start + dt.timedelta(hours=1), now=start + dt.timedelta(hours=2))
-    seconds = time.monotonic() - t0
-    assert res.events == n and not res.breaks, (res.events, res.breaks)
-    return seconds, res.events
-
-
-def _stage(client, bucket: str, key: str, values: list[bytes]) -> None:
-    buf = io.BytesIO()
-    pq.write_table(pa.table({"value": pa.array(values, pa.binary())}), buf, compression="zstd")
-    client.put_object(Bucket=bucket, Key=key, Body=buf.getvalue())
-
-
 def _normal(rows: list) -> list[tuple]:
     """Rows comparable across engines: Trino returns naive UTC timestamps, DuckDB aware ones."""
     def cell(v: object) -> str:
@@ -241,7 +194,6 @@ def main(argv: list[str]) -> None:
     ap.add_argument("--days", type=int, default=30)
     ap.add_argument("--workers", type=int, default=2, help="processes building chains (one tenant each)")
     ap.add_argument("--repeat", type=int, default=3, help="timed runs after the first, per query and engine")
-    ap.add_argument("--seal-events", type=int, default=200_000)
     ap.add_argument("--run", default=None, help="reuse an archive built by an earlier run with --keep")
     ap.add_argument("--keep", action="store_true", help="leave the archive for another run")
     ap.add_argument("--layouts", default="hourly,compacted",
@@ -344,11 +296,6 @@ def main(argv: list[str]) -> None:
     for c in (*cons.values(), floor):
         c.close()
 
-    if args.seal_events:
-        seconds, n = seal_throughput(cfg, args.seal_events, run)
-        print(f"\nsealing: {n:,} events in {seconds:.1f}s = {n / seconds:,.0f} events/s "
-              "(decode Avro, sort, check chain links, typed Parquet, upload with retention, read back, "
-              "digest)")
     if not args.keep:
         for schema in schemas.values():
             for view, _sql in query.view_sql("trino"):

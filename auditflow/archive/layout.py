@@ -30,6 +30,7 @@ of a day whose hourly files it all covers, else that day's hourly files (query_f
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import io
 import json
 import re
@@ -41,6 +42,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from auditflow import paths
+from udfs import chain
 
 if TYPE_CHECKING:
     from auditflow.archive.store import Store
@@ -127,39 +129,68 @@ def to_table(records: list[dict], kind: str) -> pa.Table:
     return pa.Table.from_pylist(records, schema=schema) if records else schema.empty_table()
 
 
-def _plain(value: Any, t: pa.DataType) -> Any:
-    """Arrow's Python values back into the JSON shape of schemas/CHAIN.md: maps as dicts."""
-    if value is None:
-        return None
+def _pylist(arr: pa.Array) -> list:
+    """``arr.to_pylist()`` with maps as dicts (the JSON shape of schemas/CHAIN.md), built column
+    by column: pyarrow's own makes a Python scalar per value, most of a verify's time."""
+    t = arr.type
     if pa.types.is_struct(t):
-        return {f.name: _plain(value.get(f.name), f.type) for f in t}
-    if pa.types.is_map(t):
-        return {k: _plain(v, t.item_type) for k, v in value}
-    if pa.types.is_list(t):
-        return [_plain(v, t.value_type) for v in value]
-    return value
+        cols = [_pylist(c) for c in arr.flatten()]
+        names = [f.name for f in t]
+        rows = [dict(zip(names, vs, strict=True)) for vs in zip(*cols, strict=True)] if cols \
+            else [{} for _ in range(len(arr))]
+        if arr.null_count:
+            rows = [r if ok else None for r, ok in zip(rows, arr.is_valid().to_pylist(), strict=True)]
+        return rows
+    if pa.types.is_list(t) or pa.types.is_map(t):
+        offs = arr.offsets.to_numpy().tolist()
+        base, stop = offs[0], offs[-1]
+        if pa.types.is_map(t):
+            keys = _pylist(arr.keys.slice(base, stop - base))
+            items = _pylist(arr.items.slice(base, stop - base))
+        else:
+            items = _pylist(arr.values.slice(base, stop - base))
+        valid = arr.is_valid().to_pylist()
+        offs = [o - base for o in offs]
+        if pa.types.is_map(t):
+            return [dict(zip(keys[a:b], items[a:b], strict=True)) if ok else None
+                    for a, b, ok in zip(offs[:-1], offs[1:], valid, strict=True)]
+        return [items[a:b] if ok else None for a, b, ok in zip(offs[:-1], offs[1:], valid, strict=True)]
+    if pa.types.is_string(t) or pa.types.is_boolean(t) or pa.types.is_integer(t) or pa.types.is_floating(t):
+        return chain.pylist(arr)
+    return arr.to_pylist()  # timestamps (as datetimes), binary, ...
 
 
-def _needs_fix(t: pa.DataType) -> bool:
-    if pa.types.is_map(t):
-        return True
-    if pa.types.is_struct(t):
-        return any(_needs_fix(f.type) for f in t)
-    if pa.types.is_list(t):
-        return _needs_fix(t.value_type)
-    return False
+def _without_partitions(table: pa.Table) -> pa.Table:
+    drop = [n for n in PARTITION_KEYS if n in table.column_names]
+    return table.drop(drop) if drop else table
 
 
 def to_records(table: pa.Table) -> list[dict]:
     """Rows of a WORM table as event dicts that udfs.chain hashes exactly as the original."""
-    drop = [n for n in PARTITION_KEYS if n in table.column_names]
-    table = table.drop(drop) if drop else table
-    rows = table.to_pylist()
-    fix = [f for f in table.schema if _needs_fix(f.type)]
-    for row in rows:
-        for f in fix:
-            row[f.name] = _plain(row[f.name], f.type)
-    return rows
+    table = _without_partitions(table)
+    if table.num_rows == 0:
+        return []
+    return _pylist(pa.StructArray.from_arrays([c.combine_chunks() for c in table.columns],
+                                              names=table.column_names))
+
+
+def recomputed_hashes(table: pa.Table) -> list[str | None]:
+    """The event_hash each row's content and chain.prev_hash recompute to (udfs.chain, column by
+    column); None where the row needs udfs.chain.compute_hash on its dict (an unusual value, a
+    malformed prev_hash or chain), which then also says what is wrong."""
+    table = _without_partitions(table)
+    if "chain" not in table.column_names or not pa.types.is_struct(table.schema.field("chain").type) \
+            or table.schema.field("chain").type.get_field_index("prev_hash") < 0:
+        return [None] * table.num_rows
+    prevs = to_records(table.select(["chain"]))
+    out: list[str | None] = []
+    for c, canon in zip(prevs, chain.canonical_rows(table), strict=True):
+        prev = (c["chain"] or {}).get("prev_hash")
+        if canon is None or not isinstance(prev, str) or len(prev) != 64 or prev.strip("0123456789abcdef"):
+            out.append(None)
+        else:
+            out.append(hashlib.sha256(bytes.fromhex(prev) + canon).hexdigest())
+    return out
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
@@ -243,9 +274,8 @@ def event_hashes(tables: Iterable[pa.Table]) -> list[tuple[bytes, int, str, str]
     """(chain_id bytes, sequence, event_hash, event_id) of every event in the tables, unsorted."""
     out = []
     for t in tables:
-        chain = t.column("chain").to_pylist()
-        ids = t.column("event_id").to_pylist()
-        for c, eid in zip(chain, ids, strict=True):
+        rows = to_records(t.select(["chain", "event_id"]))
+        for c, eid in ((r["chain"], r["event_id"]) for r in rows):
             if c:
                 out.append((c["chain_id"].encode(), c["sequence"], c["event_hash"], eid))
     return out

@@ -24,9 +24,11 @@ import datetime as dt
 import json
 from collections import defaultdict
 from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
+import pyarrow as pa
 from botocore.exceptions import ClientError
 
 from auditflow.archive import compact, layout, trust, witness
@@ -88,10 +90,12 @@ class Report:
 
 class Verifier:
     def __init__(self, worm: Store, public_key: Any = None, say: Callable[[str], None] = lambda _m: None,
-                 witnesses: list[Any] | tuple[Any, ...] = ()):
+                 witnesses: list[Any] | tuple[Any, ...] = (), workers: int = 1):
         """`public_key`: the pinned key(s), one key, several or a key id mapping (trust.pinned_keys);
-        `witnesses`: Ed25519 public keys whose cosignatures every digest needs."""
-        self.worm, self.say = worm, say
+        `witnesses`: Ed25519 public keys whose cosignatures every digest needs; `workers`: processes
+        that recompute event hashes beside this one (1: all in this process; the same answers)."""
+        self.worm, self.say, self.workers = worm, say, workers
+        self._pool: ProcessPoolExecutor | None = None
         self.pinned = trust.as_pinned(public_key)
         if not self.pinned:
             raise trust.TrustError(trust.NO_PINNED_KEY)
@@ -104,6 +108,15 @@ class Verifier:
             extras: bool = True) -> Report:
         """`extras=False` skips the final check for files in no digest (a watcher runs while the
         sealer uploads a period's files before its digest)."""
+        try:
+            return self._run(tenant, start, end, resume, extras)
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown()
+                self._pool = None
+
+    def _run(self, tenant: str | None, start: dt.datetime | None, end: dt.datetime | None,
+             resume: Checkpoint | None, extras: bool) -> Report:
         rep = Report(last=resume)
         objs = self.worm.list()
         digests = sorted(o.key for o in objs if o.key.startswith("digests/") and o.key.endswith(".json"))
@@ -232,9 +245,35 @@ class Verifier:
         rep.problem = Problem(kind, msg, period=pid)
         return rep
 
+    def _recompute(self, data: bytes) -> Future | list[str | None]:
+        """The recomputed event hashes of one events file: in a worker process when there are any."""
+        if self.workers <= 1:
+            return file_hashes(data)
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self.workers)
+        return self._pool.submit(file_hashes, data)
+
     def _period(self, doc: dict, heads: dict[str, chain.ChainState], tenant: str | None,
                 rep: Report) -> Problem | None:
         events: list[dict] = []
+        hashes: dict[int, str] = {}
+        pending: list[tuple[int, pa.Table, Future | list[str | None]]] = []  # (first index, table, hashes)
+
+        def settle() -> dict[int, str]:
+            """Hashes of every events file read so far; a file with a row the column-wise path
+            leaves to udfs.chain gets its full records, so compute_hash sees all of the row."""
+            for first, table, job in pending:
+                got = job.result() if isinstance(job, Future) else job
+                recs = events[first:first + len(got)]
+                if None in got or any(r.get("_light") is None for r in recs[:1]):
+                    recs = layout.to_records(table)
+                    events[first:first + len(got)] = recs
+                hashes.update((id(r), h) for r, h in zip(recs, got, strict=True) if h is not None)
+                for r in recs:
+                    r.pop("_light", None)
+            pending.clear()
+            return hashes
+
         others: list[tuple[bytes, int, str, str]] = []  # leaves of the other tenants' files
         for f in doc["files"]:
             if tenant is not None and f["tenant"] != tenant:
@@ -268,11 +307,11 @@ class Verifier:
             if f["kind"] == "alerts":
                 rep.alerts += table.num_rows
             else:
-                recs = layout.to_records(table)
-                events.extend(recs)
+                pending.append((len(events), table, self._recompute(data)))
+                events.extend(_light(table))
             if dg.sha256(data) != f["sha256"]:
                 if f["kind"] == "events":  # name the event if the chain shows which one
-                    brk = self._chains(events, heads, doc, tenant)
+                    brk = self._chains(events, heads, doc, tenant, settle())
                     if brk:
                         return brk
                 return Problem("digest mismatch", f"digest mismatch: {key} has SHA-256 "
@@ -281,7 +320,7 @@ class Verifier:
             if table.num_rows != f["rows"]:
                 return Problem("digest mismatch", f"digest mismatch: {key} has {table.num_rows} rows, "
                                f"the digest signs {f['rows']}", tenant=f["tenant"])
-        brk = self._chains(events, heads, doc, tenant)
+        brk = self._chains(events, heads, doc, tenant, settle())
         if brk:
             return brk
         problem = self._quarantined(doc, tenant, rep)
@@ -339,7 +378,7 @@ class Verifier:
             return False
 
     def _chains(self, events: list[dict], heads: dict[str, chain.ChainState], doc: dict,
-                tenant: str | None) -> Problem | None:
+                tenant: str | None, hashes: dict[int, str]) -> Problem | None:
         signed = {c["chain_id"]: c for c in doc["chains"]}
         bridges: dict[str, list[dict]] = defaultdict(list)  # signed quarantine entries a chain passes
         for q in doc.get("quarantined", []):
@@ -366,7 +405,7 @@ class Verifier:
         plain = [cid for cid in wanted if cid not in bridges]
         states = {cid: heads[cid] for cid in plain if cid in heads}
         brk = chain.verify_chain([e for e in events if (e.get("chain") or {}).get("chain_id") not in bridges],
-                                 start=states)
+                                 start=states, hashes=hashes)
         for e in events:
             c = e.get("chain") or {}
             if brk is None and c.get("chain_id") in end and c["chain_id"] not in bridges:
@@ -376,7 +415,7 @@ class Verifier:
                 break
             brk, states[cid] = _bridged(cid, [e for e in events
                                               if (e.get("chain") or {}).get("chain_id") == cid],
-                                        heads.get(cid), bridges[cid])
+                                        heads.get(cid), bridges[cid], hashes)
         if brk is None:
             brk = chain.verify_chain([], start={c: st for c, st in states.items() if st}, end=end)
         if brk is None:
@@ -386,7 +425,7 @@ class Verifier:
 
 
 def _bridged(cid: str, events: list[dict], start: chain.ChainState | None, bridges: list[dict],
-             ) -> tuple[chain.ChainBreak | None, chain.ChainState | None]:
+             hashes: dict[int, str]) -> tuple[chain.ChainBreak | None, chain.ChainState | None]:
     """One chain's events checked in the pieces between its signed quarantine entries: each
     piece must run up to the entry's first sequence, after which the chain stands where the
     entry's `resume` says (an event quarantined in place, or a gap). The break, or the state
@@ -396,7 +435,7 @@ def _bridged(cid: str, events: list[dict], start: chain.ChainState | None, bridg
     for q in sorted(bridges, key=lambda q: q["sequence"]):
         piece = [e for e in rest if e["chain"]["sequence"] < q["sequence"]]
         rest = [e for e in rest if e["chain"]["sequence"] >= q["sequence"]]
-        brk = chain.verify_chain(piece, start={cid: state} if state else None)
+        brk = chain.verify_chain(piece, start={cid: state} if state else None, hashes=hashes)
         if brk is not None:
             return brk, None
         reached = piece[-1]["chain"]["sequence"] if piece else (state.sequence if state else 0)
@@ -406,11 +445,38 @@ def _bridged(cid: str, events: list[dict], start: chain.ChainState | None, bridg
                                     f"quarantined sequence {q['sequence']}: sequences {reached + 1}.."
                                     f"{q['sequence'] - 1} are absent"), None
         state = chain.ChainState(cid, int(q["resume"]["sequence"]), q["resume"]["event_hash"])
-    brk = chain.verify_chain(rest, start={cid: state} if state else None)
+    brk = chain.verify_chain(rest, start={cid: state} if state else None, hashes=hashes)
     if brk is None and rest:
         c = rest[-1]["chain"]
         state = chain.ChainState(cid, c["sequence"], c["event_hash"])
     return brk, state
+
+
+def file_hashes(data: bytes) -> list[str | None]:
+    """What each row of an events file recomputes to (layout.recomputed_hashes); a worker's job."""
+    return layout.recomputed_hashes(layout.read_parquet(data))
+
+
+_LIGHT = ("event_id", "tenant_id", "chain")
+
+
+def _light(table: pa.Table) -> list[dict]:
+    """The fields the chain checks read besides the hash (event_id, tenant_id, chain, the
+    lineage's raw topic and partition), marked `_light`; or, for a table without those typed
+    columns, its full records."""
+    names = table.column_names
+    lin = table.schema.field("lineage").type if "lineage" in names else None
+    if not all(n in names for n in _LIGHT) or lin is None or not pa.types.is_struct(lin) \
+            or lin.get_field_index("raw_topic") < 0 or lin.get_field_index("raw_partition") < 0:
+        return layout.to_records(table)
+    col = table.column("lineage").combine_chunks()
+    part = pa.StructArray.from_arrays([col.field("raw_topic"), col.field("raw_partition")],
+                                      names=["raw_topic", "raw_partition"], mask=col.is_null())
+    light = table.select(list(_LIGHT)).append_column("lineage", part)
+    rows = layout.to_records(light)
+    for r in rows:
+        r["_light"] = True
+    return rows
 
 
 def summary(rep: Report) -> str:

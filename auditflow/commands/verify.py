@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import sys
 import time
 from collections import defaultdict
@@ -21,7 +22,7 @@ from auditflow.archive import digest as dg
 from auditflow.archive import proof, trust, wiring, witness
 from auditflow.archive import watch as watch_mod
 from auditflow.archive.store import LocalStore
-from auditflow.archive.verify import Verifier, summary
+from auditflow.archive.verify import Checkpoint, Problem, Report, Verifier, summary
 from auditflow.archive.wiring import WORM_HELP
 from udfs import chain
 
@@ -57,12 +58,18 @@ def _when(value: str | None) -> dt.datetime | None:
 @click.option("--watch", is_flag=True, help="Keep verifying each new digest as it appears; alert on "
               "watch.alerts_topic (rule INTEGRITY-001, critical) instead of exiting.")
 @click.option("--interval", type=int, help="With --watch: seconds between rounds (default watch.interval_s).")
+@click.option("--since", "since", type=click.Choice(["LAST"]),
+              help="Incremental: verify only the digests after the last verified point recorded in the "
+                   "state file (whose digest must still have the SHA-256 recorded), then record the new one.")
 @click.option("--state", "state_path", type=click.Path(dir_okay=False, path_type=Path),
-              help="With --watch: the state file (default under watch.state_dir, one per archive).")
+              help="With --watch or --since: the state file (default under watch.state_dir, one per "
+                   "archive and mode).")
+@click.option("--workers", type=click.IntRange(1, 64), default=min(2, os.cpu_count() or 1), show_default=True,
+              help="Processes that recompute event hashes (1: all in this one; the answer is the same).")
 @click.pass_obj
 def command(obj, tenant: str | None, start: str | None, end: str | None, worm: str | None,
             public_keys: tuple[Path, ...], witnesses: tuple[Path, ...], watch: bool, interval: int | None,
-            state_path: Path | None) -> None:
+            since: str | None, state_path: Path | None, workers: int) -> None:
     """Check that nothing in the archive was altered, removed, reordered or added.
 
     \b
@@ -86,6 +93,15 @@ def command(obj, tenant: str | None, start: str | None, end: str | None, worm: s
     cosignature, a sealed object changed or deleted, or a digest that stops arriving.
 
     \b
+    --since LAST verifies only what was sealed after the last point a run verified: the state
+    file (--state, default under watch.state_dir) records that digest's key and SHA-256; the
+    digest must still hash to it (a replaced digest is BROKEN), its heads start the chains,
+    and every later digest, file, event and cosignature is checked in full, the key chain
+    followed from the pinned keys. The new last verified digest is recorded. With no state
+    yet it verifies the whole archive and records the point. Files in no digest are left to
+    a full `auditflow verify`.
+
+    \b
     Examples:
       auditflow verify
       auditflow verify --tenant acme --from 2026-11-01 --to 2026-12-01
@@ -93,6 +109,7 @@ def command(obj, tenant: str | None, start: str | None, end: str | None, worm: s
       auditflow -p prod verify --public-key auditor-trust.pem   # or archive.trusted_keys
       auditflow verify --witness witness-a.pem --witness witness-b.pem
       auditflow verify --watch --witness witness-a.pem --interval 60
+      auditflow verify --since LAST --witness witness-a.pem     # a daily check
     """
     store = wiring.worm_store(obj.cfg, worm)
     if isinstance(store, LocalStore) and not Path(store.root).is_dir():
@@ -101,13 +118,21 @@ def command(obj, tenant: str | None, start: str | None, end: str | None, worm: s
         wkeys = witness.load_trust_files(witnesses)
     except witness.WitnessError as exc:
         raise click.ClickException(str(exc)) from exc
-    verifier = Verifier(store, _pinned(obj.cfg, public_keys), witnesses=wkeys)
+    verifier = Verifier(store, _pinned(obj.cfg, public_keys), witnesses=wkeys, workers=workers)
     if watch:
-        if tenant or start or end:
-            raise click.ClickException("--watch verifies the whole archive; drop --tenant/--from/--to")
+        if tenant or start or end or since:
+            raise click.ClickException("--watch verifies the whole archive; drop "
+                                       "--tenant/--from/--to/--since")
         _watch(obj.cfg, store, verifier, interval, state_path)
         return
-    rep = verifier.run(tenant, _when(start), _when(end))
+    if since:
+        if tenant or start or end:
+            raise click.ClickException("--since verifies every digest after the last point; drop "
+                                       "--tenant/--from/--to")
+        path = state_path or since_state_file(obj.cfg.section("watch")["state_dir"], store.url)
+        rep = verify_since(verifier, store, path)
+    else:
+        rep = verifier.run(tenant, _when(start), _when(end))
     if rep.ok:
         witnessed = f"; every digest cosigned by witness {', '.join(dg.key_id(k) for k in wkeys)}"
         click.echo(summary(rep) + (f" (tenant {tenant})" if tenant else "") + (witnessed if wkeys else ""))
@@ -127,6 +152,49 @@ def command(obj, tenant: str | None, start: str | None, end: str | None, worm: s
     click.echo(f"  checked before the break: {rep.digests} digests, {rep.periods_checked} periods, "
                f"{rep.events} events")
     sys.exit(1)
+
+
+def since_state_file(state_dir: str | Path, archive_url: str) -> Path:
+    name = f"verify-since-{dg.sha256(archive_url.encode())[:12]}.json"
+    return Path(os.path.expanduser(str(state_dir))) / name
+
+
+def verify_since(verifier: Verifier, store, path: Path) -> Report:
+    """`verify --since LAST`: resume from the point recorded in ``path`` once its digest still has
+    the recorded SHA-256; record the last verified digest of this run."""
+    point = None
+    if path.exists():
+        try:
+            last = json.loads(path.read_text())["last"]
+            key, sha = last["key"], last["sha256"]
+        except (ValueError, KeyError, TypeError) as exc:
+            raise click.ClickException(f"{path}: not a verify state file ({exc!r}); remove it to verify "
+                                       "the whole archive again") from None
+        if not store.exists(key):
+            return Report(problem=Problem("missing", f"missing: {key}, the last verified digest recorded in "
+                                          f"{path}, is gone from the archive", period=_pid(key)))
+        raw = store.get(key)
+        if dg.sha256(raw) != sha:
+            msg = (f"digest mismatch: {key} now hashes to {dg.sha256(raw)[:16]}..., verified as "
+                   f"{sha[:16]}... (recorded in {path}): it was replaced after it was verified")
+            return Report(problem=Problem("digest mismatch", msg, period=_pid(key)))
+        point = Checkpoint(key, raw)
+        click.echo(f"verifying the digests after {key} (last verified point, from {path})", err=True)
+    else:
+        click.echo(f"no verified point in {path} yet: verifying the whole archive", err=True)
+    rep = verifier.run(resume=point)
+    if rep.last is not None and rep.last != point:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps({"archive": store.url, "last": {"key": rep.last.key,
+                                                                 "sha256": dg.sha256(rep.last.raw)}}) + "\n")
+        tmp.replace(path)
+        click.echo(f"recorded {rep.last.key} as the last verified point in {path}", err=True)
+    return rep
+
+
+def _pid(key: str) -> str:
+    return key.rsplit("/", 1)[-1].removesuffix(".json")
 
 
 def _pinned(cfg, files: tuple[Path, ...]) -> dict:
