@@ -129,6 +129,12 @@ class Prepare(ProcessFunction):
             yield Row(shard.routing_key(chain.chain_id_of(payload), slot, self.max_parallelism), "-", blob)
 
 
+def _unpack(value: bytes) -> tuple[str, bytes]:
+    """A waiting entry (order NUL pickled event, as ChainByTenant writes it) as (order, event)."""
+    order, _, blob = bytes(value).partition(b"\0")
+    return order.decode(), blob
+
+
 class ChainByTenant(KeyedBroadcastProcessFunction):
     """Chains per tenant (version 1, the default): user enrichment, lineage and the chain link,
     in replayable order, and events written per tenant in Kafka-time order.
@@ -205,8 +211,7 @@ class ChainByTenant(KeyedBroadcastProcessFunction):
             for key, value in list(self.waiting.items()):
                 ts = int(key.partition("|")[0])
                 if ts <= watermark:
-                    order, _, blob = bytes(value).partition(b"\0")
-                    due.setdefault(ts, []).append((order.decode(), blob))
+                    due.setdefault(ts, []).append(_unpack(value))
                     if later is not None:
                         self.waiting.remove(key)
             if later is None:
@@ -216,8 +221,7 @@ class ChainByTenant(KeyedBroadcastProcessFunction):
                 items = due.setdefault(ts, [])
                 for i in range(n):
                     key = f"{ts}|{i}"
-                    order, _, blob = bytes(self.waiting.get(key)).partition(b"\0")
-                    items.append((order.decode(), blob))
+                    items.append(_unpack(self.waiting.get(key)))
                     self.waiting.remove(key)
         if later is None:
             self.times.clear()

@@ -106,8 +106,9 @@ def _through(sources: list[Source]) -> str:
     return max(s.key.rsplit("/", 1)[-1].removesuffix(".parquet") for s in sources)
 
 
-def _read_sources(worm: Store, sources: list[Source]) -> list[tuple[str, pa.Table]]:
-    return [(s.hour, layout.read_parquet(worm.get(s.key))) for s in sources]
+def _tables(sources: list[Source], blobs: list[bytes]) -> list[tuple[str, pa.Table]]:
+    """(hour, table) of each source from its bytes, fetched once for the SHA-256 check too."""
+    return [(s.hour, layout.read_parquet(b)) for s, b in zip(sources, blobs, strict=True)]
 
 
 class Compactor:
@@ -146,12 +147,13 @@ class Compactor:
         return out
 
     def compact(self, kind: str, tenant: str, day: str, sources: list[Source], now: dt.datetime) -> dict:
-        tables = _read_sources(self.worm, sources)
+        blobs = [self.worm.get(s.key) for s in sources]
+        tables = _tables(sources, blobs)
         for s, (_h, t) in zip(sources, tables, strict=True):  # compact only what the digests sign
             if t.num_rows != s.rows:
                 raise ValueError(f"{s.key} has {t.num_rows} rows, digest {s.digest} signs {s.rows}")
-        for s in sources:
-            if dg.sha256(self.worm.get(s.key)) != s.sha256:
+        for s, data in zip(sources, blobs, strict=True):
+            if dg.sha256(data) != s.sha256:
                 raise ValueError(f"{s.key} does not hold the bytes digest {s.digest} signs; "
                                  "not compacting it")
         table = day_table(kind, tables)
@@ -204,7 +206,8 @@ def check(worm: Store, keys: trust.KeyChain, tenant: str | None = None,
     sealed = {s.key: s for v in by_day.values() for s in v}
     listed: set[str] = set()
     newest: dict[tuple[str, str, str], dict] = {}
-    for mkey, doc in manifests(worm):
+    found = manifests(worm)
+    for mkey, doc in found:
         if doc is None or doc.get("format") != FORMAT:
             return Problem("digest mismatch", f"digest mismatch: {mkey} is not a compaction manifest")
         try:
@@ -229,17 +232,18 @@ def check(worm: Store, keys: trust.KeyChain, tenant: str | None = None,
             return Problem("digest mismatch", f"digest mismatch: compacted copy {f['key']} has SHA-256 "
                            f"{dg.sha256(data)[:16]}..., manifest {mkey} signs {f['sha256'][:16]}...",
                            tenant=doc["tenant"])
-        sources = []
+        sources, blobs = [], []
         for s in doc["sources"]:
             sealed_as = sealed.get(s["key"])
             if sealed_as is None or sealed_as.sha256 != s["sha256"]:
                 return Problem("digest mismatch", f"digest mismatch: {mkey} names source {s['key']} with "
                                f"SHA-256 {s['sha256'][:16]}..., which no digest signs", tenant=doc["tenant"])
-            if dg.sha256(worm.get(s["key"])) != s["sha256"]:
+            blobs.append(worm.get(s["key"]))
+            if dg.sha256(blobs[-1]) != s["sha256"]:
                 return Problem("digest mismatch", f"digest mismatch: {s['key']}, a source of {f['key']}, "
                                "does not hold the bytes its digest signs", tenant=doc["tenant"])
             sources.append(sealed_as)
-        want = day_table(doc["kind"], _read_sources(worm, sources))
+        want = day_table(doc["kind"], _tables(sources, blobs))
         got = layout.read_parquet(data)
         if got.num_rows != f["rows"] or not got.equals(want):
             return Problem("modified", f"modified: compacted copy {f['key']} does not hold exactly the rows "
@@ -252,7 +256,7 @@ def check(worm: Store, keys: trust.KeyChain, tenant: str | None = None,
                            f"{lacks[0]}" + (f" and {len(lacks) - 1} more" if len(lacks) > 1 else "")
                            + "; run `auditflow seal compact`", tenant=doc["tenant"])
     if extras:
-        manifest_keys = {k for k, _d in manifests(worm)}
+        manifest_keys = {k for k, _d in found}
         extra = sorted(o.key for o in objs
                        if o.key not in listed and o.key not in manifest_keys
                        and (tenant is None or _tenant_of(o.key) in (None, tenant)))

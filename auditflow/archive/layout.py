@@ -30,7 +30,6 @@ of a day whose hourly files it all covers, else that day's hourly files (query_f
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import io
 import json
 import re
@@ -185,11 +184,11 @@ def recomputed_hashes(table: pa.Table) -> list[str | None]:
     prevs = to_records(table.select(["chain"]))
     out: list[str | None] = []
     for c, canon in zip(prevs, chain.canonical_rows(table), strict=True):
-        prev = (c["chain"] or {}).get("prev_hash")
-        if canon is None or not isinstance(prev, str) or len(prev) != 64 or prev.strip("0123456789abcdef"):
+        try:
+            out.append(None if canon is None else
+                       chain.compute_hash((c["chain"] or {}).get("prev_hash"), {}, canonical=canon))
+        except ValueError:  # a malformed prev_hash: compute_hash on the dict says so by name
             out.append(None)
-        else:
-            out.append(hashlib.sha256(bytes.fromhex(prev) + canon).hexdigest())
     return out
 
 
